@@ -1,0 +1,89 @@
+package proto
+
+// API keys of the binary protocol. Peer traffic (replication, heartbeats, consensus) uses keys
+// from 100 up and is described with the cluster code.
+const (
+	KeyProduce      int16 = 0
+	KeyFetch        int16 = 1
+	KeyListOffsets  int16 = 2
+	KeyMetadata     int16 = 3
+	KeyOffsetCommit int16 = 4
+	KeyOffsetFetch  int16 = 5
+	KeyCreateTopics int16 = 6
+	KeyDeleteTopics int16 = 7
+	KeyAPIVersions  int16 = 8
+	KeyPing         int16 = 9
+)
+
+// APIRange is the span of versions the broker serves for one key.
+type APIRange struct {
+	Key        int16
+	MinVersion int16
+	MaxVersion int16
+}
+
+// Supported lists every client API of protocol v1 and its versions. Every API is at version 1.
+var Supported = []APIRange{
+	{KeyProduce, 1, 1},
+	{KeyFetch, 1, 1},
+	{KeyListOffsets, 1, 1},
+	{KeyMetadata, 1, 1},
+	{KeyOffsetCommit, 1, 1},
+	{KeyOffsetFetch, 1, 1},
+	{KeyCreateTopics, 1, 1},
+	{KeyDeleteTopics, 1, 1},
+	{KeyAPIVersions, 1, 1},
+	{KeyPing, 1, 1},
+}
+
+// Version is the version every API has in protocol v1.
+const Version int16 = 1
+
+// KeyName names an API key for logs and errors.
+func KeyName(key int16) string {
+	switch key {
+	case KeyProduce:
+		return "Produce"
+	case KeyFetch:
+		return "Fetch"
+	case KeyListOffsets:
+		return "ListOffsets"
+	case KeyMetadata:
+		return "Metadata"
+	case KeyOffsetCommit:
+		return "OffsetCommit"
+	case KeyOffsetFetch:
+		return "OffsetFetch"
+	case KeyCreateTopics:
+		return "CreateTopics"
+	case KeyDeleteTopics:
+		return "DeleteTopics"
+	case KeyAPIVersions:
+		return "ApiVersions"
+	case KeyPing:
+		return "Ping"
+	}
+	return "Unknown"
+}
+
+// Acks values of a Produce request.
+const (
+	AcksNone   int16 = 0  // no response is sent
+	AcksLeader int16 = 1  // acknowledged once the leader has appended (and synced, per policy)
+	AcksAll    int16 = -1 // acknowledged once every in-sync replica has it
+)
+
+// Special ListOffsets timestamps.
+const (
+	TimestampLatest   int64 = -1
+	TimestampEarliest int64 = -2
+)
+
+// growSlice returns s resized to n elements, reusing its capacity (old elements keep their
+// contents so nested slices can be reused too).
+func growSlice[T any](s []T, n int) []T {
+	if n <= cap(s) {
+		return s[:n]
+	}
+	return append(s[:cap(s)], make([]T, n-cap(s))...)
+}
