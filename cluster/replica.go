@@ -1,0 +1,476 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/thorstream/thorstream/codec/batch"
+	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/log/partition"
+)
+
+// ErrInboxFull is returned by Submit when a partition's writer is behind: the caller answers with
+// a retryable error instead of blocking an event loop.
+var ErrInboxFull = errcode.New(errcode.RequestTimedOut, "partition writer is busy, retry")
+
+// ErrReplicaClosed is returned by Submit once the partition is closing (topic deleted, broker
+// stopping); clients refresh metadata and retry.
+var ErrReplicaClosed = errcode.New(errcode.NotLeaderOrFollower, "partition is closing")
+
+// Completer receives the outcome of appends. The produce transaction that owns a request
+// implements it, so handing work to a replica allocates no closure. AppendDone runs on the
+// replica's goroutine and must not block.
+type Completer interface {
+	AppendDone(slot int, res AppendResult)
+}
+
+// AppendRequest asks a replica to append one partition's records (one or more record batches
+// back to back). Records belong to the caller until AppendDone is called for the request; the
+// replica patches baseOffset and partitionLeaderEpoch in place.
+type AppendRequest struct {
+	Records []byte
+	Owner   Completer
+	Slot    int
+}
+
+// AppendResult is the outcome of one AppendRequest.
+type AppendResult struct {
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+	Err            error // an *errcode.Error, or nil
+}
+
+// FsyncMode says when a replica makes appended data durable.
+type FsyncMode int
+
+// Fsync modes.
+const (
+	FsyncAlways   FsyncMode = iota // fdatasync before acknowledging (group commit)
+	FsyncInterval                  // fdatasync at most every Interval; acknowledge after the write
+	FsyncNever                     // leave it to the OS (and to Close)
+)
+
+// FsyncPolicy is a FsyncMode and, for FsyncInterval, its period.
+type FsyncPolicy struct {
+	Mode     FsyncMode
+	Interval time.Duration
+}
+
+func (p FsyncPolicy) String() string {
+	switch p.Mode {
+	case FsyncAlways:
+		return "always"
+	case FsyncInterval:
+		return fmt.Sprintf("interval:%d", p.Interval.Milliseconds())
+	default:
+		return "never"
+	}
+}
+
+// maxGroup bounds how many requests one group commit takes from the inbox.
+const maxGroup = 256
+
+// Replica is the single owner of one partition's log: one goroutine drains its inbox in groups,
+// validates and appends the batches with one write, syncs per policy, advances the high
+// watermark and completes the requests. Readers (Fetch, ListOffsets) call the read methods from
+// any goroutine.
+type Replica struct {
+	topic     string
+	partition int32
+	log       *partition.Log
+	cfg       *TopicConfig
+	policy    FsyncPolicy
+	logger    *zap.Logger
+	now       func() time.Time
+
+	inbox chan *AppendRequest
+	stop  chan struct{}
+	done  chan struct{}
+
+	highWatermark atomic.Int64
+	leaderEpoch   int32
+
+	// waiters are long-polling fetches to wake when the high watermark moves (the fetch
+	// purgatory). waiterCount lets the writer skip the lock when nobody waits.
+	waitersMu   sync.Mutex
+	waiters     map[*Waiter]struct{}
+	waiterCount atomic.Int32
+	// fenced holds the storage error that stopped the partition taking writes.
+	fenced atomic.Pointer[errcode.Error]
+
+	// Writer-goroutine scratch, reused across groups.
+	group   []*AppendRequest
+	results []AppendResult
+	iovecs  [][]byte
+	dirty   bool
+
+	retentionEvery time.Duration
+
+	// submitMu orders Submit against Close: once closing is set under the write lock no request
+	// enters the inbox, so the goroutine's final drain answers every accepted request. Submit
+	// holds the read lock only around a non-blocking channel send.
+	submitMu sync.RWMutex
+	closing  bool
+	closeLog sync.Once
+}
+
+// ReplicaOptions configures a Replica.
+type ReplicaOptions struct {
+	Topic          string
+	Partition      int32
+	Log            *partition.Log
+	Config         *TopicConfig
+	Fsync          FsyncPolicy
+	InboxSize      int           // default 1024
+	LeaderEpoch    int32         // epoch stamped on appended batches
+	RetentionCheck time.Duration // default 30 s
+	Logger         *zap.Logger
+	Now            func() time.Time
+}
+
+// NewReplica starts the replica goroutine for an opened log.
+func NewReplica(o ReplicaOptions) *Replica {
+	if o.InboxSize <= 0 {
+		o.InboxSize = 1024
+	}
+	if o.RetentionCheck <= 0 {
+		o.RetentionCheck = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	r := &Replica{
+		topic:          o.Topic,
+		partition:      o.Partition,
+		log:            o.Log,
+		cfg:            o.Config,
+		policy:         o.Fsync,
+		logger:         o.Logger.With(zap.String("topic", o.Topic), zap.Int32("partition", o.Partition)),
+		now:            o.Now,
+		inbox:          make(chan *AppendRequest, o.InboxSize),
+		stop:           make(chan struct{}),
+		done:           make(chan struct{}),
+		leaderEpoch:    o.LeaderEpoch,
+		retentionEvery: o.RetentionCheck,
+	}
+	r.waiters = map[*Waiter]struct{}{}
+	// A single node's log is all committed: everything recovered from disk was synced or is
+	// accepted as the recovered state.
+	r.highWatermark.Store(o.Log.EndOffset())
+	go r.run()
+	return r
+}
+
+// Topic is the replica's topic name.
+func (r *Replica) Topic() string { return r.topic }
+
+// Partition is the replica's partition number.
+func (r *Replica) Partition() int32 { return r.partition }
+
+// Submit hands req to the replica without blocking. It returns ErrInboxFull when the inbox is
+// full, and the storage error when the partition is fenced.
+func (r *Replica) Submit(req *AppendRequest) error {
+	if e := r.fenced.Load(); e != nil {
+		return e
+	}
+	r.submitMu.RLock()
+	defer r.submitMu.RUnlock()
+	if r.closing {
+		return ErrReplicaClosed
+	}
+	select {
+	case r.inbox <- req:
+		return nil
+	default:
+		return ErrInboxFull
+	}
+}
+
+// HighWatermark is the offset below which records are committed and visible to consumers.
+func (r *Replica) HighWatermark() int64 { return r.highWatermark.Load() }
+
+// LogStartOffset is the first offset still in the log.
+func (r *Replica) LogStartOffset() int64 { return r.log.StartOffset() }
+
+// LeaderEpoch is the epoch the replica stamps on appended batches.
+func (r *Replica) LeaderEpoch() int32 { return r.leaderEpoch }
+
+// Waiter is a long-polling fetch waiting for any of several partitions to grow. C receives
+// (without blocking the writer: it has room for one signal) when a watched high watermark moves.
+type Waiter struct {
+	C chan struct{}
+}
+
+// NewWaiter returns a Waiter.
+func NewWaiter() *Waiter { return &Waiter{C: make(chan struct{}, 1)} }
+
+// AddWaiter registers w to be signalled at the next high watermark advance.
+func (r *Replica) AddWaiter(w *Waiter) {
+	r.waitersMu.Lock()
+	if _, ok := r.waiters[w]; !ok {
+		r.waiters[w] = struct{}{}
+		r.waiterCount.Add(1)
+	}
+	r.waitersMu.Unlock()
+}
+
+// RemoveWaiter unregisters w.
+func (r *Replica) RemoveWaiter(w *Waiter) {
+	r.waitersMu.Lock()
+	if _, ok := r.waiters[w]; ok {
+		delete(r.waiters, w)
+		r.waiterCount.Add(-1)
+	}
+	r.waitersMu.Unlock()
+}
+
+// Fenced returns the storage error that stopped writes, or nil.
+func (r *Replica) Fenced() error {
+	if e := r.fenced.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// Read appends to dst committed batches starting at offset (see partition.Log.Read).
+func (r *Replica) Read(dst []byte, offset int64, maxBytes int, minOne bool) ([]byte, error) {
+	return r.log.Read(dst, offset, maxBytes, r.highWatermark.Load(), minOne)
+}
+
+// OffsetForTimestamp finds the first committed batch whose max timestamp is at or after ts.
+func (r *Replica) OffsetForTimestamp(ts int64) (baseOffset, maxTimestamp int64, found bool, err error) {
+	off, maxTs, found, err := r.log.OffsetForTimestamp(ts)
+	if err != nil || !found || off >= r.highWatermark.Load() {
+		return -1, -1, false, err
+	}
+	return off, maxTs, true, nil
+}
+
+// Size is the partition's size on disk in bytes.
+func (r *Replica) Size() int64 { return r.log.Size() }
+
+// Close stops the goroutine after it has appended and synced everything already submitted, then
+// closes the log.
+func (r *Replica) Close() error {
+	r.submitMu.Lock()
+	if !r.closing {
+		r.closing = true
+		close(r.stop)
+	}
+	r.submitMu.Unlock()
+	<-r.done
+	var err error
+	r.closeLog.Do(func() { err = r.log.Close() })
+	return err
+}
+
+func (r *Replica) run() {
+	defer close(r.done)
+	var syncTick <-chan time.Time
+	if r.policy.Mode == FsyncInterval {
+		t := time.NewTicker(r.policy.Interval)
+		defer t.Stop()
+		syncTick = t.C
+	}
+	retention := time.NewTicker(r.retentionEvery)
+	defer retention.Stop()
+	for {
+		select {
+		case req := <-r.inbox:
+			r.group = append(r.group[:0], req)
+			r.drain()
+			r.appendGroup()
+		case <-syncTick:
+			r.syncIfDirty()
+		case <-retention.C:
+			r.enforceRetention()
+		case <-r.stop:
+			// Finish what was accepted: callers were promised an answer.
+			for {
+				r.group = r.group[:0]
+				r.drain()
+				if len(r.group) == 0 {
+					break
+				}
+				r.appendGroup()
+			}
+			r.syncIfDirty()
+			return
+		}
+	}
+}
+
+// drain moves whatever else waits in the inbox into the group, without blocking.
+func (r *Replica) drain() {
+	for len(r.group) < maxGroup {
+		select {
+		case req := <-r.inbox:
+			r.group = append(r.group, req)
+		default:
+			return
+		}
+	}
+}
+
+// appendGroup validates every request of the group, patches offsets, appends all accepted
+// batches with one write, syncs per policy, advances the high watermark and completes.
+func (r *Replica) appendGroup() {
+	r.results = r.results[:0]
+	r.iovecs = r.iovecs[:0]
+	next := r.log.NextOffset()
+	nowMs := r.now().UnixMilli()
+	logAppendTime := r.cfg.LogAppendTime()
+	fenced := r.fenced.Load()
+	for _, req := range r.group {
+		res := AppendResult{BaseOffset: -1, LogAppendTime: -1}
+		if fenced != nil {
+			res.Err = fenced
+		} else if verr := r.validate(req.Records, nowMs); verr != nil {
+			res.Err = verr
+		} else {
+			res.BaseOffset = next
+			if logAppendTime {
+				res.LogAppendTime = nowMs
+			}
+			for rest := req.Records; len(rest) > 0; {
+				n, _ := batch.Size(rest) // validated above
+				b := rest[:n:n]
+				rest = rest[n:]
+				batch.SetBaseOffset(b, next)
+				batch.SetPartitionLeaderEpoch(b, r.leaderEpoch)
+				if logAppendTime {
+					batch.SetLogAppendTime(b, nowMs)
+				}
+				h, _ := batch.ParseHeader(b)
+				next = h.NextOffset()
+				r.iovecs = append(r.iovecs, b)
+			}
+		}
+		r.results = append(r.results, res)
+	}
+	if len(r.iovecs) > 0 {
+		err := r.log.Append(r.iovecs)
+		if err == nil && r.policy.Mode == FsyncAlways {
+			err = r.log.Sync()
+		} else if err == nil {
+			r.dirty = true
+		}
+		if err != nil {
+			fenced = r.fence(err)
+			for i := range r.results {
+				if r.results[i].Err == nil {
+					r.results[i] = AppendResult{BaseOffset: -1, LogAppendTime: -1, Err: fenced}
+				}
+			}
+		} else {
+			r.advance(r.log.NextOffset())
+		}
+	}
+	start := r.log.StartOffset()
+	for i, req := range r.group {
+		res := r.results[i]
+		res.LogStartOffset = start
+		req.Owner.AppendDone(req.Slot, res)
+		r.group[i] = nil
+	}
+}
+
+// validate checks every batch of one partition's records like Kafka does. It returns an
+// *errcode.Error naming the first problem.
+func (r *Replica) validate(records []byte, nowMs int64) *errcode.Error {
+	if len(records) == 0 {
+		return errcode.New(errcode.InvalidRecord, "no record batches")
+	}
+	maxBytes := int(r.cfg.MaxMessageBytes)
+	for rest := records; len(rest) > 0; {
+		n, err := batch.Size(rest)
+		if err != nil {
+			return errcode.New(errcode.CorruptMessage, "%v", err)
+		}
+		if n > len(rest) {
+			return errcode.New(errcode.CorruptMessage, "batch of %d bytes runs past the %d bytes sent", n, len(rest))
+		}
+		if n > maxBytes {
+			return errcode.New(errcode.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", n, maxBytes)
+		}
+		h, err := batch.Validate(rest[:n])
+		rest = rest[n:]
+		if err != nil {
+			if errors.Is(err, batch.ErrBadMagic) {
+				return errcode.New(errcode.UnsupportedVersion, "%v", err)
+			}
+			return errcode.New(errcode.CorruptMessage, "%v", err)
+		}
+		if h.IsControl() {
+			return errcode.New(errcode.InvalidRecord, "control batches are written by the broker only")
+		}
+		if h.RecordCount == 0 {
+			return errcode.New(errcode.InvalidRecord, "empty record batch")
+		}
+		if d := r.cfg.MaxTimestampDifferenceMs; d >= 0 && !h.LogAppendTime() {
+			if diff := h.MaxTimestamp - nowMs; diff > d || -diff > d {
+				return errcode.New(errcode.InvalidTimestamp, "timestamp %d is more than %d ms from broker time", h.MaxTimestamp, d)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Replica) syncIfDirty() {
+	if !r.dirty || r.fenced.Load() != nil {
+		return
+	}
+	r.dirty = false
+	if err := r.log.Sync(); err != nil {
+		r.fence(err)
+	}
+}
+
+func (r *Replica) enforceRetention() {
+	if r.fenced.Load() != nil {
+		return
+	}
+	deleted, err := r.log.EnforceRetention()
+	if err != nil {
+		r.logger.Warn("retention failed", zap.Error(err))
+		return
+	}
+	if deleted > 0 {
+		r.logger.Info("retention deleted segments", zap.Int("segments", deleted),
+			zap.Int64("log_start_offset", r.log.StartOffset()))
+	}
+}
+
+// fence records a storage failure: the partition refuses writes from now on, reads go on.
+func (r *Replica) fence(err error) *errcode.Error {
+	e := errcode.New(errcode.KafkaStorageError, "partition %s-%d refuses writes after a storage error: %v", r.topic, r.partition, err)
+	if r.fenced.CompareAndSwap(nil, e) {
+		r.logger.Error("partition fenced after storage error", zap.Error(err))
+	}
+	return r.fenced.Load()
+}
+
+// advance publishes a new high watermark and wakes long-polling fetches.
+func (r *Replica) advance(hw int64) {
+	r.highWatermark.Store(hw)
+	if r.waiterCount.Load() == 0 {
+		return
+	}
+	r.waitersMu.Lock()
+	for w := range r.waiters {
+		select {
+		case w.C <- struct{}{}:
+		default:
+		}
+	}
+	r.waitersMu.Unlock()
+}

@@ -1,0 +1,154 @@
+package cluster
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/thorstream/thorstream/codec/errcode"
+)
+
+// Topic configuration keys honoured, with Apache Kafka's names and meanings.
+const (
+	ConfigRetentionMs          = "retention.ms"
+	ConfigRetentionBytes       = "retention.bytes"
+	ConfigSegmentBytes         = "segment.bytes"
+	ConfigSegmentMs            = "segment.ms"
+	ConfigMaxMessageBytes      = "max.message.bytes"
+	ConfigTimestampType        = "message.timestamp.type"
+	ConfigTimestampDifference  = "message.timestamp.difference.max.ms"
+	ConfigCleanupPolicy        = "cleanup.policy"
+	ConfigMinInsyncReplicas    = "min.insync.replicas"
+	TimestampTypeCreateTime    = "CreateTime"
+	TimestampTypeLogAppendTime = "LogAppendTime"
+)
+
+// Defaults are the broker-wide values a topic gets for configs it does not set.
+type Defaults struct {
+	RetentionMs     int64 // -1: keep forever
+	RetentionBytes  int64 // -1: no size limit
+	SegmentBytes    int64
+	SegmentMs       int64 // 0: roll by size only
+	MaxMessageBytes int32
+}
+
+// DefaultDefaults are Apache Kafka's defaults.
+var DefaultDefaults = Defaults{
+	RetentionMs:     7 * 24 * time.Hour.Milliseconds(),
+	RetentionBytes:  -1,
+	SegmentBytes:    1 << 30,
+	SegmentMs:       7 * 24 * time.Hour.Milliseconds(),
+	MaxMessageBytes: 1048588,
+}
+
+// TopicConfig is a topic's effective configuration. It is immutable once built.
+type TopicConfig struct {
+	RetentionMs              int64
+	RetentionBytes           int64
+	SegmentBytes             int64
+	SegmentMs                int64
+	MaxMessageBytes          int32
+	TimestampType            string
+	MaxTimestampDifferenceMs int64 // -1: unchecked
+	MinInsyncReplicas        int32
+	// Overrides holds the configs set on the topic, as given.
+	Overrides map[string]string
+}
+
+// LogAppendTime reports whether the broker stamps record timestamps.
+func (c *TopicConfig) LogAppendTime() bool { return c.TimestampType == TimestampTypeLogAppendTime }
+
+// Effective lists every honoured config with its value, overrides and defaults alike, sorted by key.
+func (c *TopicConfig) Effective() [][2]string {
+	m := map[string]string{
+		ConfigRetentionMs:         strconv.FormatInt(c.RetentionMs, 10),
+		ConfigRetentionBytes:      strconv.FormatInt(c.RetentionBytes, 10),
+		ConfigSegmentBytes:        strconv.FormatInt(c.SegmentBytes, 10),
+		ConfigSegmentMs:           strconv.FormatInt(c.SegmentMs, 10),
+		ConfigMaxMessageBytes:     strconv.FormatInt(int64(c.MaxMessageBytes), 10),
+		ConfigTimestampType:       c.TimestampType,
+		ConfigTimestampDifference: strconv.FormatInt(c.MaxTimestampDifferenceMs, 10),
+		ConfigCleanupPolicy:       "delete",
+		ConfigMinInsyncReplicas:   strconv.FormatInt(int64(c.MinInsyncReplicas), 10),
+	}
+	out := make([][2]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, [2]string{k, m[k]})
+	}
+	return out
+}
+
+// BuildTopicConfig checks a topic's config overrides and fills in the rest from d. An unknown key
+// or a bad value gives INVALID_CONFIG naming it.
+func BuildTopicConfig(overrides map[string]string, d Defaults) (*TopicConfig, error) {
+	c := &TopicConfig{
+		RetentionMs:              d.RetentionMs,
+		RetentionBytes:           d.RetentionBytes,
+		SegmentBytes:             d.SegmentBytes,
+		SegmentMs:                d.SegmentMs,
+		MaxMessageBytes:          d.MaxMessageBytes,
+		TimestampType:            TimestampTypeCreateTime,
+		MaxTimestampDifferenceMs: -1,
+		MinInsyncReplicas:        1,
+		Overrides:                maps.Clone(overrides),
+	}
+	if c.Overrides == nil {
+		c.Overrides = map[string]string{}
+	}
+	for k, v := range overrides {
+		bad := func(why string) error {
+			return errcode.New(errcode.InvalidConfig, "config %s=%q: %s", k, v, why)
+		}
+		num := func(minimum int64) (int64, error) {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0, bad("not an integer")
+			}
+			if n < minimum {
+				return 0, bad(fmt.Sprintf("must be at least %d", minimum))
+			}
+			return n, nil
+		}
+		var err error
+		switch k {
+		case ConfigRetentionMs:
+			c.RetentionMs, err = num(-1)
+		case ConfigRetentionBytes:
+			c.RetentionBytes, err = num(-1)
+		case ConfigSegmentBytes:
+			c.SegmentBytes, err = num(14)
+		case ConfigSegmentMs:
+			c.SegmentMs, err = num(1)
+		case ConfigMaxMessageBytes:
+			var n int64
+			n, err = num(0)
+			if err == nil && n > 1<<30 {
+				err = bad("must be at most 1073741824")
+			}
+			c.MaxMessageBytes = int32(n)
+		case ConfigTimestampType:
+			if v != TimestampTypeCreateTime && v != TimestampTypeLogAppendTime {
+				err = bad("must be CreateTime or LogAppendTime")
+			}
+			c.TimestampType = v
+		case ConfigTimestampDifference:
+			c.MaxTimestampDifferenceMs, err = num(0)
+		case ConfigCleanupPolicy:
+			if v != "delete" {
+				err = bad("only the delete policy is supported (log compaction is not)")
+			}
+		case ConfigMinInsyncReplicas:
+			var n int64
+			n, err = num(1)
+			c.MinInsyncReplicas = int32(n)
+		default:
+			err = bad("unknown topic config")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/thorstream/thorstream/cluster"
+)
+
+// Peer is one other node of a static cluster.
+type Peer struct {
+	ID   int32
+	Addr string
+}
+
+// Config is the broker's whole configuration, read from THORSTREAM_* environment variables and
+// the matching command-line flags (a flag wins over its variable).
+type Config struct {
+	Addr              string
+	AdvertisedAddr    string
+	KafkaAddr         string
+	KafkaAdvertised   string
+	NodeID            int32
+	Peers             []Peer
+	DataDir           string
+	Fsync             cluster.FsyncPolicy
+	SegmentBytes      int64
+	SegmentMs         int64
+	RetentionBytes    int64
+	RetentionMs       int64
+	EventLoops        int
+	LogLevel          zapcore.Level
+	AutoCreateTopics  bool
+	DefaultPartitions int32
+	MaxFrameBytes     int64
+}
+
+// setting is one configuration item: its variable, flag, default and parser.
+type setting struct {
+	env, flag, def, help string
+	parse                func(c *Config, v string) error
+}
+
+func settings() []setting {
+	return []setting{
+		{"THORSTREAM_ADDR", "addr", "0.0.0.0:9092", "binary protocol listener host:port", func(c *Config, v string) (err error) {
+			c.Addr, err = parseAddr(v)
+			return err
+		}},
+		{"THORSTREAM_ADVERTISED_ADDR", "advertised-addr", "", "host:port clients are told to use for the binary protocol (default: the listener's, with 0.0.0.0 replaced by a reachable address)", func(c *Config, v string) (err error) {
+			if v != "" {
+				c.AdvertisedAddr, err = parseAddr(v)
+			}
+			return err
+		}},
+		{"THORSTREAM_KAFKA_ADDR", "kafka-addr", "", "Kafka protocol listener host:port (empty: off)", func(c *Config, v string) (err error) {
+			if v != "" {
+				c.KafkaAddr, err = parseAddr(v)
+			}
+			return err
+		}},
+		{"THORSTREAM_KAFKA_ADVERTISED_ADDR", "kafka-advertised-addr", "", "host:port Kafka clients are told to use", func(c *Config, v string) (err error) {
+			if v != "" {
+				c.KafkaAdvertised, err = parseAddr(v)
+			}
+			return err
+		}},
+		{"THORSTREAM_NODE_ID", "node-id", "0", "this node's id (0 or more)", func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%q is not a node id (a whole number, 0 or more)", v)
+			}
+			c.NodeID = int32(n)
+			return nil
+		}},
+		{"THORSTREAM_CLUSTER_PEERS", "cluster-peers", "", "the other nodes, id=host:port,id=host:port", func(c *Config, v string) (err error) {
+			c.Peers, err = parsePeers(v)
+			return err
+		}},
+		{"THORSTREAM_DATA_DIR", "data-dir", "", "data directory (default ./data; ./data/node-<id> with cluster peers)", func(c *Config, v string) error {
+			c.DataDir = v
+			return nil
+		}},
+		{"THORSTREAM_FSYNC", "fsync", "always", "when to fdatasync: always, interval:<ms> or never", func(c *Config, v string) (err error) {
+			c.Fsync, err = parseFsync(v)
+			return err
+		}},
+		{"THORSTREAM_SEGMENT_BYTES", "segment-bytes", "1GiB", "roll a segment at this size (bytes, or KiB/MiB/GiB)", func(c *Config, v string) (err error) {
+			c.SegmentBytes, err = parseSize(v, 4096, false)
+			return err
+		}},
+		{"THORSTREAM_SEGMENT_MS", "segment-ms", "604800000", "roll a segment after this many milliseconds", func(c *Config, v string) (err error) {
+			c.SegmentMs, err = parseMillis(v, false)
+			return err
+		}},
+		{"THORSTREAM_RETENTION_BYTES", "retention-bytes", "-1", "per-partition size limit (bytes, or KiB/MiB/GiB; -1: none)", func(c *Config, v string) (err error) {
+			c.RetentionBytes, err = parseSize(v, 0, true)
+			return err
+		}},
+		{"THORSTREAM_RETENTION_MS", "retention-ms", "604800000", "delete segments older than this many milliseconds (-1: keep forever)", func(c *Config, v string) (err error) {
+			c.RetentionMs, err = parseMillis(v, true)
+			return err
+		}},
+		{"THORSTREAM_EVENT_LOOPS", "event-loops", strconv.Itoa(min(runtime.NumCPU(), 4)), "number of network event loops", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 256 {
+				return fmt.Errorf("%q is not a number of event loops (1 to 256)", v)
+			}
+			c.EventLoops = n
+			return nil
+		}},
+		{"THORSTREAM_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
+			l, err := zapcore.ParseLevel(v)
+			if err != nil || l > zapcore.ErrorLevel {
+				return fmt.Errorf("%q is not a log level (debug, info, warn, error)", v)
+			}
+			c.LogLevel = l
+			return nil
+		}},
+		{"THORSTREAM_AUTO_CREATE_TOPICS", "auto-create-topics", "true", "create unknown topics on first produce or metadata request", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			c.AutoCreateTopics = b
+			return nil
+		}},
+		{"THORSTREAM_DEFAULT_PARTITIONS", "default-partitions", "1", "partitions of auto-created topics", func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1 || n > 100000 {
+				return fmt.Errorf("%q is not a partition count (1 to 100000)", v)
+			}
+			c.DefaultPartitions = int32(n)
+			return nil
+		}},
+		{"THORSTREAM_MAX_FRAME_BYTES", "max-frame-bytes", "64MiB", "largest request frame accepted", func(c *Config, v string) (err error) {
+			c.MaxFrameBytes, err = parseSize(v, 1024, false)
+			if err == nil && c.MaxFrameBytes > 1<<30 {
+				err = fmt.Errorf("%q is larger than 1GiB", v)
+			}
+			return err
+		}},
+	}
+}
+
+// ConfigError names the variable or flag whose value is wrong.
+type ConfigError struct {
+	Env, Flag string
+	Err       error
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%s (--%s): %v", e.Env, e.Flag, e.Err)
+}
+
+// LoadConfig reads args and the environment (getenv) into a Config.
+func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (*Config, error) {
+	all := settings()
+	fs := flag.NewFlagSet("thorstream", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	values := make([]*string, len(all))
+	for i, s := range all {
+		values[i] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def))
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(usageOut, "Usage: thorstream [flags]\n\nEvery flag can also be set with its environment variable; a flag wins.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c := &Config{}
+	for i, s := range all {
+		v, ok := *values[i], set[s.flag]
+		if !ok {
+			v = getenv(s.env)
+			if v == "" {
+				v = s.def
+			}
+		}
+		if err := s.parse(c, strings.TrimSpace(v)); err != nil {
+			return nil, &ConfigError{Env: s.env, Flag: s.flag, Err: err}
+		}
+	}
+	for _, p := range c.Peers {
+		if p.ID == c.NodeID {
+			return nil, &ConfigError{Env: "THORSTREAM_CLUSTER_PEERS", Flag: "cluster-peers",
+				Err: fmt.Errorf("lists node %d, which is this node (THORSTREAM_NODE_ID); list only the other nodes", p.ID)}
+		}
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+		if len(c.Peers) > 0 {
+			c.DataDir = filepath.Join("data", "node-"+strconv.Itoa(int(c.NodeID)))
+		}
+	}
+	if c.KafkaAddr != "" && c.KafkaAddr == c.Addr {
+		return nil, &ConfigError{Env: "THORSTREAM_KAFKA_ADDR", Flag: "kafka-addr", Err: fmt.Errorf("%s is also THORSTREAM_ADDR", c.KafkaAddr)}
+	}
+	return c, nil
+}
+
+func parseAddr(v string) (string, error) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port", v)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return "", fmt.Errorf("%q has a bad port", v)
+	}
+	if strings.ContainsAny(host, " /") {
+		return "", fmt.Errorf("%q has a bad host", v)
+	}
+	return v, nil
+}
+
+func parsePeers(v string) ([]Peer, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var peers []Peer
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		id, addr, ok := strings.Cut(item, "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("%q is not id=host:port", item)
+		}
+		n, err := strconv.ParseInt(id, 10, 32)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q: %q is not a node id", item, id)
+		}
+		if _, err := parseAddr(addr); err != nil {
+			return nil, fmt.Errorf("%q: %v", item, err)
+		}
+		if slices.ContainsFunc(peers, func(p Peer) bool { return p.ID == int32(n) }) {
+			return nil, fmt.Errorf("node id %d appears twice", n)
+		}
+		peers = append(peers, Peer{ID: int32(n), Addr: addr})
+	}
+	return peers, nil
+}
+
+func parseFsync(v string) (cluster.FsyncPolicy, error) {
+	switch {
+	case v == "always":
+		return cluster.FsyncPolicy{Mode: cluster.FsyncAlways}, nil
+	case v == "never":
+		return cluster.FsyncPolicy{Mode: cluster.FsyncNever}, nil
+	case strings.HasPrefix(v, "interval:"):
+		ms, err := strconv.ParseInt(strings.TrimPrefix(v, "interval:"), 10, 64)
+		if err != nil || ms < 1 || ms > 3_600_000 {
+			return cluster.FsyncPolicy{}, fmt.Errorf("%q: the interval must be 1 to 3600000 milliseconds", v)
+		}
+		return cluster.FsyncPolicy{Mode: cluster.FsyncInterval, Interval: time.Duration(ms) * time.Millisecond}, nil
+	}
+	return cluster.FsyncPolicy{}, fmt.Errorf("%q is not always, interval:<ms> or never", v)
+}
+
+// parseSize reads a byte count: digits, optionally followed by KiB, MiB or GiB (or K, M, G).
+func parseSize(v string, minimum int64, allowUnlimited bool) (int64, error) {
+	if allowUnlimited && v == "-1" {
+		return -1, nil
+	}
+	num, mult := v, int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
+		if strings.HasSuffix(v, u.suffix) {
+			num, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n < 0 {
+		if allowUnlimited {
+			return 0, fmt.Errorf("%q is not a size (bytes, or a number with KiB, MiB or GiB; -1 for no limit)", v)
+		}
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with KiB, MiB or GiB)", v)
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is too large", v)
+	}
+	if n*mult < minimum {
+		return 0, fmt.Errorf("%q is smaller than the minimum of %d bytes", v, minimum)
+	}
+	return n * mult, nil
+}
+
+func parseMillis(v string, allowForever bool) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if allowForever && err == nil && n == -1 {
+		return -1, nil
+	}
+	if err != nil || n < 1 {
+		if allowForever {
+			return 0, fmt.Errorf("%q is not a number of milliseconds (1 or more, or -1 for forever)", v)
+		}
+		return 0, fmt.Errorf("%q is not a number of milliseconds (1 or more)", v)
+	}
+	return n, nil
+}

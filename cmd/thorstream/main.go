@@ -1,0 +1,138 @@
+// Command thorstream is the Thorstream broker.
+//
+// Configuration comes from THORSTREAM_* environment variables and the matching flags (run
+// `thorstream -h`); a malformed value exits with status 2 before anything starts. SIGINT or
+// SIGTERM stops accepting connections, lets every partition writer finish and sync what it
+// accepted, and closes the logs, so a restart finds everything.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/reactor"
+	"github.com/thorstream/thorstream/reactor/core"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cfg, err := LoadConfig(args, os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "thorstream: configuration error: %v\n", err)
+		return 2
+	}
+	logger := newLogger(cfg.LogLevel)
+	defer func() { _ = logger.Sync() }()
+	if err := serve(cfg, logger); err != nil {
+		logger.Error("broker stopped with an error", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level zapcore.Level) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeLevel = zapcore.CapitalLevelEncoder
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), level)
+	return zap.New(core, zap.AddCaller())
+}
+
+func serve(cfg *Config, logger *zap.Logger) error {
+	if len(cfg.Peers) > 0 {
+		logger.Warn("THORSTREAM_CLUSTER_PEERS is set, but replication between nodes is not available yet: this node serves its own data only",
+			zap.Int("peers", len(cfg.Peers)))
+	}
+	if cfg.KafkaAddr != "" {
+		logger.Warn("THORSTREAM_KAFKA_ADDR is set, but the Kafka protocol listener is not available yet", zap.String("kafka_addr", cfg.KafkaAddr))
+	}
+	advertised := cfg.AdvertisedAddr
+	if advertised == "" {
+		a, err := reactor.AdvertisedAddr(cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("advertised address: %w", err)
+		}
+		advertised = a
+	}
+	started := time.Now()
+	broker, err := cluster.Open(cluster.Options{
+		NodeID:  cfg.NodeID,
+		DataDir: cfg.DataDir,
+		Fsync:   cfg.Fsync,
+		Defaults: cluster.Defaults{
+			RetentionMs:     cfg.RetentionMs,
+			RetentionBytes:  cfg.RetentionBytes,
+			SegmentBytes:    cfg.SegmentBytes,
+			SegmentMs:       cfg.SegmentMs,
+			MaxMessageBytes: cluster.DefaultDefaults.MaxMessageBytes,
+		},
+		DefaultPartitions: cfg.DefaultPartitions,
+		AutoCreateTopics:  cfg.AutoCreateTopics,
+		Logger:            logger,
+	})
+	if err != nil {
+		return err
+	}
+	offsets, err := core.OpenOffsets(broker)
+	if err != nil {
+		_ = broker.Close()
+		return err
+	}
+	server, err := core.NewServer(core.Options{Broker: broker, Offsets: offsets, AdvertisedAddr: advertised, Logger: logger})
+	if err != nil {
+		_ = broker.Close()
+		return err
+	}
+	engine := reactor.New(reactor.Options{
+		Addr:          cfg.Addr,
+		Loops:         cfg.EventLoops,
+		MaxFrameBytes: int(cfg.MaxFrameBytes),
+		Logger:        logger,
+	}, server)
+	if err := engine.Start(); err != nil {
+		_ = broker.Close()
+		return err
+	}
+	logger.Info("thorstream started",
+		zap.String("addr", cfg.Addr),
+		zap.String("advertised", advertised),
+		zap.Int32("node_id", cfg.NodeID),
+		zap.String("data_dir", cfg.DataDir),
+		zap.Stringer("fsync", cfg.Fsync),
+		zap.Int("event_loops", cfg.EventLoops),
+		zap.String("cluster_id", broker.ClusterID()),
+		zap.Int("topics", len(broker.Snapshot().Names)),
+		zap.Duration("startup", time.Since(started)))
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	sig := <-sigs
+	signal.Stop(sigs)
+	logger.Info("shutting down", zap.Stringer("signal", sig))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := engine.Stop(ctx); err != nil {
+		logger.Warn("stopping the network engine", zap.Error(err))
+	}
+	if err := broker.Close(); err != nil {
+		return fmt.Errorf("closing partitions: %w", err)
+	}
+	logger.Info("thorstream stopped cleanly")
+	return nil
+}

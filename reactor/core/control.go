@@ -1,0 +1,264 @@
+package core
+
+import (
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/batch"
+	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/codec/proto"
+	"github.com/thorstream/thorstream/groups"
+)
+
+func (s *Server) metadata(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte) {
+	var req proto.MetadataRequest
+	if err := req.ReadFrom(body); err != nil {
+		decodeError(sess, seq, hdr, err)
+		return
+	}
+	resp := proto.MetadataResponse{
+		ClusterID:    s.broker.ClusterID(),
+		ControllerID: s.broker.NodeID(),
+		Brokers:      []proto.MetadataBroker{{NodeID: s.broker.NodeID(), Host: s.advertisedHost, Port: s.advertisedPort}},
+	}
+	names := req.Topics
+	if names == nil {
+		names = s.broker.Snapshot().Names
+	}
+	for _, name := range names {
+		t := s.broker.Snapshot().Topics[name]
+		if t == nil && req.AllowAutoCreate && s.broker.AutoCreateTopics() {
+			if err := cluster.ValidTopicName(name); err != nil {
+				code, msg := codeAndMessage(err)
+				resp.Topics = append(resp.Topics, proto.MetadataTopic{Name: name, ErrorCode: code, ErrorMessage: msg})
+				continue
+			}
+			var err error
+			if t, err = s.broker.EnsureTopic(name); err != nil {
+				code, msg := codeAndMessage(err)
+				resp.Topics = append(resp.Topics, proto.MetadataTopic{Name: name, ErrorCode: code, ErrorMessage: msg})
+				continue
+			}
+		}
+		if t == nil {
+			resp.Topics = append(resp.Topics, proto.MetadataTopic{
+				Name: name, ErrorCode: int16(errcode.UnknownTopicOrPartition), ErrorMessage: "topic does not exist",
+			})
+			continue
+		}
+		resp.Topics = append(resp.Topics, s.describeTopic(t))
+	}
+	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))
+}
+
+func (s *Server) describeTopic(t *cluster.Topic) proto.MetadataTopic {
+	mt := proto.MetadataTopic{Name: t.Name, Internal: t.Internal}
+	node := s.broker.NodeID()
+	for p, r := range t.Replicas {
+		mp := proto.MetadataPartition{
+			Partition:   int32(p),
+			Leader:      node,
+			LeaderEpoch: r.LeaderEpoch(),
+			Replicas:    []int32{node},
+			ISR:         []int32{node},
+		}
+		if r.Fenced() != nil {
+			mp.ErrorCode = int16(errcode.KafkaStorageError)
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	for _, kv := range t.Config.Effective() {
+		mt.Configs = append(mt.Configs, proto.ConfigEntry{Key: kv[0], Value: kv[1]})
+	}
+	return mt
+}
+
+func (s *Server) createTopics(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte) {
+	var req proto.CreateTopicsRequest
+	if err := req.ReadFrom(body); err != nil {
+		decodeError(sess, seq, hdr, err)
+		return
+	}
+	var resp proto.TopicErrorsResponse
+	seen := map[string]bool{}
+	for _, t := range req.Topics {
+		var err error
+		if seen[t.Name] {
+			err = errcode.New(errcode.InvalidRequest, "topic %q appears twice in the request", t.Name)
+		} else {
+			seen[t.Name] = true
+			configs := make(map[string]string, len(t.Configs))
+			for _, c := range t.Configs {
+				configs[c.Key] = c.Value
+			}
+			err = s.broker.CreateTopic(cluster.TopicSpec{
+				Name:              t.Name,
+				Partitions:        t.NumPartitions,
+				ReplicationFactor: t.ReplicationFactor,
+				Configs:           configs,
+			}, req.ValidateOnly)
+		}
+		code, msg := codeAndMessage(err)
+		resp.Topics = append(resp.Topics, proto.TopicError{Name: t.Name, ErrorCode: code, ErrorMessage: msg})
+	}
+	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))
+}
+
+func (s *Server) deleteTopics(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte) {
+	var req proto.DeleteTopicsRequest
+	if err := req.ReadFrom(body); err != nil {
+		decodeError(sess, seq, hdr, err)
+		return
+	}
+	var resp proto.TopicErrorsResponse
+	for _, name := range req.Names {
+		err := s.broker.DeleteTopic(name)
+		if err == nil && s.offsets != nil {
+			s.offsets.DeleteTopic(name)
+		}
+		code, msg := codeAndMessage(err)
+		resp.Topics = append(resp.Topics, proto.TopicError{Name: name, ErrorCode: code, ErrorMessage: msg})
+	}
+	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))
+}
+
+func (s *Server) listOffsets(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte) {
+	var req proto.ListOffsetsRequest
+	if err := req.ReadFrom(body); err != nil {
+		decodeError(sess, seq, hdr, err)
+		return
+	}
+	var resp proto.ListOffsetsResponse
+	for _, t := range req.Topics {
+		rt := proto.ListOffsetsTopicResponse{Name: t.Name}
+		for _, p := range t.Partitions {
+			rp := proto.ListOffsetsPartitionResponse{Partition: p.Partition, Timestamp: -1, Offset: -1, Leader: s.leaderHint()}
+			r := s.broker.Replica(t.Name, p.Partition)
+			if r == nil {
+				rp.ErrorCode = int16(errcode.UnknownTopicOrPartition)
+				rp.ErrorMessage = "this server does not host this topic-partition"
+				rp.Leader = proto.NoLeader
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
+			offset, ts, err := OffsetAt(r, p.Timestamp)
+			rp.ErrorCode, rp.ErrorMessage = codeAndMessage(err)
+			rp.Offset, rp.Timestamp = offset, ts
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))
+}
+
+// OffsetAt answers a ListOffsets query for one partition: -2 the log start offset, -1 the high
+// watermark, otherwise the offset of the first record whose timestamp is at or after ts (-1 and
+// timestamp -1 when there is none). It may read the disk.
+func OffsetAt(r *cluster.Replica, ts int64) (offset, timestamp int64, err error) {
+	switch ts {
+	case proto.TimestampEarliest:
+		return r.LogStartOffset(), -1, nil
+	case proto.TimestampLatest:
+		return r.HighWatermark(), -1, nil
+	}
+	if ts < 0 {
+		return -1, -1, errcode.New(errcode.InvalidRequest, "timestamp %d is neither -1, -2 nor a time", ts)
+	}
+	base, maxTs, found, err := r.OffsetForTimestamp(ts)
+	if err != nil {
+		return -1, -1, errcode.New(errcode.KafkaStorageError, "%v", err)
+	}
+	if !found {
+		return -1, -1, nil
+	}
+	// The time index finds the batch; the first record inside it at or after ts is the answer.
+	b, err := r.Read(nil, base, 1, true)
+	if err != nil || len(b) == 0 {
+		return base, maxTs, nil
+	}
+	n, err := batch.Size(b)
+	if err != nil || n > len(b) {
+		return base, maxTs, nil
+	}
+	offset, timestamp = base, maxTs
+	_ = recordsOf(b[:n], func(rec *batch.Record) error {
+		if rec.Timestamp >= ts {
+			offset, timestamp = rec.Offset, rec.Timestamp
+			return errStop
+		}
+		return nil
+	})
+	return offset, timestamp, nil
+}
+
+func (s *Server) offsetCommit(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte, f *Frame) {
+	defer f.Release()
+	var req proto.OffsetCommitRequest
+	if err := req.ReadFrom(body); err != nil {
+		decodeError(sess, seq, hdr, err)
+		return
+	}
+	if s.offsets == nil {
+		sess.Complete(seq, errorResponse(hdr.CorrelationID, errcode.CoordinatorNotAvailable, "offsets are not available"))
+		return
+	}
+	var commits []groups.Commit
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			commits = append(commits, groups.Commit{Topic: t.Name, Partition: p.Partition, Offset: p.Offset, Metadata: p.Metadata})
+		}
+	}
+	corrID := hdr.CorrelationID
+	s.offsets.Commit(req.Group, commits, s.now().UnixMilli(), func(errs []error) {
+		var resp proto.OffsetCommitResponse
+		i := 0
+		for _, t := range req.Topics {
+			rt := proto.PartitionErrorsTopic{Name: t.Name}
+			for _, p := range t.Partitions {
+				code, msg := codeAndMessage(errs[i])
+				i++
+				rt.Partitions = append(rt.Partitions, proto.PartitionError{Partition: p.Partition, ErrorCode: code, ErrorMessage: msg})
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		sess.Complete(seq, bodyResponse(corrID, &resp))
+	})
+}
+
+func (s *Server) offsetFetch(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte) {
+	var req proto.OffsetFetchRequest
+	if err := req.ReadFrom(body); err != nil {
+		decodeError(sess, seq, hdr, err)
+		return
+	}
+	if s.offsets == nil {
+		sess.Complete(seq, errorResponse(hdr.CorrelationID, errcode.CoordinatorNotAvailable, "offsets are not available"))
+		return
+	}
+	var resp proto.OffsetFetchResponse
+	if req.Topics == nil {
+		byTopic := map[string]int{}
+		for _, c := range s.offsets.FetchAll(req.Group) {
+			i, ok := byTopic[c.Topic]
+			if !ok {
+				i = len(resp.Topics)
+				byTopic[c.Topic] = i
+				resp.Topics = append(resp.Topics, proto.OffsetFetchTopicResponse{Name: c.Topic})
+			}
+			resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, proto.OffsetFetchPartitionResponse{
+				Partition: c.Partition, Offset: c.Offset, Metadata: c.Metadata,
+			})
+		}
+	} else {
+		for _, t := range req.Topics {
+			rt := proto.OffsetFetchTopicResponse{Name: t.Name}
+			for _, p := range t.Partitions {
+				rp := proto.OffsetFetchPartitionResponse{Partition: p, Offset: -1}
+				if c, ok := s.offsets.Fetch(req.Group, t.Name, p); ok {
+					rp.Offset, rp.Metadata = c.Offset, c.Metadata
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+	}
+	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))
+}

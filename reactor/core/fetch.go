@@ -1,0 +1,245 @@
+package core
+
+import (
+	"encoding/binary"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/codec/proto"
+	"github.com/thorstream/thorstream/log/partition"
+)
+
+// fetchTxn is one Fetch request: decoded on the loop, served on its own goroutine, which reads
+// committed batches with pread into one pooled buffer and, when fewer than minBytes are there,
+// waits in the purgatory (cluster.Waiter) until a partition grows or maxWait passes.
+type fetchTxn struct {
+	server   *Server
+	sess     *Session
+	seq      uint64
+	frame    *Frame
+	corrID   int32
+	req      proto.FetchRequest
+	replicas []*cluster.Replica // per partition, in request order; nil when unknown
+}
+
+func (s *Server) fetch(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte, f *Frame) {
+	t := &fetchTxn{server: s, sess: sess, seq: seq, frame: f, corrID: hdr.CorrelationID}
+	if err := t.req.ReadFrom(body); err != nil {
+		decodeError(sess, seq, hdr, err)
+		f.Release()
+		return
+	}
+	go t.run()
+}
+
+// partResult is where one partition's answer sits in the response being built.
+type partResult struct {
+	code          errcode.Code
+	message       string
+	highWatermark int64
+	logStart      int64
+	dataStart     int // records are data.B[dataStart:dataEnd]
+	dataEnd       int
+	hasRecords    bool
+}
+
+func (t *fetchTxn) run() {
+	defer t.frame.Release()
+	s := t.server
+	maxWait := min(time.Duration(max(t.req.MaxWaitMs, 0))*time.Millisecond, s.maxFetchWait)
+	deadline := s.now().Add(maxWait)
+
+	n := 0
+	for i := range t.req.Topics {
+		n += len(t.req.Topics[i].Partitions)
+	}
+	t.replicas = make([]*cluster.Replica, 0, n)
+	for i := range t.req.Topics {
+		topic := &t.req.Topics[i]
+		for j := range topic.Partitions {
+			t.replicas = append(t.replicas, s.broker.ReplicaBytes(topic.Name, topic.Partitions[j].Partition))
+		}
+	}
+	results := make([]partResult, n)
+	var waiter *cluster.Waiter
+	var timer *time.Timer
+	defer func() {
+		if waiter != nil {
+			for _, r := range t.replicas {
+				if r != nil {
+					r.RemoveWaiter(waiter)
+				}
+			}
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		resp := NewResponse()
+		total, errored := t.read(resp, results)
+		if total >= int(t.req.MinBytes) || errored || !s.now().Before(deadline) || t.sess.Closed() {
+			t.sess.Complete(t.seq, t.encode(resp, results))
+			return
+		}
+		resp.Written(nil) // nothing worth sending yet: give the buffers back and wait
+		if waiter == nil {
+			waiter = cluster.NewWaiter()
+			for _, r := range t.replicas {
+				if r != nil {
+					r.AddWaiter(waiter)
+				}
+			}
+			// Data may have arrived between the read and the registration.
+			if t.grewSince(results) {
+				continue
+			}
+			timer = time.NewTimer(deadline.Sub(s.now()))
+		}
+		select {
+		case <-waiter.C:
+		case <-timer.C:
+			// One last read at the deadline.
+			resp := NewResponse()
+			t.read(resp, results)
+			t.sess.Complete(t.seq, t.encode(resp, results))
+			return
+		}
+	}
+}
+
+// grewSince reports whether a partition now has data beyond what the last read saw.
+func (t *fetchTxn) grewSince(results []partResult) bool {
+	for i, r := range t.replicas {
+		if r != nil && results[i].code == errcode.None && r.HighWatermark() > results[i].highWatermark {
+			return true
+		}
+	}
+	return false
+}
+
+// read fills results and resp's data buffer from every partition. It returns the record bytes
+// read and whether any partition has an error (which answers the fetch at once, as Kafka does).
+func (t *fetchTxn) read(resp *Response, results []partResult) (total int, errored bool) {
+	data := resp.Data()
+	remaining := int(t.req.MaxBytes)
+	if remaining <= 0 {
+		remaining = 1
+	}
+	slot := 0
+	for i := range t.req.Topics {
+		topic := &t.req.Topics[i]
+		for j := range topic.Partitions {
+			p := &topic.Partitions[j]
+			res := &results[slot]
+			r := t.replicas[slot]
+			slot++
+			*res = partResult{highWatermark: -1, logStart: -1}
+			if r == nil {
+				res.code, res.message = errcode.UnknownTopicOrPartition, "this server does not host this topic-partition"
+				errored = true
+				continue
+			}
+			res.highWatermark = r.HighWatermark()
+			res.logStart = r.LogStartOffset()
+			if p.FetchOffset < res.logStart || p.FetchOffset > res.highWatermark {
+				res.code = errcode.OffsetOutOfRange
+				res.message = "fetch offset is outside the log (log start " + itoa(res.logStart) + ", high watermark " + itoa(res.highWatermark) + ")"
+				errored = true
+				continue
+			}
+			if p.FetchOffset == res.highWatermark || remaining <= 0 {
+				continue
+			}
+			limit := min(int(p.PartitionMaxBytes), remaining)
+			if limit <= 0 {
+				continue
+			}
+			start := len(data.B)
+			// The first batch of the response comes whole even when larger than the limits
+			// (KIP-74), so a consumer always progresses.
+			out, err := r.Read(data.B, p.FetchOffset, limit, total == 0)
+			if err != nil {
+				if errors.Is(err, partition.ErrOffsetOutOfRange) {
+					res.code, res.message = errcode.OffsetOutOfRange, err.Error()
+				} else {
+					res.code, res.message = errcode.KafkaStorageError, err.Error()
+				}
+				errored = true
+				continue
+			}
+			data.B = out
+			res.dataStart, res.dataEnd, res.hasRecords = start, len(out), true
+			total += len(out) - start
+			remaining -= len(out) - start
+		}
+	}
+	return total, errored
+}
+
+// encode builds the response: encoded parts in the head buffer, record bytes in the data buffer,
+// interleaved in Bufs for one writev.
+func (t *fetchTxn) encode(resp *Response, results []partResult) *Response {
+	head := resp.Head()
+	data := resp.Data()
+	hint := t.server.leaderHint()
+	// Offsets into head where each piece ends; the pieces are assembled after encoding because
+	// appending may move the buffer.
+	type piece struct {
+		head       bool
+		start, end int
+	}
+	pieces := make([]piece, 0, 2*len(results)+1)
+	b, start := proto.AppendResponseFrame(head.B, t.corrID, 0, "")
+	b = proto.AppendFetchResponseStart(b, 0, len(t.req.Topics))
+	pieceStart := start
+	slot := 0
+	for i := range t.req.Topics {
+		topic := &t.req.Topics[i]
+		b = proto.AppendFetchTopicStart(b, topic.Name, len(topic.Partitions))
+		for j := range topic.Partitions {
+			res := &results[slot]
+			slot++
+			pr := proto.FetchPartitionResponse{
+				Partition:      topic.Partitions[j].Partition,
+				ErrorCode:      int16(res.code),
+				ErrorMessage:   res.message,
+				HighWatermark:  res.highWatermark,
+				LogStartOffset: res.logStart,
+				Leader:         hint,
+			}
+			n := 0
+			if res.hasRecords {
+				n = res.dataEnd - res.dataStart
+			}
+			b = proto.AppendFetchPartitionHead(b, &pr, n)
+			if n > 0 {
+				pieces = append(pieces, piece{head: true, start: pieceStart, end: len(b)})
+				pieces = append(pieces, piece{head: false, start: res.dataStart, end: res.dataEnd})
+				pieceStart = len(b)
+			}
+		}
+	}
+	if pieceStart < len(b) {
+		pieces = append(pieces, piece{head: true, start: pieceStart, end: len(b)})
+	}
+	head.B = b
+	size := 0
+	resp.Bufs = resp.Bufs[:0]
+	for _, p := range pieces {
+		if p.head {
+			resp.Bufs = append(resp.Bufs, head.B[p.start:p.end])
+		} else {
+			resp.Bufs = append(resp.Bufs, data.B[p.start:p.end])
+		}
+		size += p.end - p.start
+	}
+	// The size prefix counts everything after itself.
+	binary.BigEndian.PutUint32(head.B[start:], uint32(size-proto.SizeLen))
+	return resp
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

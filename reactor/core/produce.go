@@ -1,0 +1,175 @@
+package core
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/codec/proto"
+)
+
+// produceTxn is one Produce request in flight: the decoded request (whose record bytes alias
+// the frame), one AppendRequest per partition, and their results. It is pooled, and every slice
+// in it is reused, so a produce in steady state allocates nothing.
+//
+// Lifetime: created on the loop; each partition's replica calls AppendDone from its goroutine;
+// the last AppendDone encodes the response, hands it to the session, releases the frame and
+// returns the transaction to the pool.
+type produceTxn struct {
+	server  *Server
+	sess    *Session
+	seq     uint64
+	frame   *Frame
+	corrID  int32
+	req     proto.ProduceRequest
+	appends []cluster.AppendRequest
+	results []cluster.AppendResult
+	pending atomic.Int32
+}
+
+var produceTxnPool = sync.Pool{New: func() any { return new(produceTxn) }}
+
+var (
+	errUnknownPartition = errcode.New(errcode.UnknownTopicOrPartition, "this server does not host this topic-partition")
+	errInvalidAcks      = errcode.New(errcode.InvalidRequiredAcks, "acks must be 0, 1 or -1")
+)
+
+func (s *Server) produce(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte, f *Frame) {
+	t := produceTxnPool.Get().(*produceTxn)
+	t.server, t.sess, t.seq, t.frame, t.corrID = s, sess, seq, f, hdr.CorrelationID
+	if err := t.req.ReadFrom(body); err != nil {
+		decodeError(sess, seq, hdr, err)
+		t.free()
+		return
+	}
+	n := 0
+	for i := range t.req.Topics {
+		n += len(t.req.Topics[i].Partitions)
+	}
+	if cap(t.appends) < n {
+		t.appends = make([]cluster.AppendRequest, n)
+		t.results = make([]cluster.AppendResult, n)
+	}
+	t.appends, t.results = t.appends[:n], t.results[:n]
+	if s.needsTopicCreation(&t.req) {
+		// Creating topics writes files: finish on a goroutine. Submitting stays non-blocking.
+		go func() {
+			for i := range t.req.Topics {
+				_, _ = s.broker.EnsureTopic(string(t.req.Topics[i].Name))
+			}
+			t.submit()
+		}()
+		return
+	}
+	t.submit()
+}
+
+// needsTopicCreation reports whether the request names a missing topic that auto-creation
+// would create.
+func (s *Server) needsTopicCreation(req *proto.ProduceRequest) bool {
+	if !s.broker.AutoCreateTopics() {
+		return false
+	}
+	snap := s.broker.Snapshot()
+	for i := range req.Topics {
+		if snap.Topics[string(req.Topics[i].Name)] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// submit hands every partition to its replica without blocking. A guard count of one keeps the
+// transaction alive until every submission has been attempted.
+func (t *produceTxn) submit() {
+	t.pending.Store(int32(len(t.appends)) + 1)
+	acksValid := t.req.Acks == proto.AcksNone || t.req.Acks == proto.AcksLeader || t.req.Acks == proto.AcksAll
+	slot := 0
+	for i := range t.req.Topics {
+		topic := &t.req.Topics[i]
+		for j := range topic.Partitions {
+			p := &topic.Partitions[j]
+			a := &t.appends[slot]
+			*a = cluster.AppendRequest{Records: p.Records, Owner: t, Slot: slot}
+			slot++
+			if !acksValid {
+				t.AppendDone(a.Slot, cluster.AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1, Err: errInvalidAcks})
+				continue
+			}
+			r := t.server.broker.ReplicaBytes(topic.Name, p.Partition)
+			if r == nil {
+				t.AppendDone(a.Slot, cluster.AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1, Err: errUnknownPartition})
+				continue
+			}
+			if err := r.Submit(a); err != nil {
+				t.AppendDone(a.Slot, cluster.AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1, Err: err})
+			}
+		}
+	}
+	t.done()
+}
+
+// AppendDone records one partition's outcome; the last one finishes the transaction.
+func (t *produceTxn) AppendDone(slot int, res cluster.AppendResult) {
+	t.results[slot] = res
+	t.done()
+}
+
+func (t *produceTxn) done() {
+	if t.pending.Add(-1) != 0 {
+		return
+	}
+	if t.req.Acks == proto.AcksNone {
+		t.sess.Complete(t.seq, nil)
+	} else {
+		t.sess.Complete(t.seq, t.encode())
+	}
+	t.free()
+}
+
+// encode writes the Produce response straight from the request's topic names (no string
+// conversions) into a pooled buffer.
+func (t *produceTxn) encode() *Response {
+	r := NewResponse()
+	b, start := proto.AppendResponseFrame(r.Head().B, t.corrID, 0, "")
+	b = proto.AppendArrayLen(b, len(t.req.Topics))
+	slot := 0
+	hint := t.server.leaderHint()
+	for i := range t.req.Topics {
+		topic := &t.req.Topics[i]
+		b = proto.AppendStringBytes(b, topic.Name)
+		b = proto.AppendArrayLen(b, len(topic.Partitions))
+		for j := range topic.Partitions {
+			res := &t.results[slot]
+			slot++
+			code, msg := codeAndMessage(res.Err)
+			b = proto.AppendInt32(b, topic.Partitions[j].Partition)
+			b = proto.AppendInt16(b, code)
+			b = proto.AppendNullableString(b, msg, msg != "")
+			b = proto.AppendInt64(b, res.BaseOffset)
+			b = proto.AppendInt64(b, res.LogAppendTime)
+			b = proto.AppendInt64(b, res.LogStartOffset)
+			if code == int16(errcode.NotLeaderOrFollower) || code == 0 {
+				b = proto.AppendInt32(b, hint.ID)
+				b = proto.AppendString(b, hint.Addr)
+			} else {
+				b = proto.AppendInt32(b, -1)
+				b = proto.AppendString(b, "")
+			}
+		}
+	}
+	b = proto.AppendInt32(b, 0) // throttleTimeMs
+	proto.FinishFrame(b, start, 0)
+	r.Head().B = b
+	r.SetSingle()
+	return r
+}
+
+func (t *produceTxn) free() {
+	t.frame.Release()
+	t.frame, t.sess, t.server = nil, nil, nil
+	clear(t.appends)
+	clear(t.results)
+	produceTxnPool.Put(t)
+}

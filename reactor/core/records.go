@@ -1,0 +1,40 @@
+package core
+
+import (
+	"errors"
+
+	"github.com/thorstream/thorstream/codec/batch"
+)
+
+// errStop ends a record walk early.
+var errStop = errors.New("core: stop")
+
+// recordsOf calls fn for each record of one batch. Compressed batches are not decoded yet: the
+// walk then stops at once and callers fall back to batch-level answers.
+func recordsOf(b []byte, fn func(*batch.Record) error) error {
+	err := batch.Records(b, fn)
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+// lastNextOffset returns the offset after the last whole batch in b.
+func lastNextOffset(b []byte) (int64, error) {
+	var next int64 = -1
+	err := batch.Split(b, func(one []byte) error {
+		h, err := batch.ParseHeader(one)
+		if err != nil {
+			return err
+		}
+		next = h.NextOffset()
+		return nil
+	})
+	if err != nil {
+		return -1, err
+	}
+	if next < 0 {
+		return -1, errors.New("core: no whole batch")
+	}
+	return next, nil
+}

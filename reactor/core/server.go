@@ -1,0 +1,211 @@
+// Package core is the request core of the broker: it routes decoded frames by API key, runs
+// produce and fetch transactions against the cluster's replicas, and hands responses to each
+// connection's Session in request order. It knows nothing of gnet, so every path is tested
+// without sockets; the reactor package plugs it into the event loops.
+//
+// Threading: HandleFrame runs on an event loop and never blocks. Work that may touch the disk or
+// wait (fetch long polls, topic creation, timestamp lookups) runs on its own goroutine; produce
+// only submits to partition writers without blocking.
+package core
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/codec/proto"
+	"github.com/thorstream/thorstream/groups"
+)
+
+// Options configures a Server.
+type Options struct {
+	Broker  *cluster.Broker
+	Offsets *groups.Offsets
+	// AdvertisedAddr is the host:port Metadata gives for this node's binary protocol listener.
+	AdvertisedAddr string
+	Logger         *zap.Logger
+	Now            func() time.Time
+	// MaxFetchWait caps a fetch's max wait; default 30 s.
+	MaxFetchWait time.Duration
+}
+
+// Server serves the binary protocol.
+type Server struct {
+	broker  *cluster.Broker
+	offsets *groups.Offsets
+	logger  *zap.Logger
+	now     func() time.Time
+
+	advertisedHost string
+	advertisedPort int32
+	hint           proto.LeaderHint
+	maxFetchWait   time.Duration
+}
+
+// Software names the broker in ApiVersions responses.
+const Software = "thorstream"
+
+// NewServer returns a Server.
+func NewServer(o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxFetchWait <= 0 {
+		o.MaxFetchWait = 30 * time.Second
+	}
+	host, portStr, err := net.SplitHostPort(o.AdvertisedAddr)
+	if err != nil {
+		return nil, fmt.Errorf("core: advertised address %q: %w", o.AdvertisedAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return nil, fmt.Errorf("core: advertised address %q: bad port", o.AdvertisedAddr)
+	}
+	return &Server{
+		hint:           proto.LeaderHint{ID: o.Broker.NodeID(), Addr: net.JoinHostPort(host, strconv.Itoa(port))},
+		broker:         o.Broker,
+		offsets:        o.Offsets,
+		logger:         o.Logger,
+		now:            o.Now,
+		advertisedHost: host,
+		advertisedPort: int32(port),
+		maxFetchWait:   o.MaxFetchWait,
+	}, nil
+}
+
+// HandleFrame serves one request frame whose sequence number in sess is seq. It takes over the
+// caller's reference to f. It runs on an event loop and never blocks.
+func (s *Server) HandleFrame(sess *Session, seq uint64, f *Frame) {
+	hdr, body, err := proto.ParseRequestHeader(f.Bytes())
+	if err != nil {
+		// The frame size check guarantees a whole header; this is defensive.
+		sess.Complete(seq, errorResponse(0, errcode.InvalidRequest, err.Error()))
+		f.Release()
+		return
+	}
+	if hdr.APIKey == proto.KeyAPIVersions {
+		// Answered in version 1's format whatever version was asked, so any client can learn
+		// what the broker speaks.
+		s.apiVersions(sess, seq, hdr)
+		f.Release()
+		return
+	}
+	if !supported(hdr) {
+		msg := fmt.Sprintf("unknown api key %d", hdr.APIKey)
+		if proto.KeyName(hdr.APIKey) != "Unknown" {
+			msg = fmt.Sprintf("%s version %d is not supported (supported: %d)", proto.KeyName(hdr.APIKey), hdr.APIVersion, proto.Version)
+		}
+		sess.Complete(seq, errorResponse(hdr.CorrelationID, errcode.UnsupportedVersion, msg))
+		f.Release()
+		return
+	}
+	switch hdr.APIKey {
+	case proto.KeyProduce:
+		s.produce(sess, seq, hdr, body, f)
+	case proto.KeyFetch:
+		s.fetch(sess, seq, hdr, body, f)
+	case proto.KeyPing:
+		s.ping(sess, seq, hdr, body)
+		f.Release()
+	case proto.KeyOffsetFetch:
+		s.offsetFetch(sess, seq, hdr, body)
+		f.Release()
+	case proto.KeyOffsetCommit:
+		s.offsetCommit(sess, seq, hdr, body, f)
+	default:
+		// Control-plane requests may touch the disk (topic creation, timestamp lookups): off the
+		// loop. The goroutine owns f.
+		go s.control(sess, seq, hdr, body, f)
+	}
+}
+
+func supported(h proto.RequestHeader) bool {
+	for _, a := range proto.Supported {
+		if a.Key == h.APIKey {
+			return h.APIVersion >= a.MinVersion && h.APIVersion <= a.MaxVersion
+		}
+	}
+	return false
+}
+
+// control serves the control-plane requests on their own goroutine.
+func (s *Server) control(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte, f *Frame) {
+	defer f.Release()
+	switch hdr.APIKey {
+	case proto.KeyMetadata:
+		s.metadata(sess, seq, hdr, body)
+	case proto.KeyCreateTopics:
+		s.createTopics(sess, seq, hdr, body)
+	case proto.KeyDeleteTopics:
+		s.deleteTopics(sess, seq, hdr, body)
+	case proto.KeyListOffsets:
+		s.listOffsets(sess, seq, hdr, body)
+	}
+}
+
+// errorResponse is a response frame with a top-level error and an empty body.
+func errorResponse(correlationID int32, code errcode.Code, msg string) *Response {
+	r := NewResponse()
+	b, start := proto.AppendResponseFrame(r.Head().B, correlationID, int16(code), msg)
+	proto.FinishFrame(b, start, 0)
+	r.Head().B = b
+	r.SetSingle()
+	return r
+}
+
+// encoder is any response body.
+type encoder interface{ AppendTo([]byte) []byte }
+
+// bodyResponse is a response frame with no top-level error and body v.
+func bodyResponse(correlationID int32, v encoder) *Response {
+	r := NewResponse()
+	b, start := proto.AppendResponseFrame(r.Head().B, correlationID, 0, "")
+	b = v.AppendTo(b)
+	proto.FinishFrame(b, start, 0)
+	r.Head().B = b
+	r.SetSingle()
+	return r
+}
+
+// decodeError answers a request whose body does not decode.
+func decodeError(sess *Session, seq uint64, hdr proto.RequestHeader, err error) {
+	sess.Complete(seq, errorResponse(hdr.CorrelationID, errcode.InvalidRequest,
+		fmt.Sprintf("%s request: %v", proto.KeyName(hdr.APIKey), err)))
+}
+
+func (s *Server) apiVersions(sess *Session, seq uint64, hdr proto.RequestHeader) {
+	resp := proto.APIVersionsResponse{APIs: proto.Supported, NodeID: s.broker.NodeID(), Software: Software}
+	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))
+}
+
+func (s *Server) ping(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte) {
+	var req proto.PingRequest
+	if err := req.ReadFrom(body); err != nil {
+		decodeError(sess, seq, hdr, err)
+		return
+	}
+	resp := proto.PingResponse{Echo: req.Echo, NodeID: s.broker.NodeID()}
+	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))
+}
+
+// leaderHint is this node: with one node it leads every partition it has.
+func (s *Server) leaderHint() proto.LeaderHint { return s.hint }
+
+// codeAndMessage splits an error into a protocol code and message.
+func codeAndMessage(err error) (int16, string) {
+	if err == nil {
+		return 0, ""
+	}
+	if e, ok := err.(*errcode.Error); ok {
+		return int16(e.Code), e.Message
+	}
+	return int16(errcode.Of(err)), err.Error()
+}

@@ -1,0 +1,147 @@
+package core
+
+import (
+	"net"
+	"sync"
+)
+
+// Transport is what a Session needs from a connection. Every method must be safe from any
+// goroutine and must not block: the gnet transport enqueues work on the connection's loop.
+type Transport interface {
+	// Writev queues r for writing after every response queued before it and calls r.Written when
+	// done (also when the connection is closed). It returns an error when it could not queue, in
+	// which case the caller still owns r.
+	Writev(r *Response) error
+	// Wake asks the transport to process frames it has buffered but not handed over, after a
+	// paused session made room.
+	Wake()
+	// Close closes the connection.
+	Close()
+}
+
+// Limits bounds what one connection may have in flight: requests accepted whose responses have
+// not been handed to the transport yet, and the bytes of their frames.
+type Limits struct {
+	MaxInFlight      int // default 128
+	MaxInFlightBytes int // default 64 MiB
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxInFlight <= 0 {
+		l.MaxInFlight = 128
+	}
+	if l.MaxInFlightBytes <= 0 {
+		l.MaxInFlightBytes = 64 << 20
+	}
+	return l
+}
+
+// Session is a connection's request sequencer. Kafka-style protocols require responses in
+// request order, but requests complete out of order (a produce waits for its partition writers,
+// a fetch for data). Each request takes a sequence number when its frame is accepted (on the
+// loop); Complete files its response in the slot, and responses leave strictly in sequence.
+//
+// The in-flight caps are how a connection is paused: gnet cannot stop reading a socket, so when
+// Begin refuses a frame the loop leaves it buffered, and the Complete that frees room calls
+// Transport.Wake to resume.
+type Session struct {
+	transport Transport
+	limits    Limits
+
+	// mu guards everything below. It is held only around slot bookkeeping and Transport.Writev,
+	// which only enqueues: never across I/O.
+	mu            sync.Mutex
+	slots         []slot
+	head          uint64 // next sequence number to send
+	tail          uint64 // next sequence number to hand out
+	inFlightBytes int
+	paused        bool
+	closed        bool
+}
+
+type slot struct {
+	response *Response
+	bytes    int
+	done     bool
+}
+
+// NewSession returns a session writing through t.
+func NewSession(t Transport, limits Limits) *Session {
+	limits = limits.withDefaults()
+	return &Session{transport: t, limits: limits, slots: make([]slot, limits.MaxInFlight)}
+}
+
+// Begin reserves the next sequence number for a frame of frameBytes. It returns ok=false, and
+// marks the session paused, when the caps are reached; the loop must then stop taking frames
+// until Transport.Wake. A single frame larger than MaxInFlightBytes is accepted when nothing
+// else is in flight.
+func (s *Session) Begin(frameBytes int) (seq uint64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inFlight := int(s.tail - s.head)
+	if inFlight >= s.limits.MaxInFlight || (inFlight > 0 && s.inFlightBytes+frameBytes > s.limits.MaxInFlightBytes) {
+		s.paused = true
+		return 0, false
+	}
+	seq = s.tail
+	s.tail++
+	s.slots[seq%uint64(len(s.slots))] = slot{bytes: frameBytes}
+	s.inFlightBytes += frameBytes
+	return seq, true
+}
+
+// Complete files the response of request seq (nil: the request has no response, e.g. a produce
+// with acks=0) and sends every response that is now next in order. Safe from any goroutine.
+func (s *Session) Complete(seq uint64, r *Response) {
+	wake := false
+	s.mu.Lock()
+	sl := &s.slots[seq%uint64(len(s.slots))]
+	sl.response, sl.done = r, true
+	for s.head < s.tail {
+		sl := &s.slots[s.head%uint64(len(s.slots))]
+		if !sl.done {
+			break
+		}
+		resp := sl.response
+		s.inFlightBytes -= sl.bytes
+		*sl = slot{}
+		s.head++
+		if resp == nil {
+			continue
+		}
+		if s.closed {
+			resp.Written(net.ErrClosed)
+		} else if err := s.transport.Writev(resp); err != nil {
+			resp.Written(err)
+		}
+	}
+	if s.paused && !s.closed {
+		s.paused = false
+		wake = true
+	}
+	s.mu.Unlock()
+	if wake {
+		s.transport.Wake()
+	}
+}
+
+// Close marks the session closed: responses completed from now on are released unsent.
+func (s *Session) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+}
+
+// Closed reports whether the connection has closed.
+func (s *Session) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// InFlight is the number of requests accepted and not yet answered.
+func (s *Session) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int(s.tail - s.head)
+}

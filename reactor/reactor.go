@@ -1,0 +1,265 @@
+// Package reactor runs the broker's network I/O on a few gnet event loops. It reads
+// length-prefixed frames, copies each frame body once into a pooled buffer, and hands it to the
+// request core (reactor/core), which answers through the connection's Session; responses leave
+// with AsyncWritev in request order.
+//
+// The loops never block: no disk I/O, no blocking channel sends, no lock held across I/O. A
+// connection whose in-flight requests reach their caps stops being read from its buffer until a
+// response frees room (Session wakes the connection); one whose unread input grows past the
+// limit is closed, since gnet cannot stop reading a socket.
+package reactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
+
+	"github.com/thorstream/thorstream/codec/proto"
+	"github.com/thorstream/thorstream/reactor/core"
+)
+
+// Options configures a Reactor.
+type Options struct {
+	// Addr is the binary protocol listener, host:port.
+	Addr string
+	// Loops is the number of event loops; default 2.
+	Loops int
+	// MaxFrameBytes bounds a request frame; default 64 MiB.
+	MaxFrameBytes int
+	// Limits caps each connection's in-flight requests and bytes.
+	Limits core.Limits
+	// ReadBufferBytes is gnet's per-loop read buffer; default 256 KiB.
+	ReadBufferBytes int
+	Logger          *zap.Logger
+}
+
+// Reactor is the network engine.
+type Reactor struct {
+	gnet.BuiltinEventEngine
+
+	opts   Options
+	server *core.Server
+	logger *zap.Logger
+
+	engine   gnet.Engine
+	booted   chan struct{}
+	stopped  chan error
+	stopOnce sync.Once
+	addrs    []string
+}
+
+// New returns a Reactor serving server. Start it with Start.
+func New(o Options, server *core.Server) *Reactor {
+	if o.Loops <= 0 {
+		o.Loops = 2
+	}
+	if o.MaxFrameBytes <= 0 {
+		o.MaxFrameBytes = proto.DefaultMaxFrame
+	}
+	if o.ReadBufferBytes <= 0 {
+		o.ReadBufferBytes = 256 << 10
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return &Reactor{opts: o, server: server, logger: o.Logger, booted: make(chan struct{}), stopped: make(chan error, 1)}
+}
+
+// Start binds the listeners and starts the event loops. It returns once they accept connections,
+// or with the error that prevented it (an address in use, say).
+func (r *Reactor) Start() error {
+	r.addrs = []string{"tcp://" + r.opts.Addr}
+	go func() {
+		err := gnet.Rotate(r, r.addrs,
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(r.opts.Loops),
+			gnet.WithReadBufferCap(r.opts.ReadBufferBytes),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithReuseAddr(true),
+			gnet.WithLoadBalancing(gnet.LeastConnections),
+			gnet.WithLogger(r.logger.Sugar()),
+		)
+		r.stopped <- err
+	}()
+	select {
+	case <-r.booted:
+		return nil
+	case err := <-r.stopped:
+		if err == nil {
+			err = errors.New("reactor: engine stopped before it started")
+		}
+		return fmt.Errorf("reactor: listening on %s: %w", r.opts.Addr, err)
+	}
+}
+
+// Stop closes the listeners and every connection, and waits for the loops to end.
+func (r *Reactor) Stop(ctx context.Context) error {
+	var err error
+	r.stopOnce.Do(func() {
+		err = r.engine.Stop(ctx)
+		select {
+		case <-r.stopped:
+		case <-ctx.Done():
+		}
+	})
+	return err
+}
+
+// OnBoot records the engine.
+func (r *Reactor) OnBoot(eng gnet.Engine) gnet.Action {
+	r.engine = eng
+	close(r.booted)
+	return gnet.None
+}
+
+// conn is one connection's state. Everything except the Transport methods is touched only by
+// the connection's event loop.
+type conn struct {
+	c      gnet.Conn
+	sess   *core.Session
+	logger *zap.Logger
+
+	// A frame larger than what is buffered is assembled straight into its pooled buffer.
+	assembling *core.Frame
+	filled     int
+	seq        uint64
+}
+
+// Writev queues r on the connection's loop; r.Written runs there after the write.
+func (c *conn) Writev(r *core.Response) error {
+	cb, _ := r.TransportData.(gnet.AsyncCallback)
+	if cb == nil {
+		// Bound once per pooled Response and kept across reuse: a write allocates no closure.
+		cb = func(_ gnet.Conn, err error) error {
+			r.Written(err)
+			return nil
+		}
+		r.TransportData = cb
+	}
+	return c.c.AsyncWritev(r.Bufs, cb)
+}
+
+// Wake resumes frame processing on the loop.
+func (c *conn) Wake() { _ = c.c.Wake(nil) }
+
+// Close closes the connection.
+func (c *conn) Close() { _ = c.c.Close() }
+
+// OnOpen sets up the connection's session.
+func (r *Reactor) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	cs := &conn{c: c, logger: r.logger}
+	cs.sess = core.NewSession(cs, r.opts.Limits)
+	c.SetContext(cs)
+	return nil, gnet.None
+}
+
+// OnClose releases the connection's state. Responses still in flight are released unsent.
+func (r *Reactor) OnClose(c gnet.Conn, err error) gnet.Action {
+	cs, _ := c.Context().(*conn)
+	if cs == nil {
+		return gnet.None
+	}
+	cs.sess.Close()
+	if cs.assembling != nil {
+		cs.assembling.Release()
+		cs.assembling = nil
+	}
+	return gnet.None
+}
+
+// OnTraffic takes every whole frame the connection has buffered. gnet does not call again for
+// bytes it already holds, so the loop runs until less than a frame is left, or until the session
+// is paused (it wakes the connection when it has room).
+func (r *Reactor) OnTraffic(c gnet.Conn) gnet.Action {
+	cs := c.Context().(*conn)
+	for {
+		if cs.assembling != nil {
+			buf := cs.assembling.Bytes()
+			n, _ := c.Read(buf[cs.filled:])
+			cs.filled += n
+			if cs.filled < len(buf) {
+				return gnet.None
+			}
+			f := cs.assembling
+			cs.assembling = nil
+			r.server.HandleFrame(cs.sess, cs.seq, f)
+			continue
+		}
+		if c.InboundBuffered() < proto.SizeLen {
+			return gnet.None
+		}
+		prefix, err := c.Peek(proto.SizeLen)
+		if err != nil {
+			return gnet.None
+		}
+		size, _, err := proto.FrameSize(prefix, r.opts.MaxFrameBytes)
+		if err != nil {
+			// The stream cannot be resynchronised after a bad size: close, as Kafka does.
+			cs.logger.Warn("closing connection after a bad frame", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
+			return gnet.Close
+		}
+		seq, ok := cs.sess.Begin(size)
+		if !ok {
+			// Paused: the frame stays buffered until a response frees room and wakes us. Bound
+			// what an impatient client can pile up meanwhile.
+			if c.InboundBuffered() > r.opts.MaxFrameBytes+(1<<20) {
+				cs.logger.Warn("closing connection: too much unread input while its requests are in flight",
+					zap.Stringer("remote", c.RemoteAddr()), zap.Int("buffered", c.InboundBuffered()))
+				return gnet.Close
+			}
+			return gnet.None
+		}
+		_, _ = c.Discard(proto.SizeLen)
+		f := core.NewFrame(size)
+		n, _ := c.Read(f.Bytes())
+		if n < size {
+			cs.assembling, cs.filled, cs.seq = f, n, seq
+			return gnet.None
+		}
+		r.server.HandleFrame(cs.sess, seq, f)
+	}
+}
+
+// OnTick is unused.
+func (r *Reactor) OnTick() (time.Duration, gnet.Action) { return time.Hour, gnet.None }
+
+// AdvertisedAddr turns a listener address into one clients can reach: an unspecified host
+// (0.0.0.0, ::, empty) becomes this machine's first non-loopback IPv4 address, or 127.0.0.1.
+func AdvertisedAddr(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", err
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return "", fmt.Errorf("bad port %q", port)
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return listen, nil
+	}
+	return net.JoinHostPort(reachableIPv4(), port), nil
+}
+
+func reachableIPv4() string {
+	ifaces, err := net.Interfaces()
+	if err == nil {
+		for _, iface := range ifaces {
+			if iface.Flags&net.FlagUp == 0 || iface.Flags&net.FlagLoopback != 0 {
+				continue
+			}
+			addrs, _ := iface.Addrs()
+			for _, a := range addrs {
+				if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLinkLocalUnicast() {
+					return ipn.IP.String()
+				}
+			}
+		}
+	}
+	return "127.0.0.1"
+}
