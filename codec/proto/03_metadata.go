@@ -33,6 +33,10 @@ func (v *MetadataRequest) ReadFrom(body []byte) error {
 		v.Topics = nil
 	} else {
 		v.Topics = growSlice(v.Topics, n)
+		if v.Topics == nil {
+			// An empty array asks for no topics and must not read back as nil (every topic).
+			v.Topics = []string{}
+		}
 		for i := range v.Topics {
 			v.Topics[i] = r.String()
 		}

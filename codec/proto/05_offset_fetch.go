@@ -36,6 +36,10 @@ func (v *OffsetFetchRequest) ReadFrom(body []byte) error {
 		v.Topics = nil
 	} else {
 		v.Topics = growSlice(v.Topics, n)
+		if v.Topics == nil {
+			// An empty array asks for no offsets and must not read back as nil (everything).
+			v.Topics = []OffsetFetchTopic{}
+		}
 		for i := range v.Topics {
 			v.Topics[i].Name = r.String()
 			v.Topics[i].Partitions = readInt32s(&r, v.Topics[i].Partitions)

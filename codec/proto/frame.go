@@ -44,7 +44,12 @@ func FrameSize(b []byte, maxFrame int) (size int, ok bool, err error) {
 	if len(b) < SizeLen {
 		return 0, false, nil
 	}
-	n := int32(binary.BigEndian.Uint32(b))
+	raw := binary.BigEndian.Uint32(b)
+	if raw > 1<<31-1 || int64(raw) > int64(maxFrame) {
+		// Also a "negative" prefix such as 0x80000000 (2 GiB): too large, not too small.
+		return 0, true, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, raw, maxFrame)
+	}
+	n := int32(raw)
 	if n < MinRequestFrame {
 		return 0, true, fmt.Errorf("%w: %d bytes", ErrFrameTooSmall, n)
 	}

@@ -1,0 +1,154 @@
+package proto
+
+import (
+	"reflect"
+	"strings"
+)
+
+// message is what every request and response body implements.
+type message interface {
+	AppendTo(dst []byte) []byte
+	ReadFrom(body []byte) error
+}
+
+// api lists, for one API key, a fresh-value constructor for its request and response bodies and a
+// representative sample of each. The golden files, the fuzz seed corpus and the round-trip tests
+// are all built from this table, so a new API only needs a row here.
+type api struct {
+	key      int16
+	name     string // file-name stem: 00_produce
+	newReq   func() message
+	newResp  func() message
+	request  message
+	response message
+}
+
+// someRecords stands in for RecordBatch v2 bytes: the protocol layer treats records as opaque.
+var someRecords = []byte("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x31batch")
+
+var apis = []api{
+	{
+		key: KeyProduce, name: "00_produce",
+		newReq: func() message { return new(ProduceRequest) }, newResp: func() message { return new(ProduceResponse) },
+		request: &ProduceRequest{Acks: AcksAll, TimeoutMs: 30000, Topics: []ProduceTopic{
+			{Name: []byte("orders"), Partitions: []ProducePartition{{Partition: 0, Records: someRecords}, {Partition: 3, Records: []byte{}}}},
+			{Name: []byte("audit"), Partitions: []ProducePartition{{Partition: 1, Records: nil}}},
+		}},
+		response: &ProduceResponse{ThrottleTimeMs: 5, Topics: []ProduceTopicResponse{
+			{Name: "orders", Partitions: []ProducePartitionResponse{
+				{Partition: 0, BaseOffset: 100, LogAppendTime: -1, LogStartOffset: 0, Leader: LeaderHint{ID: 1, Addr: "10.0.0.1:9092"}},
+				{Partition: 3, ErrorCode: 6, ErrorMessage: "not the leader", BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1, Leader: LeaderHint{ID: 2, Addr: "10.0.0.2:9092"}},
+			}},
+		}},
+	},
+	{
+		key: KeyFetch, name: "01_fetch",
+		newReq: func() message { return new(FetchRequest) }, newResp: func() message { return new(FetchResponse) },
+		request: &FetchRequest{MaxWaitMs: 500, MinBytes: 1, MaxBytes: 1 << 20, Topics: []FetchTopic{
+			{Name: []byte("orders"), Partitions: []FetchPartition{{Partition: 0, FetchOffset: 42, PartitionMaxBytes: 1 << 16}, {Partition: 1, FetchOffset: 0, PartitionMaxBytes: 1024}}},
+		}},
+		response: &FetchResponse{ThrottleTimeMs: 0, Topics: []FetchTopicResponse{
+			{Name: "orders", Partitions: []FetchPartitionResponse{
+				{Partition: 0, HighWatermark: 50, LogStartOffset: 10, Leader: LeaderHint{ID: 1, Addr: "10.0.0.1:9092"}, Records: someRecords},
+				{Partition: 1, ErrorCode: 6, ErrorMessage: "not the leader", HighWatermark: -1, LogStartOffset: -1, Leader: LeaderHint{ID: 2, Addr: "10.0.0.2:9092"}, Records: nil},
+				{Partition: 2, HighWatermark: 7, LogStartOffset: 7, Leader: NoLeader, Records: []byte{}},
+			}},
+		}},
+	},
+	{
+		key: KeyListOffsets, name: "02_list_offsets",
+		newReq: func() message { return new(ListOffsetsRequest) }, newResp: func() message { return new(ListOffsetsResponse) },
+		request: &ListOffsetsRequest{Topics: []ListOffsetsTopic{
+			{Name: "orders", Partitions: []ListOffsetsPartition{{0, TimestampEarliest}, {1, TimestampLatest}, {2, 1_700_000_000_000}}},
+		}},
+		response: &ListOffsetsResponse{Topics: []ListOffsetsTopicResponse{
+			{Name: "orders", Partitions: []ListOffsetsPartitionResponse{
+				{Partition: 0, Timestamp: -1, Offset: 10, Leader: LeaderHint{ID: 1, Addr: "a:1"}},
+				{Partition: 1, Timestamp: -1, Offset: 50, Leader: LeaderHint{ID: 1, Addr: "a:1"}},
+				{Partition: 2, ErrorCode: 6, ErrorMessage: "moved", Timestamp: -1, Offset: -1, Leader: NoLeader},
+			}},
+		}},
+	},
+	{
+		key: KeyMetadata, name: "03_metadata",
+		newReq: func() message { return new(MetadataRequest) }, newResp: func() message { return new(MetadataResponse) },
+		request: &MetadataRequest{Topics: []string{"orders", "audit"}, AllowAutoCreate: true},
+		response: &MetadataResponse{ClusterID: "thorstream-1", ControllerID: 1,
+			Brokers: []MetadataBroker{{1, "10.0.0.1", 9092}, {2, "10.0.0.2", 9092}},
+			Topics: []MetadataTopic{
+				{Name: "orders", Partitions: []MetadataPartition{
+					{Partition: 0, Leader: 1, LeaderEpoch: 3, Replicas: []int32{1, 2}, ISR: []int32{1, 2}},
+					{Partition: 1, ErrorCode: 5, Leader: -1, LeaderEpoch: 4, Replicas: []int32{2, 1}, ISR: []int32{1}},
+				}, Configs: []ConfigEntry{{"retention.ms", "604800000"}}},
+				{ErrorCode: 3, ErrorMessage: "unknown topic", Name: "missing"},
+			}},
+	},
+	{
+		key: KeyOffsetCommit, name: "04_offset_commit",
+		newReq: func() message { return new(OffsetCommitRequest) }, newResp: func() message { return new(OffsetCommitResponse) },
+		request: &OffsetCommitRequest{Group: "billing", Topics: []OffsetCommitTopic{
+			{Name: "orders", Partitions: []OffsetCommitPartition{{0, 43, ""}, {1, 7, "checkpoint"}}},
+		}},
+		response: &OffsetCommitResponse{Topics: []PartitionErrorsTopic{
+			{Name: "orders", Partitions: []PartitionError{{0, 0, ""}, {1, 25, "unknown member"}}},
+		}},
+	},
+	{
+		key: KeyOffsetFetch, name: "05_offset_fetch",
+		newReq: func() message { return new(OffsetFetchRequest) }, newResp: func() message { return new(OffsetFetchResponse) },
+		request: &OffsetFetchRequest{Group: "billing", Topics: []OffsetFetchTopic{{Name: "orders", Partitions: []int32{0, 1, 2}}}},
+		response: &OffsetFetchResponse{Topics: []OffsetFetchTopicResponse{
+			{Name: "orders", Partitions: []OffsetFetchPartitionResponse{{0, 43, "", 0, ""}, {1, 7, "checkpoint", 0, ""}, {2, -1, "", 0, ""}}},
+		}},
+	},
+	{
+		key: KeyCreateTopics, name: "06_create_topics",
+		newReq: func() message { return new(CreateTopicsRequest) }, newResp: func() message { return new(TopicErrorsResponse) },
+		request: &CreateTopicsRequest{TimeoutMs: 10000, ValidateOnly: false, Topics: []CreateTopic{
+			{Name: "orders", NumPartitions: 6, ReplicationFactor: 3, Configs: []ConfigEntry{{"cleanup.policy", "delete"}}},
+			{Name: "audit", NumPartitions: -1, ReplicationFactor: -1},
+		}},
+		response: &TopicErrorsResponse{Topics: []TopicError{{"orders", 0, ""}, {"audit", 36, "topic already exists"}}},
+	},
+	{
+		key: KeyDeleteTopics, name: "07_delete_topics",
+		newReq: func() message { return new(DeleteTopicsRequest) }, newResp: func() message { return new(TopicErrorsResponse) },
+		request:  &DeleteTopicsRequest{Names: []string{"orders", "audit"}, TimeoutMs: 10000},
+		response: &TopicErrorsResponse{Topics: []TopicError{{"orders", 0, ""}, {"audit", 3, "unknown topic"}}},
+	},
+	{
+		key: KeyAPIVersions, name: "08_api_versions",
+		newReq: func() message { return new(APIVersionsRequest) }, newResp: func() message { return new(APIVersionsResponse) },
+		request:  &APIVersionsRequest{},
+		response: &APIVersionsResponse{APIs: Supported, NodeID: 1, Software: "thorstream/0.1.0"},
+	},
+	{
+		key: KeyPing, name: "09_ping",
+		newReq: func() message { return new(PingRequest) }, newResp: func() message { return new(PingResponse) },
+		request:  &PingRequest{Echo: 1_700_000_000_123},
+		response: &PingResponse{Echo: 1_700_000_000_123, NodeID: 1},
+	},
+}
+
+// requestTypes and responseTypes are every distinct body type, fresh.
+func requestTypes() []func() message {
+	out := make([]func() message, 0, len(apis))
+	for _, a := range apis {
+		out = append(out, a.newReq)
+	}
+	return out
+}
+
+func responseTypes() []func() message {
+	seen := map[reflect.Type]bool{}
+	var out []func() message
+	for _, a := range apis {
+		if t := reflect.TypeOf(a.newResp()); !seen[t] {
+			seen[t] = true
+			out = append(out, a.newResp)
+		}
+	}
+	return out
+}
+
+func typeName(m message) string { return strings.TrimPrefix(reflect.TypeOf(m).String(), "*proto.") }

@@ -1,0 +1,233 @@
+package proto
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// roundTripCases are extra values per body type on top of the samples in apis: zero values,
+// extremes and the null/empty distinctions the protocol makes.
+func roundTripCases() []struct {
+	name   string
+	in     message
+	newMsg func() message
+} {
+	long := strings.Repeat("x", math.MaxInt16)
+	type c = struct {
+		name   string
+		in     message
+		newMsg func() message
+	}
+	cases := []c{
+		{"produce zero", &ProduceRequest{}, func() message { return new(ProduceRequest) }},
+		{"produce null name, null and empty records", &ProduceRequest{Acks: AcksNone, TimeoutMs: math.MaxInt32, Topics: []ProduceTopic{
+			{Name: nil, Partitions: []ProducePartition{{Partition: math.MaxInt32, Records: nil}, {Partition: -1, Records: []byte{}}}},
+			{Name: []byte{}, Partitions: nil},
+		}}, func() message { return new(ProduceRequest) }},
+		{"produce response zero", &ProduceResponse{}, func() message { return new(ProduceResponse) }},
+		{"produce response extremes", &ProduceResponse{ThrottleTimeMs: math.MaxInt32, Topics: []ProduceTopicResponse{{Name: long, Partitions: []ProducePartitionResponse{
+			{Partition: -1, ErrorCode: math.MinInt16, ErrorMessage: long, BaseOffset: math.MinInt64, LogAppendTime: math.MaxInt64, LogStartOffset: -1, Leader: NoLeader},
+		}}}}, func() message { return new(ProduceResponse) }},
+		{"fetch zero", &FetchRequest{}, func() message { return new(FetchRequest) }},
+		{"fetch extremes", &FetchRequest{MaxWaitMs: -1, MinBytes: math.MaxInt32, MaxBytes: math.MinInt32, Topics: []FetchTopic{{Name: nil, Partitions: []FetchPartition{{math.MinInt32, math.MaxInt64, 0}}}}}, func() message { return new(FetchRequest) }},
+		{"fetch response zero", &FetchResponse{}, func() message { return new(FetchResponse) }},
+		{"fetch response topic without partitions", &FetchResponse{ThrottleTimeMs: 100, Topics: []FetchTopicResponse{{Name: ""}}}, func() message { return new(FetchResponse) }},
+		{"list offsets zero", &ListOffsetsRequest{}, func() message { return new(ListOffsetsRequest) }},
+		{"list offsets response zero", &ListOffsetsResponse{}, func() message { return new(ListOffsetsResponse) }},
+		{"metadata all topics", &MetadataRequest{Topics: nil}, func() message { return new(MetadataRequest) }},
+		{"metadata no topics", &MetadataRequest{Topics: []string{}, AllowAutoCreate: true}, func() message { return new(MetadataRequest) }},
+		{"metadata empty name", &MetadataRequest{Topics: []string{""}}, func() message { return new(MetadataRequest) }},
+		{"metadata response zero", &MetadataResponse{}, func() message { return new(MetadataResponse) }},
+		{"metadata response internal topic", &MetadataResponse{ClusterID: "c", ControllerID: -1, Topics: []MetadataTopic{{Name: "__consumer_offsets", Internal: true, Partitions: []MetadataPartition{{Partition: 0, Leader: 1, Replicas: []int32{1}}}}}}, func() message { return new(MetadataResponse) }},
+		{"offset commit zero", &OffsetCommitRequest{}, func() message { return new(OffsetCommitRequest) }},
+		{"offset commit response zero", &OffsetCommitResponse{}, func() message { return new(OffsetCommitResponse) }},
+		{"offset fetch everything", &OffsetFetchRequest{Group: "g", Topics: nil}, func() message { return new(OffsetFetchRequest) }},
+		{"offset fetch nothing", &OffsetFetchRequest{Group: "g", Topics: []OffsetFetchTopic{}}, func() message { return new(OffsetFetchRequest) }},
+		{"offset fetch topic without partitions", &OffsetFetchRequest{Group: "g", Topics: []OffsetFetchTopic{{Name: "t"}}}, func() message { return new(OffsetFetchRequest) }},
+		{"offset fetch response zero", &OffsetFetchResponse{}, func() message { return new(OffsetFetchResponse) }},
+		{"create topics zero", &CreateTopicsRequest{}, func() message { return new(CreateTopicsRequest) }},
+		{"create topics validate only", &CreateTopicsRequest{ValidateOnly: true, TimeoutMs: -1, Topics: []CreateTopic{{Name: "t", NumPartitions: math.MaxInt32, ReplicationFactor: math.MaxInt16}}}, func() message { return new(CreateTopicsRequest) }},
+		{"topic errors zero", &TopicErrorsResponse{}, func() message { return new(TopicErrorsResponse) }},
+		{"delete topics zero", &DeleteTopicsRequest{}, func() message { return new(DeleteTopicsRequest) }},
+		{"api versions response zero", &APIVersionsResponse{}, func() message { return new(APIVersionsResponse) }},
+		{"ping extremes", &PingRequest{Echo: math.MinInt64}, func() message { return new(PingRequest) }},
+		{"ping response extremes", &PingResponse{Echo: math.MaxInt64, NodeID: math.MinInt32}, func() message { return new(PingResponse) }},
+	}
+	for _, a := range apis {
+		cases = append(cases, c{a.name + " request sample", a.request, a.newReq}, c{a.name + " response sample", a.response, a.newResp})
+	}
+	return cases
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range roundTripCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			enc := tc.in.AppendTo(nil)
+			got := tc.newMsg()
+			if err := got.ReadFrom(enc); err != nil {
+				t.Fatalf("ReadFrom: %v\n% x", err, enc)
+			}
+			if !reflect.DeepEqual(got, tc.in) {
+				t.Fatalf("round trip changed the value\n got %#v\nwant %#v", got, tc.in)
+			}
+			// AppendTo appends: a prefix in dst is kept.
+			prefixed := tc.in.AppendTo([]byte("prefix"))
+			if !bytes.Equal(prefixed, append([]byte("prefix"), enc...)) {
+				t.Fatalf("AppendTo did not append to dst")
+			}
+			// Decoding into a value that already holds another message reuses its slices and
+			// gives the same encoding.
+			reused := tc.newMsg()
+			for _, a := range apis {
+				if reflect.TypeOf(a.request) == reflect.TypeOf(reused) {
+					_ = reused.ReadFrom(a.request.AppendTo(nil))
+				}
+				if reflect.TypeOf(a.response) == reflect.TypeOf(reused) {
+					_ = reused.ReadFrom(a.response.AppendTo(nil))
+				}
+			}
+			if err := reused.ReadFrom(enc); err != nil {
+				t.Fatalf("ReadFrom into a used value: %v", err)
+			}
+			if again := reused.AppendTo(nil); !bytes.Equal(again, enc) {
+				t.Fatalf("decoding into a used value changed the encoding\n got % x\nwant % x", again, enc)
+			}
+		})
+	}
+}
+
+// TestTruncatedAndTrailing checks every strict prefix of every sample fails and a trailing byte
+// is rejected, both with ErrMalformed.
+func TestTruncatedAndTrailing(t *testing.T) {
+	for _, tc := range roundTripCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			enc := tc.in.AppendTo(nil)
+			if len(enc) > 4096 {
+				t.Skip("long value: prefixes covered by the shorter cases")
+			}
+			for n := 0; n < len(enc); n++ {
+				if err := tc.newMsg().ReadFrom(enc[:n:n]); !errors.Is(err, ErrMalformed) {
+					t.Fatalf("prefix of %d/%d bytes: err = %v, want ErrMalformed", n, len(enc), err)
+				}
+			}
+			err := tc.newMsg().ReadFrom(append(enc[:len(enc):len(enc)], 0))
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "1 trailing bytes") {
+				t.Fatalf("trailing byte: err = %v", err)
+			}
+		})
+	}
+}
+
+// TestNullVersusEmpty pins the two arrays where null and empty mean different things.
+func TestNullVersusEmpty(t *testing.T) {
+	t.Run("metadata", func(t *testing.T) {
+		f := func(in []string, wantBytes string, wantNil bool) {
+			t.Helper()
+			enc := (&MetadataRequest{Topics: in}).AppendTo(nil)
+			if string(enc) != wantBytes {
+				t.Fatalf("encoding % x, want % x", enc, wantBytes)
+			}
+			for _, start := range []MetadataRequest{{}, {Topics: []string{"stale"}}} {
+				got := start
+				if err := got.ReadFrom(enc); err != nil {
+					t.Fatal(err)
+				}
+				if (got.Topics == nil) != wantNil || len(got.Topics) != len(in) {
+					t.Fatalf("decoded into %v: Topics = %#v, want nil=%v", start.Topics, got.Topics, wantNil)
+				}
+			}
+		}
+		f(nil, "\xff\xff\xff\xff\x00", true)
+		f([]string{}, "\x00\x00\x00\x00\x00", false)
+		f([]string{"a"}, "\x00\x00\x00\x01\x00\x01a\x00", false)
+	})
+	t.Run("offset fetch", func(t *testing.T) {
+		f := func(in []OffsetFetchTopic, wantBytes string, wantNil bool) {
+			t.Helper()
+			enc := (&OffsetFetchRequest{Group: "g", Topics: in}).AppendTo(nil)
+			if string(enc) != wantBytes {
+				t.Fatalf("encoding % x, want % x", enc, wantBytes)
+			}
+			for _, start := range []OffsetFetchRequest{{}, {Topics: []OffsetFetchTopic{{Name: "stale"}}}} {
+				got := start
+				if err := got.ReadFrom(enc); err != nil {
+					t.Fatal(err)
+				}
+				if (got.Topics == nil) != wantNil || len(got.Topics) != len(in) {
+					t.Fatalf("decoded into %v: Topics = %#v, want nil=%v", start.Topics, got.Topics, wantNil)
+				}
+			}
+		}
+		f(nil, "\x00\x01g\xff\xff\xff\xff", true)
+		f([]OffsetFetchTopic{}, "\x00\x01g\x00\x00\x00\x00", false)
+	})
+	t.Run("nullable strings and bytes", func(t *testing.T) {
+		// Produce topic names and records keep null apart from empty.
+		in := &ProduceRequest{Topics: []ProduceTopic{{Name: nil, Partitions: []ProducePartition{{Records: nil}}}, {Name: []byte{}, Partitions: []ProducePartition{{Records: []byte{}}}}}}
+		var got ProduceRequest
+		if err := got.ReadFrom(in.AppendTo(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if got.Topics[0].Name != nil || got.Topics[0].Partitions[0].Records != nil {
+			t.Fatalf("null read back as non-nil: %#v", got.Topics[0])
+		}
+		if got.Topics[1].Name == nil || got.Topics[1].Partitions[0].Records == nil {
+			t.Fatalf("empty read back as nil: %#v", got.Topics[1])
+		}
+		// An error message of "" is sent as null and a null one reads back as "".
+		enc := (&TopicErrorsResponse{Topics: []TopicError{{Name: "t"}}}).AppendTo(nil)
+		if want := "\x00\x00\x00\x01\x00\x01t\x00\x00\xff\xff"; string(enc) != want {
+			t.Fatalf("encoding % x, want % x", enc, want)
+		}
+	})
+}
+
+// TestAliasing documents that byte fields of requests alias the frame (zero copy).
+func TestAliasing(t *testing.T) {
+	enc := apis[0].request.AppendTo(nil)
+	var req ProduceRequest
+	if err := req.ReadFrom(enc); err != nil {
+		t.Fatal(err)
+	}
+	req.Topics[0].Name[0] = 'O'
+	if !bytes.Contains(enc, []byte("Orders")) {
+		t.Fatal("Name does not alias the body")
+	}
+	// Aliased slices are capped: appending to one must not overwrite the next field.
+	if cap(req.Topics[0].Name) != len(req.Topics[0].Name) {
+		t.Fatalf("Name has spare capacity %d", cap(req.Topics[0].Name))
+	}
+}
+
+func TestStringTruncation(t *testing.T) {
+	long := strings.Repeat("y", math.MaxInt16+10)
+	r := NewReader(AppendString(nil, long))
+	if got := r.String(); len(got) != math.MaxInt16 || r.Complete() != nil {
+		t.Fatalf("len %d, err %v", len(got), r.Err())
+	}
+	r = NewReader(AppendStringBytes(nil, []byte(long)))
+	if got := r.StringBytes(); len(got) != math.MaxInt16 || r.Complete() != nil {
+		t.Fatalf("len %d, err %v", len(got), r.Err())
+	}
+}
+
+func TestKeyNameAndSupported(t *testing.T) {
+	if len(Supported) != len(apis) {
+		t.Fatalf("Supported lists %d APIs, tests know %d", len(Supported), len(apis))
+	}
+	for i, a := range apis {
+		if Supported[i].Key != a.key || Supported[i].MinVersion != Version || Supported[i].MaxVersion != Version {
+			t.Errorf("Supported[%d] = %+v", i, Supported[i])
+		}
+		if KeyName(a.key) == "Unknown" {
+			t.Errorf("KeyName(%d) unknown", a.key)
+		}
+	}
+	if KeyName(10) != "Unknown" || KeyName(-1) != "Unknown" {
+		t.Error("KeyName of an unknown key")
+	}
+}
