@@ -1,0 +1,66 @@
+# Thorstream — see README.md. Every target works on a fresh clone.
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK_VERSION ?= v0.7.0
+FUZZTIME ?= 10s
+BIN := bin
+
+# The packages whose goroutines share state: run with the race detector.
+RACE_PKGS := ./cluster/... ./groups/... ./reactor/... ./log/... ./client/...
+
+.PHONY: all build run test test-deps test-go test-race crash bench fuzz lint clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## run: start a broker on 0.0.0.0:9092 with data under ./data (override with THORSTREAM_* variables)
+run:
+	$(GO) run ./cmd/thorstream
+
+## test: install what the tests need, then run every test (unit, race, end to end, crash)
+test: test-deps test-go test-race
+
+# Debian packages the client-compatibility tests use; installed only when missing.
+TEST_DEB_PACKAGES :=
+test-deps:
+	@missing=""; for p in $(TEST_DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-race:
+	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+
+## crash: the kill -9 crash test alone, with more rounds
+crash:
+	THORSTREAM_CRASH_ROUNDS=10 $(GO) test -count=1 -run TestCrash -v -timeout 30m ./tests/...
+
+## bench: every benchmark, with allocations
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+## fuzz: run every fuzz target for FUZZTIME (default 10s) each
+fuzz:
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for target in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+			echo "== $$dir $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir; \
+		done; \
+	done
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+clean:
+	rm -rf $(BIN)
