@@ -1,0 +1,212 @@
+// Package partition is a partition's log: an ordered list of segments in one directory.
+//
+// # Directory layout
+//
+//	<dir>/
+//	  00000000000000000000.log          segments, named by base offset (see package segment)
+//	  00000000000000000000.index
+//	  00000000000000000000.timeindex
+//	  00000000000000001234.log          ... the last segment is the active one
+//	  leader-epoch-checkpoint           epoch → first offset, rewritten when it changes
+//	  log-start-offset-checkpoint       the log start offset (AdvanceStartOffset, retention)
+//	  recovery-point-offset-checkpoint  segments wholly below it were fsynced
+//
+// # Concurrency
+//
+// One writer goroutine owns a Log: Append, Sync, TruncateTo, AdvanceStartOffset,
+// EnforceRetention and Close. Any goroutine may call the reader methods (Read,
+// OffsetForTimestamp, StartOffset, EndOffset, Size, LatestEpoch, EndOffsetForEpoch) at any time.
+// Readers see an immutable snapshot of the segment list through an atomic.Pointer; inside a
+// segment they read only below its published size, which the writer raises after a write
+// completed, so a reader never sees a torn batch. A segment deleted under a reader makes that
+// read return ErrOffsetOutOfRange.
+//
+// # Failure
+//
+// An I/O error on a write or an fsync fences the log: the page cache can no longer be trusted to
+// match the disk (an fsync error may have dropped dirty pages), so every later Append, Sync and
+// other writer call returns an error wrapping ErrFenced and the cause. Readers keep serving what
+// was published before. The broker reports KAFKA_STORAGE_ERROR and reopens the log (recovery then
+// decides what survived); data that Append and then Sync succeeded for is never lost.
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/thorstream/thorstream/log/segment"
+	"github.com/thorstream/thorstream/log/vfs"
+)
+
+// Options configure a Log.
+type Options struct {
+	FS                 vfs.FS           // required
+	Dir                string           // created if missing
+	SegmentBytes       int64            // roll before an append would make the active segment larger; default 1 GiB
+	SegmentAge         time.Duration    // roll when the active segment's first append is older; 0 = never
+	RetentionBytes     int64            // delete oldest whole segments while the total exceeds; <0 = unlimited
+	RetentionAge       time.Duration    // delete segments whose largest timestamp is older; <=0 = unlimited
+	IndexIntervalBytes int              // default 4096
+	Logger             *zap.Logger      // default zap.NewNop()
+	Now                func() time.Time // default time.Now
+}
+
+// DefaultSegmentBytes is Options.SegmentBytes when left 0.
+const DefaultSegmentBytes = 1 << 30
+
+// Errors. Fenced errors wrap ErrFenced and the I/O error that caused the fence.
+var (
+	ErrOffsetOutOfRange = errors.New("log/partition: offset out of range")
+	ErrFenced           = errors.New("log/partition: fenced")
+	ErrNotContiguous    = errors.New("log/partition: batches not contiguous")
+	ErrNotBoundary      = errors.New("log/partition: offset is not a batch boundary")
+	ErrClosed           = errors.New("log/partition: closed")
+)
+
+// snapshot is the immutable list of segments readers work on, oldest first.
+type snapshot struct {
+	segments []*segment.Segment
+}
+
+// Log is a partition's log. See the package doc for who may call what.
+type Log struct {
+	opts        Options
+	fs          vfs.FS
+	dir         string
+	logger      *zap.Logger
+	segmentOpts segment.Options
+
+	// Published to readers.
+	segments    atomic.Pointer[snapshot]
+	startOffset atomic.Int64
+	endOffset   atomic.Int64
+	epochs      atomic.Pointer[[]EpochEntry]
+
+	// Writer-only.
+	active            *segment.Segment
+	activeFirstAppend time.Time // zero until the active segment's first append
+	activeUnsynced    bool      // the active segment was written since the last Sync
+	rolledUnsynced    []*segment.Segment
+	dirUnsynced       bool  // files were created or removed since the last Sync
+	recoveryPoint     int64 // segments wholly below are durable, indexes included
+	epochCache        epochCache
+	fenceErr          error
+	closed            bool
+}
+
+func (o *Options) fill() error {
+	if o.FS == nil {
+		return errors.New("log/partition: Options.FS is required")
+	}
+	if o.Dir == "" {
+		return errors.New("log/partition: Options.Dir is required")
+	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = DefaultSegmentBytes
+	}
+	if o.SegmentBytes > segment.MaxSize {
+		o.SegmentBytes = segment.MaxSize
+	}
+	if o.IndexIntervalBytes <= 0 {
+		o.IndexIntervalBytes = segment.DefaultIndexIntervalBytes
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+func (l *Log) snapshot() *snapshot { return l.segments.Load() }
+
+// publish replaces the segment list readers see.
+func (l *Log) publish(segments []*segment.Segment) {
+	l.segments.Store(&snapshot{segments: segments})
+}
+
+func (l *Log) publishEpochs() {
+	entries := l.epochCache.entries
+	l.epochs.Store(&entries)
+}
+
+// fence records the first I/O failure; every later writer call returns it.
+func (l *Log) fence(op string, err error) error {
+	if l.fenceErr == nil {
+		l.fenceErr = fmt.Errorf("%w after %s error: %w", ErrFenced, op, err)
+		l.logger.Error("partition log fenced", zap.String("dir", l.dir), zap.String("op", op), zap.Error(err))
+	}
+	return l.fenceErr
+}
+
+func (l *Log) writerCheck() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.fenceErr
+}
+
+// NextOffset is the log end offset: the offset the next batch gets. Writer goroutine only.
+func (l *Log) NextOffset() int64 { return l.active.NextOffset() }
+
+// StartOffset is the first offset readers may read.
+func (l *Log) StartOffset() int64 { return l.startOffset.Load() }
+
+// EndOffset is NextOffset for any goroutine.
+func (l *Log) EndOffset() int64 { return l.endOffset.Load() }
+
+// Size is the bytes on disk of all segments' .log files.
+func (l *Log) Size() int64 {
+	var total int64
+	for _, s := range l.snapshot().segments {
+		total += s.Size()
+	}
+	return total
+}
+
+// Segments lists the base offsets of the current segments, oldest first.
+func (l *Log) Segments() []int64 {
+	segs := l.snapshot().segments
+	out := make([]int64, len(segs))
+	for i, s := range segs {
+		out[i] = s.BaseOffset()
+	}
+	return out
+}
+
+// LatestEpoch is the newest leader epoch in the log, -1 when none.
+func (l *Log) LatestEpoch() int32 {
+	entries := *l.epochs.Load()
+	if len(entries) == 0 {
+		return -1
+	}
+	return entries[len(entries)-1].Epoch
+}
+
+// EpochEntries returns the leader epoch cache, oldest first.
+func (l *Log) EpochEntries() []EpochEntry {
+	return append([]EpochEntry(nil), *l.epochs.Load()...)
+}
+
+// EndOffsetForEpoch answers OffsetsForLeaderEpoch: for the largest epoch <= epoch it returns that
+// epoch and its end offset (the next epoch's start offset, or the log end offset for the latest
+// epoch); (-1, -1) when the cache is empty or epoch is newer than the latest.
+func (l *Log) EndOffsetForEpoch(epoch int32) (endOffset int64, epochFound int32) {
+	c := epochCache{entries: *l.epochs.Load()}
+	return c.endOffsetFor(epoch, l.endOffset.Load())
+}
+
+// segmentFor returns the segment whose range holds offset, or nil.
+func (s *snapshot) segmentFor(offset int64) *segment.Segment {
+	i := sort.Search(len(s.segments), func(i int) bool { return s.segments[i].BaseOffset() > offset })
+	if i == 0 {
+		return nil
+	}
+	return s.segments[i-1]
+}

@@ -1,0 +1,66 @@
+package partition
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/thorstream/thorstream/log/segment"
+)
+
+// Read appends to dst whole batches starting with the batch that contains offset, stopping before
+// any batch whose base offset is >= maxOffset (the caller's high watermark) and before exceeding
+// maxBytes in total, except that when minOne is true and the first batch alone is larger than
+// maxBytes it is returned whole (KIP-74). It reads from one segment per call. offset below
+// StartOffset or above EndOffset gives ErrOffsetOutOfRange; offset == maxOffset (or EndOffset)
+// returns dst unchanged. Safe from any goroutine.
+//
+// The first batch may start before offset (it contains it), and before StartOffset when the start
+// offset lies inside a batch: consumers skip the records below the offset they asked for.
+func (l *Log) Read(dst []byte, offset int64, maxBytes int, maxOffset int64, minOne bool) ([]byte, error) {
+	// Load the end before the segments: everything below an end offset we saw is published in
+	// any snapshot loaded after it.
+	start, end := l.startOffset.Load(), l.endOffset.Load()
+	if offset < start || offset > end {
+		return dst, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, end)
+	}
+	if offset >= maxOffset || offset == end {
+		return dst, nil
+	}
+	seg := l.snapshot().segmentFor(offset)
+	if seg == nil {
+		return dst, fmt.Errorf("%w: %d below the first segment", ErrOffsetOutOfRange, offset)
+	}
+	out, err := seg.Read(dst, offset, maxBytes, maxOffset, minOne)
+	if err != nil {
+		return dst, readError(offset, err)
+	}
+	return out, nil
+}
+
+// readError maps a segment that went away under the reader (retention, truncation) to
+// ErrOffsetOutOfRange, which tells a consumer to look up the offsets again.
+func readError(offset int64, err error) error {
+	if errors.Is(err, segment.ErrDeleted) || errors.Is(err, segment.ErrNotInSegment) {
+		return fmt.Errorf("%w: %d: %w", ErrOffsetOutOfRange, offset, err)
+	}
+	return err
+}
+
+// OffsetForTimestamp returns the base offset and max timestamp of the first batch whose
+// maxTimestamp >= ts, found through the time indexes; found=false when there is none. A base
+// offset below StartOffset is raised to it. Safe from any goroutine.
+func (l *Log) OffsetForTimestamp(ts int64) (baseOffset int64, maxTimestamp int64, found bool, err error) {
+	for _, seg := range l.snapshot().segments {
+		if seg.MaxTimestamp() < ts {
+			continue
+		}
+		base, maxTs, ok, err := seg.FindTimestamp(ts)
+		if err != nil {
+			return 0, 0, false, readError(ts, err)
+		}
+		if ok {
+			return max(base, l.startOffset.Load()), maxTs, true, nil
+		}
+	}
+	return 0, 0, false, nil
+}

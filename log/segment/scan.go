@@ -1,0 +1,151 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/thorstream/thorstream/codec/batch"
+	"github.com/thorstream/thorstream/log/vfs"
+)
+
+// walker reads a .log file batch by batch. It owns buf, reused for every batch.
+type walker struct {
+	file     vfs.File
+	size     int64 // file size: nothing is read past it
+	validate bool  // full batch.Validate (reads whole batches) instead of headers only
+	buf      []byte
+}
+
+// next reads the batch at pos with its expected base offset (-1: do not check). It returns the
+// header, or an error wrapping ErrTorn (the batch does not fit in the file: a torn write) or
+// ErrCorrupt (it fits but is invalid). Only I/O errors are returned unwrapped.
+func (w *walker) next(pos, expectedBase int64) (batch.Header, error) {
+	var h batch.Header
+	left := w.size - pos
+	if left < batch.HeaderSize {
+		return h, fmt.Errorf("%w: %d bytes at position %d, less than a header", ErrTorn, left, pos)
+	}
+	if cap(w.buf) < batch.HeaderSize {
+		w.buf = make([]byte, batch.HeaderSize, 64<<10)
+	}
+	hdr := w.buf[:batch.HeaderSize]
+	if _, err := readFull(w.file, hdr, pos); err != nil {
+		return h, err
+	}
+	h, err := batch.ParseHeader(hdr)
+	if err != nil {
+		return h, fmt.Errorf("%w at position %d: %w", ErrCorrupt, pos, err)
+	}
+	if int64(h.Size()) > left {
+		// A length past the end of the file is what a torn append looks like; it could also be
+		// a corrupt length, and either way nothing from here on can be trusted.
+		return h, fmt.Errorf("%w: batch at position %d claims %d bytes, %d left", ErrTorn, pos, h.Size(), left)
+	}
+	if w.validate {
+		if cap(w.buf) < h.Size() {
+			w.buf = make([]byte, h.Size())
+		}
+		whole := w.buf[:h.Size()]
+		if _, err := readFull(w.file, whole[batch.HeaderSize:], pos+batch.HeaderSize); err != nil {
+			return h, err
+		}
+		if _, err := batch.Validate(whole); err != nil {
+			return h, fmt.Errorf("%w at position %d: %w", ErrCorrupt, pos, err)
+		}
+	} else if h.Magic != batch.Magic {
+		return h, fmt.Errorf("%w at position %d: %w: %d", ErrCorrupt, pos, batch.ErrBadMagic, h.Magic)
+	}
+	if h.LastOffsetDelta < 0 {
+		return h, fmt.Errorf("%w at position %d: negative lastOffsetDelta %d", ErrCorrupt, pos, h.LastOffsetDelta)
+	}
+	if expectedBase >= 0 && h.BaseOffset != expectedBase {
+		return h, fmt.Errorf("%w at position %d: base offset %d, expected %d", ErrCorrupt, pos, h.BaseOffset, expectedBase)
+	}
+	return h, nil
+}
+
+func readFull(f vfs.File, p []byte, off int64) (int, error) {
+	n, err := f.ReadAt(p, off)
+	if n == len(p) {
+		return n, nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// isDataError reports whether err says the log's content is bad, as opposed to an I/O failure.
+func isDataError(err error) bool {
+	return errors.Is(err, ErrTorn) || errors.Is(err, ErrCorrupt)
+}
+
+// Scan validates the .log file at path batch by batch and calls fn with each batch's position and
+// header. At the first bad batch it calls fn once more with the error (wrapping ErrTorn or
+// ErrCorrupt) and stops. If the name carries a base offset, the first batch must start there and
+// offsets must be contiguous. An error returned by fn stops the scan and is returned; so is an
+// I/O error. Scan never modifies the file: it is the engine of the `segment dump` tool.
+func Scan(fs vfs.FS, path string, fn func(pos int64, h batch.Header, err error) error) error {
+	f, err := fs.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return err
+	}
+	expected := int64(-1)
+	if base, suffix, ok := ParseFileName(filepath.Base(path)); ok && suffix == LogSuffix {
+		expected = base
+	}
+	w := walker{file: f, size: size, validate: true}
+	for pos := int64(0); pos < size; {
+		h, err := w.next(pos, expected)
+		if err != nil {
+			if !isDataError(err) {
+				return err
+			}
+			return fn(pos, h, err)
+		}
+		if err := fn(pos, h, nil); err != nil {
+			return err
+		}
+		pos += int64(h.Size())
+		expected = h.NextOffset()
+	}
+	return nil
+}
+
+// VerifyResult is what Verify found.
+type VerifyResult struct {
+	Batches    int   // valid batches
+	ValidBytes int64 // length of the valid prefix
+	Size       int64 // file size
+	NextOffset int64 // offset after the last valid batch (-1 when there is none)
+	// BadPosition is the position of the first bad batch, -1 when the whole file is valid.
+	BadPosition int64
+	Reason      error // why the batch at BadPosition is bad (wraps ErrTorn or ErrCorrupt)
+}
+
+// Verify checks the .log file at path without modifying it (`segment verify`).
+func Verify(fs vfs.FS, path string) (VerifyResult, error) {
+	res := VerifyResult{BadPosition: -1, NextOffset: -1}
+	if fi, err := fs.Stat(path); err == nil {
+		res.Size = fi.Size()
+	}
+	err := Scan(fs, path, func(pos int64, h batch.Header, err error) error {
+		if err != nil {
+			res.BadPosition = pos
+			res.Reason = err
+			return nil
+		}
+		res.Batches++
+		res.ValidBytes = pos + int64(h.Size())
+		res.NextOffset = h.NextOffset()
+		return nil
+	})
+	return res, err
+}
