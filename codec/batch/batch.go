@@ -197,7 +197,7 @@ func SetPartitionLeaderEpoch(b []byte, epoch int32) {
 	binary.BigEndian.PutUint32(b[offLeaderEpoch:], uint32(epoch))
 }
 
-// SetMaxTimestamp rewrites maxTimestamp, sets the LogAppendTime bit and recomputes the CRC. It is
+// SetLogAppendTime rewrites maxTimestamp, sets the LogAppendTime bit and recomputes the CRC. It is
 // used for topics whose message.timestamp.type is LogAppendTime.
 func SetLogAppendTime(b []byte, ts int64) {
 	attrs := binary.BigEndian.Uint16(b[offAttributes:]) | TimestampTypeBit

@@ -129,8 +129,10 @@ func (b *Builder) Finish() []byte {
 	return b.buf
 }
 
-// Records decodes the records of one uncompressed batch and calls fn for each. A compressed batch
-// gives ErrCompression: decompress its records section first (see DecodeRecords).
+// Records decodes the records of one uncompressed batch and calls fn for each (see DecodeRecords
+// for what fn may keep). It does not check the CRC (see Validate). A batch whose magic is not 2
+// gives ErrBadMagic; a compressed batch gives ErrCompression: decompress its records section first
+// (codec/compress.DecompressBatch) and pass it to DecodeRecords.
 func Records(b []byte, fn func(*Record) error) error {
 	h, err := ParseHeader(b)
 	if err != nil {
@@ -139,18 +141,28 @@ func Records(b []byte, fn func(*Record) error) error {
 	if h.Size() > len(b) {
 		return ErrShort
 	}
+	if h.Magic != Magic {
+		return fmt.Errorf("%w: %d", ErrBadMagic, h.Magic)
+	}
 	if h.Codec() != CodecNone {
 		return fmt.Errorf("%w: codec %d", ErrCompression, h.Codec())
 	}
 	return DecodeRecords(&h, b[HeaderSize:h.Size()], fn)
 }
 
-// DecodeRecords decodes an uncompressed records section of a batch whose header is h.
+// DecodeRecords decodes an uncompressed records section of a batch whose header is h. fn gets the
+// same *Record for every record: its Headers slice is reused, and Key, Value and header values alias
+// p, so fn must copy whatever it keeps.
+//
+// The rules are Kafka's (DefaultRecord.readFrom): lengths, offsetDelta and the header count are
+// 32-bit varints (at most 5 bytes); a negative key, value or header value length means null; a
+// negative header count or header key length is an error; each record must consume exactly its
+// declared length and the records exactly p.
 func DecodeRecords(h *Header, p []byte, fn func(*Record) error) error {
 	var rec Record
 	for i := int32(0); i < h.RecordCount; i++ {
-		length, n := binary.Varint(p)
-		if n <= 0 || length < 0 || int64(len(p)-n) < length {
+		length, n := varint32(p)
+		if n <= 0 || length < 0 || len(p)-n < int(length) {
 			return fmt.Errorf("%w: record %d length", ErrBadRecord, i)
 		}
 		body := p[n : n+int(length)]
@@ -178,7 +190,7 @@ func decodeRecord(h *Header, p []byte, rec *Record) error {
 		return ErrBadRecord
 	}
 	p = p[n:]
-	offDelta, n := binary.Varint(p)
+	offDelta, n := varint32(p)
 	if n <= 0 {
 		return ErrBadRecord
 	}
@@ -190,13 +202,13 @@ func decodeRecord(h *Header, p []byte, rec *Record) error {
 	if rec.Value, p, ok = readVarBytes(p); !ok {
 		return ErrBadRecord
 	}
-	count, n := binary.Varint(p)
-	if n <= 0 || count < 0 || count > int64(len(p)) {
+	count, n := varint32(p)
+	if n <= 0 || count < 0 || int(count) > len(p)-n {
 		return ErrBadRecord
 	}
 	p = p[n:]
 	rec.Headers = rec.Headers[:0]
-	for j := int64(0); j < count; j++ {
+	for j := int32(0); j < count; j++ {
 		var k, v []byte
 		if k, p, ok = readVarBytes(p); !ok || k == nil {
 			return ErrBadRecord
@@ -209,7 +221,7 @@ func decodeRecord(h *Header, p []byte, rec *Record) error {
 	if len(p) != 0 {
 		return ErrBadRecord
 	}
-	rec.Offset = h.BaseOffset + offDelta
+	rec.Offset = h.BaseOffset + int64(offDelta)
 	if h.LogAppendTime() {
 		rec.Timestamp = h.MaxTimestamp
 	} else {
@@ -218,16 +230,37 @@ func decodeRecord(h *Header, p []byte, rec *Record) error {
 	return nil
 }
 
+// varint32 decodes a zig-zag varint that must fit in 32 bits, as Kafka's "varint" type: at most 5
+// bytes, and the fifth carries only the top 4 bits. n <= 0 means malformed, as binary.Varint.
+func varint32(p []byte) (v int32, n int) {
+	var x uint32
+	for i := 0; i < 5; i++ {
+		if i == len(p) {
+			return 0, 0
+		}
+		b := p[i]
+		if i == 4 && b > 0x0f {
+			return 0, -1
+		}
+		x |= uint32(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			return int32(x>>1) ^ -int32(x&1), i + 1
+		}
+	}
+	return 0, -1 // unreachable: the fifth byte either ends the varint or fails above
+}
+
+// readVarBytes reads a varint-length-prefixed byte string. Like Kafka, any negative length is null.
 func readVarBytes(p []byte) (v, rest []byte, ok bool) {
-	l, n := binary.Varint(p)
+	l, n := varint32(p)
 	if n <= 0 {
 		return nil, p, false
 	}
 	p = p[n:]
 	if l < 0 {
-		return nil, p, l == -1
+		return nil, p, true
 	}
-	if int64(len(p)) < l {
+	if len(p) < int(l) {
 		return nil, p, false
 	}
 	return p[:l:l], p[l:], true
