@@ -416,7 +416,9 @@ func (r *Replica) validate(records []byte, nowMs int64) *errcode.Error {
 		if h.RecordCount == 0 {
 			return errcode.New(errcode.InvalidRecord, "empty record batch")
 		}
-		if d := r.cfg.MaxTimestampDifferenceMs; d >= 0 && !h.LogAppendTime() {
+		// The broker overwrites the timestamp of a LogAppendTime topic: the producer's is not
+		// checked (as in Kafka).
+		if d := r.cfg.MaxTimestampDifferenceMs; d >= 0 && !h.LogAppendTime() && !r.cfg.LogAppendTime() {
 			if diff := h.MaxTimestamp - nowMs; diff > d || -diff > d {
 				return errcode.New(errcode.InvalidTimestamp, "timestamp %d is more than %d ms from broker time", h.MaxTimestamp, d)
 			}

@@ -93,11 +93,13 @@ func (t *fetchTxn) run() {
 					r.AddWaiter(waiter)
 				}
 			}
+			// The timer exists before any continue: a re-read that still finds too little data
+			// comes back here with waiter set and must not select on a nil timer.
+			timer = time.NewTimer(deadline.Sub(s.now()))
 			// Data may have arrived between the read and the registration.
 			if t.grewSince(results) {
 				continue
 			}
-			timer = time.NewTimer(deadline.Sub(s.now()))
 		}
 		select {
 		case <-waiter.C:

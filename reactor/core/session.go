@@ -95,6 +95,7 @@ func (s *Session) Begin(frameBytes int) (seq uint64, ok bool) {
 func (s *Session) Complete(seq uint64, r *Response) {
 	wake := false
 	s.mu.Lock()
+	headBefore := s.head
 	sl := &s.slots[seq%uint64(len(s.slots))]
 	sl.response, sl.done = r, true
 	for s.head < s.tail {
@@ -115,7 +116,9 @@ func (s *Session) Complete(seq uint64, r *Response) {
 			resp.Written(err)
 		}
 	}
-	if s.paused && !s.closed {
+	// Only a Complete that sent (and so freed) something makes room: an out-of-order one that
+	// leaves the head in place must not wake a paused loop into another refused Begin.
+	if s.paused && !s.closed && s.head != headBefore {
 		s.paused = false
 		wake = true
 	}
