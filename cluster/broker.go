@@ -291,6 +291,9 @@ func (b *Broker) EnsureTopic(name string) (t *Topic, err error) {
 func (b *Broker) DeleteTopic(name string) error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
+	if b.closed {
+		return errcode.New(errcode.UnknownServerError, "broker is shutting down")
+	}
 	old := b.snapshot.Load()
 	t, ok := old.Topics[name]
 	if !ok {

@@ -375,6 +375,9 @@ func (r *Replica) appendGroup() {
 			r.advance(r.log.NextOffset())
 		}
 	}
+	// Drop references to request buffers that go back to their pools.
+	clear(r.iovecs)
+	r.iovecs = r.iovecs[:0]
 	start := r.log.StartOffset()
 	for i, req := range r.group {
 		res := r.results[i]

@@ -243,7 +243,10 @@ func (l *Log) loadEpochs(segments []*segment.Segment) error {
 			}
 		}
 		changed = true
-		l.logger.Warn("rebuilt leader epoch cache", zap.String("dir", l.dir), zap.Int("entries", len(l.epochCache.entries)))
+		// A new, empty log has no checkpoint yet: nothing to report.
+		if len(l.epochCache.entries) > 0 {
+			l.logger.Warn("rebuilt leader epoch cache", zap.String("dir", l.dir), zap.Int("entries", len(l.epochCache.entries)))
+		}
 	}
 	if l.epochCache.truncateFromEnd(l.active.NextOffset()) {
 		changed = true

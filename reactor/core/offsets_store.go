@@ -32,6 +32,10 @@ func (s *OffsetsStore) Persist(records []byte, done func(error)) {
 	a := &storeAppend{done: done}
 	a.req = cluster.AppendRequest{Records: records, Owner: a}
 	if err := r.Submit(&a.req); err != nil {
+		if errcode.Of(err) == errcode.KafkaStorageError {
+			done(err)
+			return
+		}
 		done(errcode.New(errcode.CoordinatorLoadInProgress, "offsets topic is busy: %v", err))
 	}
 }
