@@ -112,16 +112,19 @@ func (c *Client) Close() error {
 }
 
 // conn returns the connection object for addr, creating it (not dialing).
-func (c *Client) conn(addr string) (*brokerConn, error) {
+func (c *Client) conn(addr string) (*brokerConn, error) { return c.connFor(addr, addr) }
+
+// connFor returns the connection object stored under key, to addr, creating it (not dialing).
+func (c *Client) connFor(key, addr string) (*brokerConn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, ErrClosed
 	}
-	b := c.conns[addr]
+	b := c.conns[key]
 	if b == nil {
 		b = newBrokerConn(c, addr)
-		c.conns[addr] = b
+		c.conns[key] = b
 	}
 	return b, nil
 }
@@ -272,6 +275,18 @@ func (c *Client) partitionCount(ctx context.Context, topic string) (int32, error
 
 // leader returns the connection to the leader of topic/partition.
 func (c *Client) leader(ctx context.Context, topic string, partition int32) (*brokerConn, error) {
+	return c.leaderConn(ctx, topic, partition, "")
+}
+
+// fetchLeader returns a connection to the leader of topic/partition reserved for fetches. The
+// broker answers each connection in request order, so a Fetch held in a long poll would delay
+// every produce or admin request queued behind it on a shared connection; fetches get their own
+// (as franz-go does).
+func (c *Client) fetchLeader(ctx context.Context, topic string, partition int32) (*brokerConn, error) {
+	return c.leaderConn(ctx, topic, partition, "fetch")
+}
+
+func (c *Client) leaderConn(ctx context.Context, topic string, partition int32, purpose string) (*brokerConn, error) {
 	tm, err := c.topicMetadata(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -287,6 +302,9 @@ func (c *Client) leader(ctx context.Context, topic string, partition int32) (*br
 	if id < 0 || !ok {
 		c.invalidate(topic)
 		return nil, &errcode.Error{Code: errcode.LeaderNotAvailable, Message: fmt.Sprintf("%s/%d", topic, partition)}
+	}
+	if purpose != "" {
+		return c.connFor(purpose+"|"+addr, addr)
 	}
 	return c.conn(addr)
 }

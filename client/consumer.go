@@ -396,7 +396,7 @@ func (c *Consumer) fetchOnce(ctx context.Context) (recs []*Record, fetched bool,
 	byBroker := make(map[*brokerConn]*fetchRequest)
 	var reqs []*fetchRequest
 	for _, w := range wants {
-		b, err := c.client.leader(ctx, w.tp.Topic, w.tp.Partition)
+		b, err := c.client.fetchLeader(ctx, w.tp.Topic, w.tp.Partition)
 		if err != nil {
 			if retryable(err) {
 				continue
