@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,10 +26,18 @@ import (
 	"github.com/thorstream/thorstream/reactor/core"
 )
 
+// Handler serves the frames of one protocol. HandleFrame runs on an event loop, must not block,
+// and takes over the caller's reference to f (core.Server and kafka.Server implement it).
+type Handler interface {
+	HandleFrame(sess *core.Session, seq uint64, f *core.Frame)
+}
+
 // Options configures a Reactor.
 type Options struct {
 	// Addr is the binary protocol listener, host:port.
 	Addr string
+	// KafkaAddr is the Kafka protocol listener, host:port; empty: none.
+	KafkaAddr string
 	// Loops is the number of event loops; default 2.
 	Loops int
 	// MaxFrameBytes bounds a request frame; default 64 MiB.
@@ -45,8 +54,12 @@ type Reactor struct {
 	gnet.BuiltinEventEngine
 
 	opts   Options
-	server *core.Server
+	server Handler
+	kafka  Handler
 	logger *zap.Logger
+	// kafkaPort tells connections of the Kafka listener from the binary protocol's: both are
+	// served by the same engine (gnet.Rotate), and a connection knows its local address.
+	kafkaPort int
 
 	engine   gnet.Engine
 	booted   chan struct{}
@@ -55,8 +68,9 @@ type Reactor struct {
 	addrs    []string
 }
 
-// New returns a Reactor serving server. Start it with Start.
-func New(o Options, server *core.Server) *Reactor {
+// New returns a Reactor serving the binary protocol with server and, when o.KafkaAddr is set,
+// the Kafka protocol with kafka. Start it with Start.
+func New(o Options, server Handler, kafka Handler) *Reactor {
 	if o.Loops <= 0 {
 		o.Loops = 2
 	}
@@ -69,13 +83,22 @@ func New(o Options, server *core.Server) *Reactor {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	return &Reactor{opts: o, server: server, logger: o.Logger, booted: make(chan struct{}), stopped: make(chan error, 1)}
+	r := &Reactor{opts: o, server: server, kafka: kafka, logger: o.Logger, booted: make(chan struct{}), stopped: make(chan error, 1)}
+	if o.KafkaAddr != "" {
+		if _, port, err := net.SplitHostPort(o.KafkaAddr); err == nil {
+			r.kafkaPort, _ = strconv.Atoi(port)
+		}
+	}
+	return r
 }
 
 // Start binds the listeners and starts the event loops. It returns once they accept connections,
 // or with the error that prevented it (an address in use, say).
 func (r *Reactor) Start() error {
 	r.addrs = []string{"tcp://" + r.opts.Addr}
+	if r.opts.KafkaAddr != "" {
+		r.addrs = append(r.addrs, "tcp://"+r.opts.KafkaAddr)
+	}
 	go func() {
 		err := gnet.Rotate(r, r.addrs,
 			gnet.WithMulticore(true),
@@ -95,7 +118,7 @@ func (r *Reactor) Start() error {
 		if err == nil {
 			err = errors.New("reactor: engine stopped before it started")
 		}
-		return fmt.Errorf("reactor: listening on %s: %w", r.opts.Addr, err)
+		return fmt.Errorf("reactor: listening on %s: %w", strings.Join(r.addrs, ", "), err)
 	}
 }
 
@@ -122,9 +145,10 @@ func (r *Reactor) OnBoot(eng gnet.Engine) gnet.Action {
 // conn is one connection's state. Everything except the Transport methods is touched only by
 // the connection's event loop.
 type conn struct {
-	c      gnet.Conn
-	sess   *core.Session
-	logger *zap.Logger
+	c       gnet.Conn
+	sess    *core.Session
+	handler Handler
+	logger  *zap.Logger
 
 	// A frame larger than what is buffered is assembled straight into its pooled buffer.
 	assembling *core.Frame
@@ -154,7 +178,12 @@ func (c *conn) Close() { _ = c.c.Close() }
 
 // OnOpen sets up the connection's session.
 func (r *Reactor) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	cs := &conn{c: c, logger: r.logger}
+	cs := &conn{c: c, logger: r.logger, handler: r.server}
+	if r.kafka != nil && r.kafkaPort != 0 {
+		if a, ok := c.LocalAddr().(*net.TCPAddr); ok && a.Port == r.kafkaPort {
+			cs.handler = r.kafka
+		}
+	}
 	cs.sess = core.NewSession(cs, r.opts.Limits)
 	c.SetContext(cs)
 	return nil, gnet.None
@@ -189,7 +218,7 @@ func (r *Reactor) OnTraffic(c gnet.Conn) gnet.Action {
 			}
 			f := cs.assembling
 			cs.assembling = nil
-			r.server.HandleFrame(cs.sess, cs.seq, f)
+			cs.handler.HandleFrame(cs.sess, cs.seq, f)
 			continue
 		}
 		if c.InboundBuffered() < proto.SizeLen {
@@ -223,7 +252,7 @@ func (r *Reactor) OnTraffic(c gnet.Conn) gnet.Action {
 			cs.assembling, cs.filled, cs.seq = f, n, seq
 			return gnet.None
 		}
-		r.server.HandleFrame(cs.sess, seq, f)
+		cs.handler.HandleFrame(cs.sess, seq, f)
 	}
 }
 

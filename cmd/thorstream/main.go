@@ -104,7 +104,7 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		Loops:         cfg.EventLoops,
 		MaxFrameBytes: int(cfg.MaxFrameBytes),
 		Logger:        logger,
-	}, server)
+	}, server, nil)
 	if err := engine.Start(); err != nil {
 		_ = broker.Close()
 		return err
