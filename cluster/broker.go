@@ -70,11 +70,16 @@ type Broker struct {
 
 	snapshot atomic.Pointer[Snapshot]
 
-	// adminMu serialises topic creation and deletion and writes of the metadata file. It is
-	// never taken on the produce or fetch path.
-	adminMu sync.Mutex
-	closed  bool
+	// adminMu serialises topic creation and deletion, producer id allocation and writes of the
+	// metadata file. It is never taken on the produce or fetch path.
+	adminMu         sync.Mutex
+	closed          bool
+	nextProducerID  int64
+	producerIDBlock int64 // end (exclusive) of the block persisted in meta.json
 }
+
+// producerIDBlockSize is how many producer ids one meta.json write reserves.
+const producerIDBlockSize = 1000
 
 // metaFile is the broker's persisted metadata: cluster id and topics.
 const metaFile = "meta.json"
@@ -84,6 +89,9 @@ type metaJSON struct {
 	ClusterID string      `json:"cluster_id"`
 	NodeID    int32       `json:"node_id"`
 	Topics    []topicJSON `json:"topics"`
+	// ProducerIDBlockEnd is the end of the last block of producer ids handed out: ids below it
+	// may be in use, so a restart starts the next block there.
+	ProducerIDBlockEnd int64 `json:"producer_id_block_end,omitempty"`
 }
 
 type topicJSON struct {
@@ -133,6 +141,8 @@ func Open(o Options) (*Broker, error) {
 		}
 	}
 	b.clusterID = meta.ClusterID
+	b.nextProducerID = meta.ProducerIDBlockEnd
+	b.producerIDBlock = meta.ProducerIDBlockEnd
 	b.removeDeletedDirs()
 
 	snap := &Snapshot{Topics: map[string]*Topic{}}
@@ -149,6 +159,22 @@ func Open(o Options) (*Broker, error) {
 	snap.Names = sortedNames(snap.Topics)
 	b.snapshot.Store(snap)
 	return b, nil
+}
+
+// Settings lists the broker-wide settings with Kafka's broker config names, for DescribeConfigs.
+func (b *Broker) Settings() [][2]string {
+	d := b.opts.Defaults
+	return [][2]string{
+		{"broker.id", strconv.Itoa(int(b.opts.NodeID))},
+		{"log.retention.ms", strconv.FormatInt(d.RetentionMs, 10)},
+		{"log.retention.bytes", strconv.FormatInt(d.RetentionBytes, 10)},
+		{"log.segment.bytes", strconv.FormatInt(d.SegmentBytes, 10)},
+		{"log.roll.ms", strconv.FormatInt(d.SegmentMs, 10)},
+		{"message.max.bytes", strconv.FormatInt(int64(d.MaxMessageBytes), 10)},
+		{"num.partitions", strconv.Itoa(int(b.opts.DefaultPartitions))},
+		{"auto.create.topics.enable", strconv.FormatBool(b.opts.AutoCreateTopics)},
+		{"log.flush.policy", b.opts.Fsync.String()},
+	}
 }
 
 // ClusterID is the cluster's id, created with the data directory.
@@ -385,8 +411,27 @@ func closeReplicas(rs []*Replica) {
 	}
 }
 
+// NewProducerID hands out a producer id never given before, on this cluster, even across
+// restarts: ids are reserved in blocks persisted in meta.json. It may write the disk.
+func (b *Broker) NewProducerID() (int64, error) {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	if b.nextProducerID >= b.producerIDBlock {
+		end := b.producerIDBlock + producerIDBlockSize
+		old := b.producerIDBlock
+		b.producerIDBlock = end
+		if err := b.writeMeta(b.metaOf(b.snapshot.Load())); err != nil {
+			b.producerIDBlock = old
+			return -1, errcode.New(errcode.KafkaStorageError, "reserving producer ids: %v", err)
+		}
+	}
+	id := b.nextProducerID
+	b.nextProducerID++
+	return id, nil
+}
+
 func (b *Broker) metaOf(s *Snapshot) metaJSON {
-	m := metaJSON{Version: 1, ClusterID: b.clusterID, NodeID: b.opts.NodeID}
+	m := metaJSON{Version: 1, ClusterID: b.clusterID, NodeID: b.opts.NodeID, ProducerIDBlockEnd: b.producerIDBlock}
 	for _, name := range s.Names {
 		t := s.Topics[name]
 		m.Topics = append(m.Topics, topicJSON{

@@ -89,9 +89,13 @@ type Replica struct {
 	logger    *zap.Logger
 	now       func() time.Time
 
-	inbox chan *AppendRequest
-	stop  chan struct{}
-	done  chan struct{}
+	inbox   chan *AppendRequest
+	control chan func() // writer-side operations other than appends (DeleteRecords)
+	stop    chan struct{}
+	done    chan struct{}
+
+	// producers is the idempotent producers' state (writer goroutine only).
+	producers producerStates
 
 	highWatermark atomic.Int64
 	leaderEpoch   int32
@@ -157,12 +161,18 @@ func NewReplica(o ReplicaOptions) *Replica {
 		logger:         o.Logger.With(zap.String("topic", o.Topic), zap.Int32("partition", o.Partition)),
 		now:            o.Now,
 		inbox:          make(chan *AppendRequest, o.InboxSize),
+		control:        make(chan func()),
 		stop:           make(chan struct{}),
 		done:           make(chan struct{}),
 		leaderEpoch:    o.LeaderEpoch,
 		retentionEvery: o.RetentionCheck,
 	}
 	r.waiters = map[*Waiter]struct{}{}
+	producers, err := loadProducerStates(o.Log)
+	if err != nil {
+		r.logger.Warn("could not rebuild all producer state: duplicates of batches sent before the restart may not be recognised", zap.Error(err))
+	}
+	r.producers = producers
 	// A single node's log is all committed: everything recovered from disk was synced or is
 	// accepted as the recovered state.
 	r.highWatermark.Store(o.Log.EndOffset())
@@ -255,6 +265,9 @@ func (r *Replica) OffsetForTimestamp(ts int64) (baseOffset, maxTimestamp int64, 
 	return off, maxTs, true, nil
 }
 
+// MaxTimestamp is the largest record timestamp in the log (-1 when empty).
+func (r *Replica) MaxTimestamp() int64 { return r.log.MaxTimestamp() }
+
 // Size is the partition's size on disk in bytes.
 func (r *Replica) Size() int64 { return r.log.Size() }
 
@@ -293,6 +306,8 @@ func (r *Replica) run() {
 			r.syncIfDirty()
 		case <-retention.C:
 			r.enforceRetention()
+		case fn := <-r.control:
+			fn()
 		case <-r.stop:
 			// Finish what was accepted: callers were promised an answer.
 			for {
@@ -304,6 +319,11 @@ func (r *Replica) run() {
 				r.appendGroup()
 			}
 			r.syncIfDirty()
+			if r.fenced.Load() == nil {
+				if err := r.producers.snapshot(r.log); err != nil {
+					r.logger.Warn("could not write the producer state snapshot; the next start scans the log instead", zap.Error(err))
+				}
+			}
 			return
 		}
 	}
@@ -336,6 +356,11 @@ func (r *Replica) appendGroup() {
 			res.Err = fenced
 		} else if verr := r.validate(req.Records, nowMs); verr != nil {
 			res.Err = verr
+		} else if dup, isDup, perr := r.checkProducer(req.Records); perr != nil {
+			res.Err = perr
+		} else if isDup {
+			// A retry of a batch already in the log: acknowledge it with its original offset.
+			res.BaseOffset = dup
 		} else {
 			res.BaseOffset = next
 			if logAppendTime {
@@ -352,6 +377,9 @@ func (r *Replica) appendGroup() {
 				}
 				h, _ := batch.ParseHeader(b)
 				next = h.NextOffset()
+				if h.ProducerID >= 0 {
+					r.producers.update(&h)
+				}
 				r.iovecs = append(r.iovecs, b)
 			}
 		}
@@ -428,6 +456,71 @@ func (r *Replica) validate(records []byte, nowMs int64) *errcode.Error {
 		}
 	}
 	return nil
+}
+
+// checkProducer applies the idempotence rules to a request's batches (validated already). Only
+// batches with a producer id are checked; such a request must carry exactly one batch, as Kafka
+// requires of every v3+ produce.
+func (r *Replica) checkProducer(records []byte) (dupOffset int64, isDup bool, err *errcode.Error) {
+	n, _ := batch.Size(records)
+	h, _ := batch.ParseHeader(records)
+	if h.IsTransactional() {
+		return 0, false, errcode.New(errcode.InvalidRecord, "transactions are not supported")
+	}
+	if n == len(records) {
+		if h.ProducerID < 0 {
+			return 0, false, nil
+		}
+		return r.producers.check(&h)
+	}
+	for rest := records; len(rest) > 0; {
+		n, _ := batch.Size(rest)
+		h, _ := batch.ParseHeader(rest)
+		if h.ProducerID >= 0 {
+			return 0, false, errcode.New(errcode.InvalidRecord, "a produce from an idempotent producer must carry one batch per partition")
+		}
+		if h.IsTransactional() {
+			return 0, false, errcode.New(errcode.InvalidRecord, "transactions are not supported")
+		}
+		rest = rest[n:]
+	}
+	return 0, false, nil
+}
+
+// DeleteRecords raises the log start offset to offset (-1: the high watermark), like Kafka's
+// DeleteRecords, and returns the new log start offset. It runs on the replica goroutine and
+// blocks the caller (never an event loop) until done.
+func (r *Replica) DeleteRecords(offset int64) (int64, error) {
+	type result struct {
+		start int64
+		err   error
+	}
+	done := make(chan result, 1)
+	fn := func() {
+		hw := r.highWatermark.Load()
+		if offset == -1 {
+			offset = hw
+		}
+		switch {
+		case offset < 0 || offset > hw:
+			done <- result{-1, errcode.New(errcode.OffsetOutOfRange, "offset %d is outside [log start, high watermark %d]", offset, hw)}
+		case offset <= r.log.StartOffset():
+			done <- result{r.log.StartOffset(), nil}
+		default:
+			if err := r.log.AdvanceStartOffset(offset); err != nil {
+				done <- result{-1, r.fence(err)}
+				return
+			}
+			done <- result{r.log.StartOffset(), nil}
+		}
+	}
+	select {
+	case r.control <- fn:
+	case <-r.done:
+		return -1, ErrReplicaClosed
+	}
+	res := <-done
+	return res.start, res.err
 }
 
 func (r *Replica) syncIfDirty() {

@@ -22,6 +22,7 @@ import (
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/reactor"
 	"github.com/thorstream/thorstream/reactor/core"
+	"github.com/thorstream/thorstream/reactor/kafka"
 )
 
 func main() {
@@ -58,9 +59,6 @@ func serve(cfg *Config, logger *zap.Logger) error {
 	if len(cfg.Peers) > 0 {
 		logger.Warn("THORSTREAM_CLUSTER_PEERS is set, but replication between nodes is not available yet: this node serves its own data only",
 			zap.Int("peers", len(cfg.Peers)))
-	}
-	if cfg.KafkaAddr != "" {
-		logger.Warn("THORSTREAM_KAFKA_ADDR is set, but the Kafka protocol listener is not available yet", zap.String("kafka_addr", cfg.KafkaAddr))
 	}
 	advertised := cfg.AdvertisedAddr
 	if advertised == "" {
@@ -99,12 +97,29 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		_ = broker.Close()
 		return err
 	}
+	var kafkaServer reactor.Handler
+	kafkaAdvertised := cfg.KafkaAdvertised
+	if cfg.KafkaAddr != "" {
+		if kafkaAdvertised == "" {
+			if kafkaAdvertised, err = reactor.AdvertisedAddr(cfg.KafkaAddr); err != nil {
+				_ = broker.Close()
+				return fmt.Errorf("kafka advertised address: %w", err)
+			}
+		}
+		ks, err := kafka.NewServer(kafka.Options{Broker: broker, AdvertisedAddr: kafkaAdvertised, Logger: logger})
+		if err != nil {
+			_ = broker.Close()
+			return err
+		}
+		kafkaServer = ks
+	}
 	engine := reactor.New(reactor.Options{
 		Addr:          cfg.Addr,
+		KafkaAddr:     cfg.KafkaAddr,
 		Loops:         cfg.EventLoops,
 		MaxFrameBytes: int(cfg.MaxFrameBytes),
 		Logger:        logger,
-	}, server, nil)
+	}, server, kafkaServer)
 	if err := engine.Start(); err != nil {
 		_ = broker.Close()
 		return err
@@ -112,6 +127,8 @@ func serve(cfg *Config, logger *zap.Logger) error {
 	logger.Info("thorstream started",
 		zap.String("addr", cfg.Addr),
 		zap.String("advertised", advertised),
+		zap.String("kafka_addr", cfg.KafkaAddr),
+		zap.String("kafka_advertised", kafkaAdvertised),
 		zap.Int32("node_id", cfg.NodeID),
 		zap.String("data_dir", cfg.DataDir),
 		zap.Stringer("fsync", cfg.Fsync),

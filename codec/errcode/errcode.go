@@ -47,6 +47,7 @@ const (
 	TopicAlreadyExists           Code = 36
 	InvalidPartitions            Code = 37
 	InvalidReplicationFactor     Code = 38
+	InvalidReplicaAssignment     Code = 39
 	InvalidConfig                Code = 40
 	NotController                Code = 41
 	InvalidRequest               Code = 42
@@ -106,6 +107,7 @@ var infos = map[Code]info{
 	TopicAlreadyExists:           {"TOPIC_ALREADY_EXISTS", false},
 	InvalidPartitions:            {"INVALID_PARTITIONS", false},
 	InvalidReplicationFactor:     {"INVALID_REPLICATION_FACTOR", false},
+	InvalidReplicaAssignment:     {"INVALID_REPLICA_ASSIGNMENT", false},
 	InvalidConfig:                {"INVALID_CONFIG", false},
 	NotController:                {"NOT_CONTROLLER", true},
 	InvalidRequest:               {"INVALID_REQUEST", false},

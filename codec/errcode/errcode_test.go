@@ -47,6 +47,7 @@ var codes = []struct {
 	{TopicAlreadyExists, 36, "TOPIC_ALREADY_EXISTS", false},
 	{InvalidPartitions, 37, "INVALID_PARTITIONS", false},
 	{InvalidReplicationFactor, 38, "INVALID_REPLICATION_FACTOR", false},
+	{InvalidReplicaAssignment, 39, "INVALID_REPLICA_ASSIGNMENT", false},
 	{InvalidConfig, 40, "INVALID_CONFIG", false},
 	{NotController, 41, "NOT_CONTROLLER", true},
 	{InvalidRequest, 42, "INVALID_REQUEST", false},

@@ -135,3 +135,16 @@ func readOffsetCheckpoint(fs vfs.FS, dir, name string) (offset int64, ok bool, e
 func writeOffsetCheckpoint(fs vfs.FS, dir, name string, offset int64) error {
 	return writeCheckpoint(fs, dir, name, [][]int64{{offset}})
 }
+
+// WriteStateCheckpoint replaces the partition's checkpoint file name (atomically and durably)
+// with lines of integers. Owners of state kept beside the log (producer sequence numbers) use it
+// for snapshots. Writer goroutine only.
+func (l *Log) WriteStateCheckpoint(name string, lines [][]int64) error {
+	return writeCheckpoint(l.fs, l.dir, name, lines)
+}
+
+// ReadStateCheckpoint reads a checkpoint written by WriteStateCheckpoint; every line must have
+// fieldsPerLine fields. A missing file gives an error wrapping os.ErrNotExist.
+func (l *Log) ReadStateCheckpoint(name string, fieldsPerLine int) ([][]int64, error) {
+	return readCheckpoint(l.fs, l.dir, name, fieldsPerLine)
+}

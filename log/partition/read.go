@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/thorstream/thorstream/codec/batch"
 	"github.com/thorstream/thorstream/log/segment"
 )
 
@@ -63,4 +64,39 @@ func (l *Log) OffsetForTimestamp(ts int64) (baseOffset int64, maxTimestamp int64
 		}
 	}
 	return 0, 0, false, nil
+}
+
+// MaxTimestamp is the largest batch max timestamp in the log (-1 when empty): the answer
+// ListOffsets gives for the max-timestamp query (KIP-734) is then found with OffsetForTimestamp.
+func (l *Log) MaxTimestamp() int64 {
+	maxTs := int64(-1)
+	for _, s := range l.snapshot().segments {
+		maxTs = max(maxTs, s.MaxTimestamp())
+	}
+	return maxTs
+}
+
+// ScanHeaders calls fn with the header of every batch whose offsets reach from or beyond, oldest
+// first. It is used to rebuild state kept beside the log, such as producer sequence numbers, at
+// start-up; call it before appends begin.
+func (l *Log) ScanHeaders(from int64, fn func(h batch.Header) error) error {
+	segs := l.snapshot().segments
+	for i, s := range segs {
+		if i+1 < len(segs) && segs[i+1].BaseOffset() <= from {
+			continue // wholly before from
+		}
+		err := segment.Scan(l.fs, s.Path(), func(_ int64, h batch.Header, err error) error {
+			if err != nil {
+				return nil // a torn tail was truncated at open; nothing valid follows
+			}
+			if h.NextOffset() <= from {
+				return nil
+			}
+			return fn(h)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -64,63 +64,16 @@ func (t *fetchTxn) run() {
 		}
 	}
 	results := make([]partResult, n)
-	var waiter *cluster.Waiter
-	var timer *time.Timer
-	defer func() {
-		if waiter != nil {
-			for _, r := range t.replicas {
-				if r != nil {
-					r.RemoveWaiter(waiter)
-				}
-			}
+	var resp *Response
+	WaitForData(t.replicas, deadline, s.now, t.sess.Closed, func(last bool) bool {
+		if resp != nil {
+			resp.Written(nil) // not enough data last time: give the buffers back
 		}
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		resp := NewResponse()
+		resp = NewResponse()
 		total, errored := t.read(resp, results)
-		if total >= int(t.req.MinBytes) || errored || !s.now().Before(deadline) || t.sess.Closed() {
-			t.sess.Complete(t.seq, t.encode(resp, results))
-			return
-		}
-		resp.Written(nil) // nothing worth sending yet: give the buffers back and wait
-		if waiter == nil {
-			waiter = cluster.NewWaiter()
-			for _, r := range t.replicas {
-				if r != nil {
-					r.AddWaiter(waiter)
-				}
-			}
-			// The timer exists before any continue: a re-read that still finds too little data
-			// comes back here with waiter set and must not select on a nil timer.
-			timer = time.NewTimer(deadline.Sub(s.now()))
-			// Data may have arrived between the read and the registration.
-			if t.grewSince(results) {
-				continue
-			}
-		}
-		select {
-		case <-waiter.C:
-		case <-timer.C:
-			// One last read at the deadline.
-			resp := NewResponse()
-			t.read(resp, results)
-			t.sess.Complete(t.seq, t.encode(resp, results))
-			return
-		}
-	}
-}
-
-// grewSince reports whether a partition now has data beyond what the last read saw.
-func (t *fetchTxn) grewSince(results []partResult) bool {
-	for i, r := range t.replicas {
-		if r != nil && results[i].code == errcode.None && r.HighWatermark() > results[i].highWatermark {
-			return true
-		}
-	}
-	return false
+		return last || total >= int(t.req.MinBytes) || errored
+	})
+	t.sess.Complete(t.seq, t.encode(resp, results))
 }
 
 // read fills results and resp's data buffer from every partition. It returns the record bytes

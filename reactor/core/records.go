@@ -4,15 +4,21 @@ import (
 	"errors"
 
 	"github.com/thorstream/thorstream/codec/batch"
+	"github.com/thorstream/thorstream/codec/compress"
 )
 
 // errStop ends a record walk early.
 var errStop = errors.New("core: stop")
 
-// recordsOf calls fn for each record of one batch. Compressed batches are not decoded yet: the
-// walk then stops at once and callers fall back to batch-level answers.
+// maxDecompressedBatch bounds what decompressing one stored batch may produce.
+const maxDecompressedBatch = 64 << 20
+
+// recordsOf calls fn for each record of one batch, decompressing it first when needed.
 func recordsOf(b []byte, fn func(*batch.Record) error) error {
-	err := batch.Records(b, fn)
+	h, records, err := compress.DecompressBatch(b, nil, maxDecompressedBatch)
+	if err == nil {
+		err = batch.DecodeRecords(&h, records, fn)
+	}
 	if errors.Is(err, errStop) {
 		return nil
 	}

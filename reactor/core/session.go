@@ -148,3 +148,7 @@ func (s *Session) InFlight() int {
 	defer s.mu.Unlock()
 	return int(s.tail - s.head)
 }
+
+// CloseTransport closes the connection, for requests a protocol answers by closing. Responses
+// already handed to the transport are written first.
+func (s *Session) CloseTransport() { s.transport.Close() }

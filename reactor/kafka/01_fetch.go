@@ -1,0 +1,321 @@
+package kafka
+
+// Fetch (key 1), versions 4-12.
+//
+// Every partition in the request is answered. Fetch sessions (KIP-227) are not kept: every
+// response carries session id 0, which makes clients fall back to full fetches; a request naming a
+// session gets FETCH_SESSION_ID_NOT_FOUND. max_wait_ms / min_bytes long polling waits in the
+// purgatory until a high watermark moves. The first batch of a response comes whole even when it
+// is larger than max_bytes or the partition's limit (KIP-74). Without transactions the last stable
+// offset is the high watermark and the aborted list is empty, so read_committed reads the same
+// as read_uncommitted.
+//
+// The response is framed by hand: encoded parts go to one pooled buffer, batches read from the
+// log with pread to another, and Bufs interleaves them for one writev, so stored batches are
+// copied once (disk to buffer) and never re-encoded.
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/log/partition"
+	"github.com/thorstream/thorstream/reactor/core"
+)
+
+// fetchSessionIDNotFound is Kafka's FETCH_SESSION_ID_NOT_FOUND.
+const fetchSessionIDNotFound = 70
+
+type fetchTxn struct {
+	server   *Server
+	sess     *core.Session
+	seq      uint64
+	frame    *core.Frame
+	h        header
+	req      kmsg.FetchRequest
+	replicas []*cluster.Replica
+	results  []fetchResult
+}
+
+// fetchResult is one partition's answer and where its records sit in the data buffer.
+type fetchResult struct {
+	code          int16
+	highWatermark int64
+	logStart      int64
+	dataStart     int
+	dataEnd       int
+	hasRecords    bool
+}
+
+func (s *Server) fetch(sess *core.Session, seq uint64, h header, body []byte, f *core.Frame) {
+	t := &fetchTxn{server: s, sess: sess, seq: seq, frame: f, h: h}
+	t.req.Version = h.version
+	if err := t.req.ReadFrom(body); err != nil {
+		s.logger.Debug("closing connection after a malformed Fetch request", zap.Error(err))
+		s.abort(sess, seq, f)
+		return
+	}
+	go t.run()
+}
+
+func (t *fetchTxn) run() {
+	defer t.frame.Release()
+	s := t.server
+	if t.req.SessionID != 0 {
+		// Sessions are not kept: the client starts over with full fetches.
+		resp := core.NewResponse()
+		t.encodeEmpty(resp, fetchSessionIDNotFound)
+		t.sess.Complete(t.seq, resp)
+		return
+	}
+	n := 0
+	for i := range t.req.Topics {
+		n += len(t.req.Topics[i].Partitions)
+	}
+	t.replicas = make([]*cluster.Replica, 0, n)
+	for i := range t.req.Topics {
+		topic := &t.req.Topics[i]
+		for j := range topic.Partitions {
+			t.replicas = append(t.replicas, s.broker.Replica(topic.Topic, topic.Partitions[j].Partition))
+		}
+	}
+	t.results = make([]fetchResult, n)
+	maxWait := min(time.Duration(max(t.req.MaxWaitMillis, 0))*time.Millisecond, s.maxFetchWait)
+	deadline := s.now().Add(maxWait)
+	var resp *core.Response
+	core.WaitForData(t.replicas, deadline, s.now, t.sess.Closed, func(last bool) bool {
+		if resp != nil {
+			resp.Written(nil)
+		}
+		resp = core.NewResponse()
+		total, errored := t.read(resp)
+		return last || total >= int(t.req.MinBytes) || errored
+	})
+	t.encode(resp)
+	t.sess.Complete(t.seq, resp)
+}
+
+// read fills t.results and resp's data buffer from every partition.
+func (t *fetchTxn) read(resp *core.Response) (total int, errored bool) {
+	data := resp.Data()
+	remaining := int(t.req.MaxBytes)
+	if remaining <= 0 {
+		remaining = 1
+	}
+	slot := 0
+	for i := range t.req.Topics {
+		topic := &t.req.Topics[i]
+		for j := range topic.Partitions {
+			p := &topic.Partitions[j]
+			res := &t.results[slot]
+			r := t.replicas[slot]
+			slot++
+			*res = fetchResult{highWatermark: -1, logStart: -1}
+			if r == nil {
+				res.code = int16(errcode.UnknownTopicOrPartition)
+				errored = true
+				continue
+			}
+			if e := p.CurrentLeaderEpoch; e >= 0 && e != r.LeaderEpoch() {
+				res.code = int16(errcode.FencedLeaderEpoch)
+				if e > r.LeaderEpoch() {
+					res.code = int16(errcode.UnknownLeaderEpoch)
+				}
+				errored = true
+				continue
+			}
+			res.highWatermark = r.HighWatermark()
+			res.logStart = r.LogStartOffset()
+			if r.Fenced() != nil && p.FetchOffset >= res.highWatermark {
+				res.code = int16(errcode.KafkaStorageError)
+				errored = true
+				continue
+			}
+			if p.FetchOffset < res.logStart || p.FetchOffset > res.highWatermark {
+				res.code = int16(errcode.OffsetOutOfRange)
+				errored = true
+				continue
+			}
+			if p.FetchOffset == res.highWatermark || remaining <= 0 {
+				continue
+			}
+			limit := min(int(p.PartitionMaxBytes), remaining)
+			if limit <= 0 {
+				continue
+			}
+			start := len(data.B)
+			out, err := r.Read(data.B, p.FetchOffset, limit, total == 0)
+			if err != nil {
+				if errors.Is(err, partition.ErrOffsetOutOfRange) {
+					res.code = int16(errcode.OffsetOutOfRange)
+				} else {
+					res.code = int16(errcode.KafkaStorageError)
+				}
+				errored = true
+				continue
+			}
+			data.B = out
+			res.dataStart, res.dataEnd, res.hasRecords = start, len(out), true
+			total += len(out) - start
+			remaining -= len(out) - start
+		}
+	}
+	return total, errored
+}
+
+// frameWriter builds a response frame out of encoded pieces (in the head buffer) and record bytes
+// (in the data buffer).
+type frameWriter struct {
+	resp   *core.Response
+	pieces []piece
+	start  int // where the current head piece starts
+}
+
+type piece struct {
+	head       bool
+	start, end int
+}
+
+func (w *frameWriter) b() []byte { return w.resp.Head().B }
+
+func (w *frameWriter) set(b []byte) { w.resp.Head().B = b }
+
+// records cuts the head piece written so far and adds data[start:end] after it.
+func (w *frameWriter) records(start, end int) {
+	b := w.b()
+	w.pieces = append(w.pieces, piece{head: true, start: w.start, end: len(b)}, piece{start: start, end: end})
+	w.start = len(b)
+}
+
+// finish closes the last head piece, writes the size prefix and sets the response's Bufs.
+func (w *frameWriter) finish() {
+	b := w.b()
+	if w.start < len(b) {
+		w.pieces = append(w.pieces, piece{head: true, start: w.start, end: len(b)})
+	}
+	size := 0
+	bufs := w.resp.Bufs[:0]
+	for _, p := range w.pieces {
+		if p.head {
+			bufs = append(bufs, b[p.start:p.end])
+		} else {
+			bufs = append(bufs, w.resp.Data().B[p.start:p.end])
+		}
+		size += p.end - p.start
+	}
+	w.resp.Bufs = bufs
+	binary.BigEndian.PutUint32(b, uint32(size-4))
+}
+
+// Encoding helpers for classic and flexible (KIP-482) forms.
+
+func appendArrayLen(b []byte, n int, flexible bool) []byte {
+	if flexible {
+		return binary.AppendUvarint(b, uint64(n+1))
+	}
+	return binary.BigEndian.AppendUint32(b, uint32(n))
+}
+
+func appendString(b []byte, s string, flexible bool) []byte {
+	if flexible {
+		b = binary.AppendUvarint(b, uint64(len(s)+1))
+	} else {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	}
+	return append(b, s...)
+}
+
+func appendBytesLen(b []byte, n int, flexible bool) []byte {
+	if flexible {
+		return binary.AppendUvarint(b, uint64(n+1)) // n = -1 gives 0: null
+	}
+	return binary.BigEndian.AppendUint32(b, uint32(int32(n)))
+}
+
+// responseStart writes the size placeholder, the correlation id and, for flexible versions, the
+// response header's empty tag section.
+func (t *fetchTxn) responseStart(b []byte) []byte {
+	b = append(b[:0], 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(t.h.correlationID))
+	if t.h.flexible {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// encodeEmpty writes a response with a top-level error and no topics.
+func (t *fetchTxn) encodeEmpty(resp *core.Response, code int16) {
+	flexible := t.h.flexible
+	b := t.responseStart(resp.Head().B)
+	b = binary.BigEndian.AppendUint32(b, 0) // throttle
+	b = binary.BigEndian.AppendUint16(b, uint16(code))
+	b = binary.BigEndian.AppendUint32(b, 0) // session id
+	b = appendArrayLen(b, 0, flexible)
+	if flexible {
+		b = append(b, 0)
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	resp.Head().B = b
+	resp.SetSingle()
+}
+
+// encode writes the whole response.
+func (t *fetchTxn) encode(resp *core.Response) {
+	v := t.h.version
+	flexible := t.h.flexible
+	w := frameWriter{resp: resp}
+	b := t.responseStart(resp.Head().B)
+	b = binary.BigEndian.AppendUint32(b, 0) // throttle_time_ms
+	if v >= 7 {
+		b = binary.BigEndian.AppendUint16(b, 0) // error code
+		b = binary.BigEndian.AppendUint32(b, 0) // session id: no session
+	}
+	b = appendArrayLen(b, len(t.req.Topics), flexible)
+	slot := 0
+	for i := range t.req.Topics {
+		topic := &t.req.Topics[i]
+		b = appendString(b, topic.Topic, flexible)
+		b = appendArrayLen(b, len(topic.Partitions), flexible)
+		for j := range topic.Partitions {
+			res := &t.results[slot]
+			slot++
+			b = binary.BigEndian.AppendUint32(b, uint32(topic.Partitions[j].Partition))
+			b = binary.BigEndian.AppendUint16(b, uint16(res.code))
+			b = binary.BigEndian.AppendUint64(b, uint64(res.highWatermark))
+			b = binary.BigEndian.AppendUint64(b, uint64(res.highWatermark)) // last stable offset
+			if v >= 5 {
+				b = binary.BigEndian.AppendUint64(b, uint64(res.logStart))
+			}
+			b = appendArrayLen(b, 0, flexible) // aborted transactions: none
+			if v >= 11 {
+				b = binary.BigEndian.AppendUint32(b, 0xffffffff) // preferred read replica: -1
+			}
+			n := 0
+			if res.hasRecords {
+				n = res.dataEnd - res.dataStart
+			}
+			b = appendBytesLen(b, n, flexible)
+			if n > 0 {
+				w.set(b)
+				w.records(res.dataStart, res.dataEnd)
+				b = w.b()
+			}
+			if flexible {
+				b = append(b, 0) // partition tags
+			}
+		}
+		if flexible {
+			b = append(b, 0) // topic tags
+		}
+	}
+	if flexible {
+		b = append(b, 0) // response tags
+	}
+	w.set(b)
+	w.finish()
+}

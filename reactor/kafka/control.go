@@ -1,0 +1,327 @@
+package kafka
+
+// The control-plane APIs, each decoded and encoded with kmsg, served on their own goroutine:
+//
+//	ListOffsets (2)      v1-7  earliest (-2), latest (-1), max timestamp (-3, v7), or the first
+//	                           offset at or after a timestamp, through the time index
+//	FindCoordinator (10) v0-4  this node for groups; transactions are not supported
+//	CreateTopics (19)    v0-7  partitions, replication factor, replica assignment, configs,
+//	                           validate-only
+//	DeleteTopics (20)    v0-5
+//	DeleteRecords (21)   v0-2  raises the log start offset (-1: the high watermark)
+//	InitProducerId (22)  v0-4  a fresh producer id, epoch 0, for idempotent producers
+//	DescribeConfigs (32) v0-4  topic configs (overrides and defaults) and the broker's
+
+import (
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/reactor/core"
+)
+
+// timestampMax is ListOffsets' "offset of the record with the largest timestamp" (KIP-734).
+const timestampMax = -3
+
+func (s *Server) listOffsets(h header, body []byte) (kmsg.Response, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = h.version
+	if err := req.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	resp := kmsg.NewPtrListOffsetsResponse()
+	for _, t := range req.Topics {
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewListOffsetsResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.Timestamp, rp.Offset, rp.LeaderEpoch = -1, -1, -1
+			r := s.broker.Replica(t.Topic, p.Partition)
+			switch {
+			case r == nil:
+				rp.ErrorCode = int16(errcode.UnknownTopicOrPartition)
+			case p.CurrentLeaderEpoch >= 0 && p.CurrentLeaderEpoch < r.LeaderEpoch():
+				rp.ErrorCode = int16(errcode.FencedLeaderEpoch)
+			case p.CurrentLeaderEpoch > r.LeaderEpoch():
+				rp.ErrorCode = int16(errcode.UnknownLeaderEpoch)
+			default:
+				ts := p.Timestamp
+				if ts == timestampMax {
+					ts = r.MaxTimestamp()
+					if ts < 0 {
+						break // empty log: offset -1, timestamp -1
+					}
+				}
+				offset, timestamp, err := core.OffsetAt(r, ts)
+				rp.ErrorCode, _ = codeOf(err)
+				rp.Offset, rp.Timestamp = offset, timestamp
+				if rp.ErrorCode == 0 && rp.Offset >= 0 {
+					rp.LeaderEpoch = r.LeaderEpoch()
+				}
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+func (s *Server) findCoordinator(h header, body []byte) (kmsg.Response, error) {
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.Version = h.version
+	if err := req.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	resp := kmsg.NewPtrFindCoordinatorResponse()
+	answer := func(key string) (code int16, msg *string) {
+		if req.CoordinatorType != 0 {
+			m := "transactions are not supported"
+			return int16(errcode.CoordinatorNotAvailable), &m
+		}
+		return 0, nil
+	}
+	if h.version >= 4 {
+		for _, key := range req.CoordinatorKeys {
+			c := kmsg.NewFindCoordinatorResponseCoordinator()
+			c.Key = key
+			c.NodeID, c.Host, c.Port = s.nodeID(), s.advertisedHost, s.advertisedPort
+			c.ErrorCode, c.ErrorMessage = answer(key)
+			if c.ErrorCode != 0 {
+				c.NodeID, c.Host, c.Port = -1, "", -1
+			}
+			resp.Coordinators = append(resp.Coordinators, c)
+		}
+		return resp, nil
+	}
+	resp.ErrorCode, resp.ErrorMessage = answer(req.CoordinatorKey)
+	if resp.ErrorCode == 0 {
+		resp.NodeID, resp.Host, resp.Port = s.nodeID(), s.advertisedHost, s.advertisedPort
+	} else {
+		resp.NodeID, resp.Port = -1, -1
+	}
+	return resp, nil
+}
+
+func (s *Server) createTopics(h header, body []byte) (kmsg.Response, error) {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = h.version
+	if err := req.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	resp := kmsg.NewPtrCreateTopicsResponse()
+	seen := map[string]bool{}
+	for _, t := range req.Topics {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic = t.Topic
+		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		var err error
+		switch {
+		case seen[t.Topic]:
+			err = errcode.New(errcode.InvalidRequest, "topic %q appears twice in the request", t.Topic)
+		case len(t.ReplicaAssignment) > 0 && (t.NumPartitions != -1 || t.ReplicationFactor != -1):
+			err = errcode.New(errcode.InvalidRequest, "give either a replica assignment or partitions and replication factor, not both")
+		default:
+			partitions, rf := t.NumPartitions, t.ReplicationFactor
+			if len(t.ReplicaAssignment) > 0 {
+				partitions, rf = int32(len(t.ReplicaAssignment)), int16(len(t.ReplicaAssignment[0].Replicas))
+				for _, a := range t.ReplicaAssignment {
+					for _, node := range a.Replicas {
+						if node != s.nodeID() {
+							err = errcode.New(errcode.InvalidReplicaAssignment, "node %d does not exist", node)
+						}
+					}
+				}
+			}
+			configs := map[string]string{}
+			for _, c := range t.Configs {
+				if c.Value != nil {
+					configs[c.Name] = *c.Value
+				}
+			}
+			if err == nil {
+				err = s.broker.CreateTopic(cluster.TopicSpec{Name: t.Topic, Partitions: partitions, ReplicationFactor: rf, Configs: configs}, req.ValidateOnly)
+			}
+		}
+		seen[t.Topic] = true
+		rt.ErrorCode, rt.ErrorMessage = codeOf(err)
+		if h.version < 1 {
+			rt.ErrorMessage = nil
+		}
+		if err == nil {
+			if created := s.broker.Snapshot().Topics[t.Topic]; created != nil && !req.ValidateOnly {
+				rt.TopicID = created.ID
+				rt.NumPartitions = int32(len(created.Replicas))
+				rt.ReplicationFactor = created.ReplicationFactor
+				for _, kv := range created.Config.Effective() {
+					c := kmsg.NewCreateTopicsResponseTopicConfig()
+					c.Name = kv[0]
+					v := kv[1]
+					c.Value = &v
+					c.Source = int8(configSource(created.Config, kv[0]))
+					rt.Configs = append(rt.Configs, c)
+				}
+			}
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+func (s *Server) deleteTopics(h header, body []byte) (kmsg.Response, error) {
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.Version = h.version
+	if err := req.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	resp := kmsg.NewPtrDeleteTopicsResponse()
+	for _, name := range req.TopicNames {
+		rt := kmsg.NewDeleteTopicsResponseTopic()
+		n := name
+		rt.Topic = &n
+		err := s.broker.DeleteTopic(name)
+		rt.ErrorCode, rt.ErrorMessage = codeOf(err)
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+func (s *Server) deleteRecords(h header, body []byte) (kmsg.Response, error) {
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	req.Version = h.version
+	if err := req.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	resp := kmsg.NewPtrDeleteRecordsResponse()
+	for _, t := range req.Topics {
+		rt := kmsg.NewDeleteRecordsResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.LowWatermark = -1
+			if r := s.broker.Replica(t.Topic, p.Partition); r == nil {
+				rp.ErrorCode = int16(errcode.UnknownTopicOrPartition)
+			} else {
+				start, err := r.DeleteRecords(p.Offset)
+				rp.ErrorCode, _ = codeOf(err)
+				rp.LowWatermark = start
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+// transactionalIDAuthorizationFailed is Kafka's TRANSACTIONAL_ID_AUTHORIZATION_FAILED: the answer
+// to a transactional InitProducerId, since transactions are not supported.
+const transactionalIDAuthorizationFailed = 53
+
+func (s *Server) initProducerID(h header, body []byte) (kmsg.Response, error) {
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.Version = h.version
+	if err := req.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	resp := kmsg.NewPtrInitProducerIDResponse()
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if req.TransactionalID != nil {
+		resp.ErrorCode = transactionalIDAuthorizationFailed
+		return resp, nil
+	}
+	// An idempotent producer always gets a fresh id with epoch 0 (also when it asks to bump the
+	// epoch of the id it had, KIP-360): sequences start again at 0 under the new id.
+	id, err := s.broker.NewProducerID()
+	if err != nil {
+		resp.ErrorCode, _ = codeOf(err)
+		return resp, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp, nil
+}
+
+// Config sources of DescribeConfigs (Kafka's ConfigSource).
+const (
+	sourceTopic         = 1 // DYNAMIC_TOPIC_CONFIG
+	sourceStaticBroker  = 4 // STATIC_BROKER_CONFIG
+	sourceDefaultConfig = 5 // DEFAULT_CONFIG
+)
+
+func configSource(c *cluster.TopicConfig, key string) int {
+	if _, ok := c.Overrides[key]; ok {
+		return sourceTopic
+	}
+	return sourceDefaultConfig
+}
+
+func (s *Server) describeConfigs(h header, body []byte) (kmsg.Response, error) {
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.Version = h.version
+	if err := req.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	resp := kmsg.NewPtrDescribeConfigsResponse()
+	for _, res := range req.Resources {
+		rr := kmsg.NewDescribeConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
+		want := func(name string) bool {
+			if res.ConfigNames == nil {
+				return true
+			}
+			for _, n := range res.ConfigNames {
+				if n == name {
+					return true
+				}
+			}
+			return false
+		}
+		add := func(name, value string, source int, readOnly bool) {
+			if !want(name) {
+				return
+			}
+			c := kmsg.NewDescribeConfigsResponseResourceConfig()
+			c.Name = name
+			v := value
+			c.Value = &v
+			c.ReadOnly = readOnly
+			c.IsDefault = source == sourceDefaultConfig
+			c.Source = kmsg.ConfigSource(source)
+			if h.version < 1 {
+				c.Source = kmsg.ConfigSourceUnknown
+			}
+			rr.Configs = append(rr.Configs, c)
+		}
+		switch res.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t := s.broker.Snapshot().Topics[res.ResourceName]
+			if t == nil {
+				rr.ErrorCode = int16(errcode.UnknownTopicOrPartition)
+				msg := "topic does not exist"
+				rr.ErrorMessage = &msg
+				break
+			}
+			for _, kv := range t.Config.Effective() {
+				add(kv[0], kv[1], configSource(t.Config, kv[0]), false)
+			}
+		case kmsg.ConfigResourceTypeBroker:
+			if res.ResourceName != "" && res.ResourceName != strconv.Itoa(int(s.nodeID())) {
+				rr.ErrorCode = int16(errcode.InvalidRequest)
+				msg := "no such broker: " + res.ResourceName
+				rr.ErrorMessage = &msg
+				break
+			}
+			for _, kv := range s.broker.Settings() {
+				add(kv[0], kv[1], sourceStaticBroker, true)
+			}
+		default:
+			rr.ErrorCode = int16(errcode.InvalidRequest)
+			msg := "only topic and broker configs can be described"
+			rr.ErrorMessage = &msg
+		}
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp, nil
+}

@@ -1,0 +1,251 @@
+// Package kafka serves the Kafka wire protocol on top of the same request core, sessions and
+// replicas as the binary protocol, so a Kafka client only changes its bootstrap address.
+//
+// Control-plane requests are decoded and encoded with franz-go's kmsg structs. The data path is
+// hand-framed where it matters: a Fetch response is written as a chain of small encoded pieces
+// and the stored batch bytes, sent with one writev; a Produce request's record bytes alias the
+// pooled frame and are appended with pwritev after offsets are patched in place.
+//
+// Versions and behaviour follow docs/KAFKA.md. Each API lives in its own file named after its
+// key (00_produce.go, 01_fetch.go, …), opening with the versions it serves.
+package kafka
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/reactor/core"
+)
+
+// Options configures a Server.
+type Options struct {
+	Broker *cluster.Broker
+	// AdvertisedAddr is the host:port Metadata gives for this node's Kafka listener.
+	AdvertisedAddr string
+	Logger         *zap.Logger
+	Now            func() time.Time
+	// MaxFetchWait caps a fetch's max wait; default 30 s.
+	MaxFetchWait time.Duration
+}
+
+// Server serves the Kafka protocol.
+type Server struct {
+	broker         *cluster.Broker
+	logger         *zap.Logger
+	now            func() time.Time
+	advertisedHost string
+	advertisedPort int32
+	maxFetchWait   time.Duration
+}
+
+// NewServer returns a Server.
+func NewServer(o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxFetchWait <= 0 {
+		o.MaxFetchWait = 30 * time.Second
+	}
+	host, portStr, err := net.SplitHostPort(o.AdvertisedAddr)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: advertised address %q: %w", o.AdvertisedAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return nil, fmt.Errorf("kafka: advertised address %q: bad port", o.AdvertisedAddr)
+	}
+	return &Server{
+		broker:         o.Broker,
+		logger:         o.Logger.With(zap.String("listener", "kafka")),
+		now:            o.Now,
+		advertisedHost: host,
+		advertisedPort: int32(port),
+		maxFetchWait:   o.MaxFetchWait,
+	}, nil
+}
+
+// header is a decoded Kafka request header (v1 or v2).
+type header struct {
+	key           int16
+	version       int16
+	correlationID int32
+	flexible      bool // the request and response bodies use flexible (KIP-482) encoding
+}
+
+var errBadHeader = errors.New("kafka: malformed request header")
+
+// parseHeader decodes a request header and returns the body after it. The client id is skipped
+// (it is not used); for flexible requests the header's tagged fields are skipped too.
+func parseHeader(frame []byte) (header, []byte, error) {
+	if len(frame) < 10 {
+		return header{}, nil, errBadHeader
+	}
+	h := header{
+		key:           int16(binary.BigEndian.Uint16(frame)),
+		version:       int16(binary.BigEndian.Uint16(frame[2:])),
+		correlationID: int32(binary.BigEndian.Uint32(frame[4:])),
+	}
+	clientIDLen := int(int16(binary.BigEndian.Uint16(frame[8:])))
+	rest := frame[10:]
+	if clientIDLen > 0 {
+		if clientIDLen > len(rest) {
+			return h, nil, errBadHeader
+		}
+		rest = rest[clientIDLen:]
+	} else if clientIDLen < -1 {
+		return h, nil, errBadHeader
+	}
+	h.flexible = isFlexible(h.key, h.version)
+	if h.flexible {
+		var err error
+		if rest, err = skipTags(rest); err != nil {
+			return h, nil, err
+		}
+	}
+	return h, rest, nil
+}
+
+// skipTags skips a tagged-field section: a count, then tag, size and bytes for each.
+func skipTags(b []byte) ([]byte, error) {
+	count, n := binary.Uvarint(b)
+	if n <= 0 || count > uint64(len(b)) {
+		return nil, errBadHeader
+	}
+	b = b[n:]
+	for i := uint64(0); i < count; i++ {
+		if _, n = binary.Uvarint(b); n <= 0 {
+			return nil, errBadHeader
+		}
+		b = b[n:]
+		size, n := binary.Uvarint(b)
+		if n <= 0 || size > uint64(len(b)-n) {
+			return nil, errBadHeader
+		}
+		b = b[n+int(size):]
+	}
+	return b, nil
+}
+
+// HandleFrame serves one Kafka request frame. It runs on an event loop, never blocks, and takes
+// over the caller's reference to f.
+func (s *Server) HandleFrame(sess *core.Session, seq uint64, f *core.Frame) {
+	h, body, err := parseHeader(f.Bytes())
+	if err != nil {
+		// Kafka closes a connection whose request header it cannot read.
+		s.logger.Debug("closing connection after a malformed request header", zap.Error(err))
+		s.abort(sess, seq, f)
+		return
+	}
+	if h.key == kmsg.ApiVersions.Int16() {
+		s.apiVersions(sess, seq, h, body)
+		f.Release()
+		return
+	}
+	api, ok := supportedAPI(h.key)
+	if !ok || h.version < api.min || h.version > api.max {
+		// Kafka closes the connection on a request it has no parser for: clients learn the
+		// versions from ApiVersions first.
+		s.logger.Debug("closing connection after an unsupported request",
+			zap.Int16("key", h.key), zap.Int16("version", h.version))
+		s.abort(sess, seq, f)
+		return
+	}
+	switch h.key {
+	case kmsg.Produce.Int16():
+		s.produce(sess, seq, h, body, f)
+	case kmsg.Fetch.Int16():
+		s.fetch(sess, seq, h, body, f)
+	default:
+		// Control-plane requests may touch the disk (topic creation, time-index lookups,
+		// producer id allocation): off the loop. The goroutine owns f.
+		go s.control(sess, seq, h, body, f)
+	}
+}
+
+// abort answers nothing for seq and closes the connection.
+func (s *Server) abort(sess *core.Session, seq uint64, f *core.Frame) {
+	f.Release()
+	sess.Complete(seq, nil)
+	sess.CloseTransport()
+}
+
+func (s *Server) control(sess *core.Session, seq uint64, h header, body []byte, f *core.Frame) {
+	defer f.Release()
+	var resp kmsg.Response
+	var err error
+	switch h.key {
+	case kmsg.Metadata.Int16():
+		resp, err = s.metadata(h, body)
+	case kmsg.ListOffsets.Int16():
+		resp, err = s.listOffsets(h, body)
+	case kmsg.CreateTopics.Int16():
+		resp, err = s.createTopics(h, body)
+	case kmsg.DeleteTopics.Int16():
+		resp, err = s.deleteTopics(h, body)
+	case kmsg.InitProducerID.Int16():
+		resp, err = s.initProducerID(h, body)
+	case kmsg.DescribeConfigs.Int16():
+		resp, err = s.describeConfigs(h, body)
+	case kmsg.DeleteRecords.Int16():
+		resp, err = s.deleteRecords(h, body)
+	case kmsg.FindCoordinator.Int16():
+		resp, err = s.findCoordinator(h, body)
+	default:
+		err = fmt.Errorf("no handler for key %d", h.key)
+	}
+	if err != nil {
+		// A body that does not parse: Kafka closes the connection.
+		s.logger.Debug("closing connection after a malformed request", zap.Int16("key", h.key), zap.Int16("version", h.version), zap.Error(err))
+		sess.Complete(seq, nil)
+		sess.CloseTransport()
+		return
+	}
+	sess.Complete(seq, encodeResponse(h, resp))
+}
+
+// encodeResponse frames a kmsg response: size, correlation id, the header's tag byte for flexible
+// versions (never for ApiVersions), then the body.
+func encodeResponse(h header, resp kmsg.Response) *core.Response {
+	r := core.NewResponse()
+	b := r.Head().B[:0]
+	b = append(b, 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(h.correlationID))
+	if h.flexible && h.key != kmsg.ApiVersions.Int16() {
+		b = append(b, 0)
+	}
+	resp.SetVersion(h.version)
+	b = resp.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	r.Head().B = b
+	r.SetSingle()
+	return r
+}
+
+// codeOf turns an error into a Kafka error code and message.
+func codeOf(err error) (int16, *string) {
+	if err == nil {
+		return 0, nil
+	}
+	var e *errcode.Error
+	if errors.As(err, &e) {
+		msg := e.Message
+		return int16(e.Code), &msg
+	}
+	msg := err.Error()
+	return int16(errcode.UnknownServerError), &msg
+}
+
+// nodeID is this node's id.
+func (s *Server) nodeID() int32 { return s.broker.NodeID() }
