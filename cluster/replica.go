@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/thorstream/thorstream/codec/batch"
+	"github.com/thorstream/thorstream/codec/compress"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/log/partition"
 )
@@ -109,10 +110,13 @@ type Replica struct {
 	fenced atomic.Pointer[errcode.Error]
 
 	// Writer-goroutine scratch, reused across groups.
-	group   []*AppendRequest
-	results []AppendResult
-	iovecs  [][]byte
-	dirty   bool
+	decompressed []byte
+	checker      recordChecker
+	checkRecord  func(*batch.Record) error
+	group        []*AppendRequest
+	results      []AppendResult
+	iovecs       [][]byte
+	dirty        bool
 
 	retentionEvery time.Duration
 
@@ -168,6 +172,7 @@ func NewReplica(o ReplicaOptions) *Replica {
 		retentionEvery: o.RetentionCheck,
 	}
 	r.waiters = map[*Waiter]struct{}{}
+	r.checkRecord = r.checker.check
 	producers, err := loadProducerStates(o.Log)
 	if err != nil {
 		r.logger.Warn("could not rebuild all producer state: duplicates of batches sent before the restart may not be recognised", zap.Error(err))
@@ -433,7 +438,8 @@ func (r *Replica) validate(records []byte, nowMs int64) *errcode.Error {
 		if n > maxBytes {
 			return errcode.New(errcode.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", n, maxBytes)
 		}
-		h, err := batch.Validate(rest[:n])
+		one := rest[:n]
+		h, err := batch.Validate(one)
 		rest = rest[n:]
 		if err != nil {
 			if errors.Is(err, batch.ErrBadMagic) {
@@ -446,6 +452,9 @@ func (r *Replica) validate(records []byte, nowMs int64) *errcode.Error {
 		}
 		if h.RecordCount == 0 {
 			return errcode.New(errcode.InvalidRecord, "empty record batch")
+		}
+		if verr := r.validateRecords(one); verr != nil {
+			return verr
 		}
 		// The broker overwrites the timestamp of a LogAppendTime topic: the producer's is not
 		// checked (as in Kafka).
@@ -521,6 +530,44 @@ func (r *Replica) DeleteRecords(offset int64) (int64, error) {
 	}
 	res := <-done
 	return res.start, res.err
+}
+
+// recordChecker follows the offsets of one batch's records during validation. It lives in the
+// Replica, and checkRecord is bound once, so validation allocates nothing.
+type recordChecker struct {
+	base, next int64
+	record     batch.Record
+}
+
+func (c *recordChecker) check(rec *batch.Record) error {
+	if rec.Offset != c.next {
+		return fmt.Errorf("%w: record %d has offset delta %d", errRecordOffsets, c.next-c.base, rec.Offset-c.base)
+	}
+	c.next++
+	return nil
+}
+
+var errRecordOffsets = errors.New("offset deltas do not run 0, 1, 2, …")
+
+// maxDecompressedBatch bounds what one batch may decompress to during validation.
+const maxDecompressedBatch = 64 << 20
+
+// validateRecords walks the records of one batch (decompressing it first when compressed) and
+// checks what the header cannot: every record decodes, offset deltas run 0, 1, 2, … and the
+// count matches. Kafka validates the same before it assigns offsets.
+func (r *Replica) validateRecords(one []byte) *errcode.Error {
+	h, records, err := compress.DecompressBatch(one, r.decompressed[:0], maxDecompressedBatch)
+	if err != nil {
+		return errcode.New(errcode.CorruptMessage, "%v", err)
+	}
+	if h.Codec() != batch.CodecNone {
+		r.decompressed = records[:0] // keep the grown buffer for the next batch
+	}
+	r.checker.base, r.checker.next = h.BaseOffset, h.BaseOffset
+	if err := batch.DecodeRecordsInto(&h, records, &r.checker.record, r.checkRecord); err != nil {
+		return errcode.New(errcode.InvalidRecord, "%v", err)
+	}
+	return nil
 }
 
 func (r *Replica) syncIfDirty() {

@@ -160,6 +160,12 @@ func Records(b []byte, fn func(*Record) error) error {
 // declared length and the records exactly p.
 func DecodeRecords(h *Header, p []byte, fn func(*Record) error) error {
 	var rec Record
+	return DecodeRecordsInto(h, p, &rec, fn)
+}
+
+// DecodeRecordsInto is DecodeRecords decoding into a caller-owned *Record, so a hot path that
+// reuses one Record (and its Headers slice) decodes without allocating.
+func DecodeRecordsInto(h *Header, p []byte, rec *Record, fn func(*Record) error) error {
 	for i := int32(0); i < h.RecordCount; i++ {
 		length, n := varint32(p)
 		if n <= 0 || length < 0 || len(p)-n < int(length) {
@@ -167,10 +173,10 @@ func DecodeRecords(h *Header, p []byte, fn func(*Record) error) error {
 		}
 		body := p[n : n+int(length)]
 		p = p[n+int(length):]
-		if err := decodeRecord(h, body, &rec); err != nil {
+		if err := decodeRecord(h, body, rec); err != nil {
 			return fmt.Errorf("%w: record %d", err, i)
 		}
-		if err := fn(&rec); err != nil {
+		if err := fn(rec); err != nil {
 			return err
 		}
 	}
