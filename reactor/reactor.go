@@ -46,6 +46,9 @@ type Options struct {
 	Limits core.Limits
 	// ReadBufferBytes is gnet's per-loop read buffer; default 256 KiB.
 	ReadBufferBytes int
+	// MaxOutboundBytes is how much written-but-unsent response data a connection may have before
+	// the broker stops taking its requests (a slow consumer); default 8 MiB.
+	MaxOutboundBytes int
 	Logger          *zap.Logger
 }
 
@@ -60,6 +63,10 @@ type Reactor struct {
 	// kafkaPort tells connections of the Kafka listener from the binary protocol's: both are
 	// served by the same engine (gnet.Rotate), and a connection knows its local address.
 	kafkaPort int
+
+	// stalled holds connections that stopped taking requests because their unsent output is over
+	// MaxOutboundBytes. gnet has no "output drained" event, so OnTick wakes them to look again.
+	stalled sync.Map // *conn → struct{}
 
 	engine   gnet.Engine
 	booted   chan struct{}
@@ -79,6 +86,9 @@ func New(o Options, server Handler, kafka Handler) *Reactor {
 	}
 	if o.ReadBufferBytes <= 0 {
 		o.ReadBufferBytes = 256 << 10
+	}
+	if o.MaxOutboundBytes <= 0 {
+		o.MaxOutboundBytes = 8 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -108,6 +118,7 @@ func (r *Reactor) Start() error {
 			gnet.WithReuseAddr(true),
 			gnet.WithLoadBalancing(gnet.LeastConnections),
 			gnet.WithLogger(r.logger.Sugar()),
+			gnet.WithTicker(true),
 		)
 		r.stopped <- err
 	}()
@@ -196,6 +207,7 @@ func (r *Reactor) OnClose(c gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	cs.sess.Close()
+	r.stalled.Delete(cs)
 	if cs.assembling != nil {
 		cs.assembling.Release()
 		cs.assembling = nil
@@ -222,6 +234,12 @@ func (r *Reactor) OnTraffic(c gnet.Conn) gnet.Action {
 			continue
 		}
 		if c.InboundBuffered() < proto.SizeLen {
+			return gnet.None
+		}
+		if c.OutboundBuffered() > r.opts.MaxOutboundBytes {
+			// A slow reader: take no more requests until its responses have gone out, so it
+			// cannot make the broker buffer without bound.
+			r.stalled.Store(cs, struct{}{})
 			return gnet.None
 		}
 		prefix, err := c.Peek(proto.SizeLen)
@@ -256,8 +274,19 @@ func (r *Reactor) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 }
 
-// OnTick is unused.
-func (r *Reactor) OnTick() (time.Duration, gnet.Action) { return time.Hour, gnet.None }
+// stalledCheckInterval is how often stalled connections look at their output again.
+const stalledCheckInterval = 20 * time.Millisecond
+
+// OnTick wakes connections stalled on unsent output, so they check it again on their loop. It
+// runs on its own goroutine.
+func (r *Reactor) OnTick() (time.Duration, gnet.Action) {
+	r.stalled.Range(func(k, _ any) bool {
+		r.stalled.Delete(k)
+		k.(*conn).Wake()
+		return true
+	})
+	return stalledCheckInterval, gnet.None
+}
 
 // AdvertisedAddr turns a listener address into one clients can reach: an unspecified host
 // (0.0.0.0, ::, empty) becomes this machine's first non-loopback IPv4 address, or 127.0.0.1.

@@ -32,6 +32,9 @@ func (s *Server) fetch(sess *Session, seq uint64, hdr proto.RequestHeader, body 
 		f.Release()
 		return
 	}
+	// The response may hold this much: it counts against the connection's in-flight bytes, so a
+	// client that pipelines fetches, or reads slowly, cannot make the broker hold more.
+	sess.Reserve(seq, s.responseBudget(int(t.req.MaxBytes)))
 	go t.run()
 }
 
@@ -80,10 +83,7 @@ func (t *fetchTxn) run() {
 // read and whether any partition has an error (which answers the fetch at once, as Kafka does).
 func (t *fetchTxn) read(resp *Response, results []partResult) (total int, errored bool) {
 	data := resp.Data()
-	remaining := int(t.req.MaxBytes)
-	if remaining <= 0 {
-		remaining = 1
-	}
+	remaining := t.server.responseBudget(int(t.req.MaxBytes))
 	slot := 0
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]

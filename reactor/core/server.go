@@ -32,6 +32,9 @@ type Options struct {
 	Now            func() time.Time
 	// MaxFetchWait caps a fetch's max wait; default 30 s.
 	MaxFetchWait time.Duration
+	// MaxFetchBytes caps the record bytes of one fetch response whatever the client asks
+	// (Kafka's fetch.max.bytes); default 55 MiB.
+	MaxFetchBytes int
 }
 
 // Server serves the binary protocol.
@@ -45,6 +48,7 @@ type Server struct {
 	advertisedPort int32
 	hint           proto.LeaderHint
 	maxFetchWait   time.Duration
+	maxFetchBytes  int
 }
 
 // Software names the broker in ApiVersions responses.
@@ -60,6 +64,9 @@ func NewServer(o Options) (*Server, error) {
 	}
 	if o.MaxFetchWait <= 0 {
 		o.MaxFetchWait = 30 * time.Second
+	}
+	if o.MaxFetchBytes <= 0 {
+		o.MaxFetchBytes = 55 << 20
 	}
 	host, portStr, err := net.SplitHostPort(o.AdvertisedAddr)
 	if err != nil {
@@ -78,6 +85,7 @@ func NewServer(o Options) (*Server, error) {
 		advertisedHost: host,
 		advertisedPort: int32(port),
 		maxFetchWait:   o.MaxFetchWait,
+		maxFetchBytes:  o.MaxFetchBytes,
 	}, nil
 }
 
@@ -208,4 +216,10 @@ func codeAndMessage(err error) (int16, string) {
 		return int16(e.Code), e.Message
 	}
 	return int16(errcode.Of(err)), err.Error()
+}
+
+// responseBudget is the record bytes a fetch may return: what it asked for, capped by the
+// broker's limit, and at least 1 (the first batch still comes whole).
+func (s *Server) responseBudget(asked int) int {
+	return max(min(asked, s.maxFetchBytes), 1)
 }

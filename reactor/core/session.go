@@ -90,6 +90,19 @@ func (s *Session) Begin(frameBytes int) (seq uint64, ok bool) {
 	return seq, true
 }
 
+// Reserve adds n bytes to request seq's share of the in-flight budget until it completes. A
+// fetch reserves the response size it may produce, so a connection cannot have more fetched data
+// pending than MaxInFlightBytes. Safe from any goroutine.
+func (s *Session) Reserve(seq uint64, n int) {
+	s.mu.Lock()
+	sl := &s.slots[seq%uint64(len(s.slots))]
+	if !sl.done {
+		sl.bytes += n
+		s.inFlightBytes += n
+	}
+	s.mu.Unlock()
+}
+
 // Complete files the response of request seq (nil: the request has no response, e.g. a produce
 // with acks=0) and sends every response that is now next in order. Safe from any goroutine.
 func (s *Session) Complete(seq uint64, r *Response) {

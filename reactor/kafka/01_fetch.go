@@ -60,6 +60,9 @@ func (s *Server) fetch(sess *core.Session, seq uint64, h header, body []byte, f 
 		s.abort(sess, seq, f)
 		return
 	}
+	// The response may hold this much: it counts against the connection's in-flight bytes, so a
+	// client that pipelines fetches, or reads slowly, cannot make the broker hold more.
+	sess.Reserve(seq, s.responseBudget(int(t.req.MaxBytes)))
 	go t.run()
 }
 
@@ -103,10 +106,7 @@ func (t *fetchTxn) run() {
 // read fills t.results and resp's data buffer from every partition.
 func (t *fetchTxn) read(resp *core.Response) (total int, errored bool) {
 	data := resp.Data()
-	remaining := int(t.req.MaxBytes)
-	if remaining <= 0 {
-		remaining = 1
-	}
+	remaining := t.server.responseBudget(int(t.req.MaxBytes))
 	slot := 0
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]

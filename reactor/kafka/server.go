@@ -35,6 +35,9 @@ type Options struct {
 	Now            func() time.Time
 	// MaxFetchWait caps a fetch's max wait; default 30 s.
 	MaxFetchWait time.Duration
+	// MaxFetchBytes caps the record bytes of one fetch response whatever the client asks
+	// (Kafka's fetch.max.bytes); default 55 MiB.
+	MaxFetchBytes int
 }
 
 // Server serves the Kafka protocol.
@@ -45,6 +48,7 @@ type Server struct {
 	advertisedHost string
 	advertisedPort int32
 	maxFetchWait   time.Duration
+	maxFetchBytes  int
 }
 
 // NewServer returns a Server.
@@ -57,6 +61,9 @@ func NewServer(o Options) (*Server, error) {
 	}
 	if o.MaxFetchWait <= 0 {
 		o.MaxFetchWait = 30 * time.Second
+	}
+	if o.MaxFetchBytes <= 0 {
+		o.MaxFetchBytes = 55 << 20
 	}
 	host, portStr, err := net.SplitHostPort(o.AdvertisedAddr)
 	if err != nil {
@@ -73,6 +80,7 @@ func NewServer(o Options) (*Server, error) {
 		advertisedHost: host,
 		advertisedPort: int32(port),
 		maxFetchWait:   o.MaxFetchWait,
+		maxFetchBytes:  o.MaxFetchBytes,
 	}, nil
 }
 
@@ -249,3 +257,9 @@ func codeOf(err error) (int16, *string) {
 
 // nodeID is this node's id.
 func (s *Server) nodeID() int32 { return s.broker.NodeID() }
+
+// responseBudget is the record bytes a fetch may return: what it asked for, capped by the
+// broker's limit, and at least 1 (the first batch still comes whole).
+func (s *Server) responseBudget(asked int) int {
+	return max(min(asked, s.maxFetchBytes), 1)
+}
