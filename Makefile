@@ -8,22 +8,25 @@ BIN := bin
 # The packages whose goroutines share state: run with the race detector.
 RACE_PKGS := ./cluster/... ./groups/... ./reactor/... ./log/... ./client/...
 
-.PHONY: all build run test test-deps test-go test-race crash bench fuzz lint clean
+.PHONY: all build run test test-deps test-go test-race test-compat crash bench fuzz lint clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## run: start a broker on 0.0.0.0:9092 with data under ./data (override with THORSTREAM_* variables)
+## run: start a broker with data under ./data: the binary protocol on 0.0.0.0:9092 and the Kafka
+## protocol on 0.0.0.0:9093 (override with THORSTREAM_* variables)
+run: export THORSTREAM_KAFKA_ADDR ?= 0.0.0.0:9093
 run:
 	$(GO) run ./cmd/thorstream
 
-## test: install what the tests need, then run every test (unit, race, end to end, crash)
-test: test-deps test-go test-race
+## test: install what the tests need, then run every test (unit, race, end to end, crash, Kafka
+## client compatibility with kafka-python and kcat)
+test: test-deps test-go test-race test-compat
 
 # Debian packages the client-compatibility tests use; installed only when missing.
-TEST_DEB_PACKAGES :=
+TEST_DEB_PACKAGES := kcat python3-kafka python3-pytest python3-snappy python3-lz4 python3-zstandard
 test-deps:
 	@missing=""; for p in $(TEST_DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -38,6 +41,10 @@ test-go:
 
 test-race:
 	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+
+# Real Kafka clients (Debian's kafka-python and kcat/librdkafka) against the broker binary.
+test-compat: build
+	THORSTREAM_BIN=$(CURDIR)/$(BIN)/thorstream /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/kafka_client_compat
 
 ## crash: the kill -9 crash test alone, with more rounds
 crash:

@@ -100,7 +100,7 @@ func (b *brokerProc) start() {
 	b.t.Helper()
 	b.output = &syncBuffer{}
 	b.cmd = exec.Command(filepath.Join(binDir, "thorstream"))
-	b.cmd.Env = append(os.Environ(), b.env...)
+	b.cmd.Env = append(cleanEnv(), b.env...)
 	b.cmd.Stdout, b.cmd.Stderr = b.output, b.output
 	if err := b.cmd.Start(); err != nil {
 		b.t.Fatal(err)
@@ -171,6 +171,18 @@ func (b *brokerProc) stop() {
 	if code := b.cmd.ProcessState.ExitCode(); code != 0 {
 		b.t.Fatalf("broker exited with %d after SIGTERM:\n%s", code, b.output.String())
 	}
+}
+
+// cleanEnv is the test process's environment without THORSTREAM_* settings, so a developer's
+// own configuration cannot leak into the brokers the tests start.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "THORSTREAM_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // restart starts the broker again on the same address and data directory.

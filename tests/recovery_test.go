@@ -96,7 +96,7 @@ func TestMalformedConfigurationExits2(t *testing.T) {
 		t.Run(tc.env, func(t *testing.T) {
 			dir := t.TempDir()
 			cmd := exec.Command(filepath.Join(binDir, "thorstream"))
-			cmd.Env = append(os.Environ(), "THORSTREAM_DATA_DIR="+dir, tc.env)
+			cmd.Env = append(cleanEnv(), "THORSTREAM_DATA_DIR="+dir, tc.env)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
