@@ -67,7 +67,7 @@ func (c *Client) ListTopics(ctx context.Context) ([]TopicInfo, error) {
 	var resp *proto.MetadataResponse
 	err := retry(ctx, adminAttempts, func() error {
 		var err error
-		resp, err = c.refreshMetadata(ctx, nil)
+		resp, err = c.refreshMetadata(ctx, nil, false)
 		return err
 	})
 	if err != nil {
@@ -88,7 +88,7 @@ func (c *Client) DescribeTopic(ctx context.Context, name string) (TopicInfo, err
 	var info TopicInfo
 	err := retry(ctx, adminAttempts, func() error {
 		c.invalidate(name)
-		tm, err := c.topicMetadata(ctx, name)
+		tm, err := c.topicMetadata(ctx, name, false)
 		if err != nil {
 			return err
 		}

@@ -201,12 +201,12 @@ func (c *Client) roundTripAny(ctx context.Context, apiKey int16, body func([]byt
 }
 
 // refreshMetadata asks for metadata of topics (nil: all topics) and updates the cache.
-func (c *Client) refreshMetadata(ctx context.Context, topics []string) (*proto.MetadataResponse, error) {
+// With createMissing, the broker creates missing topics when its auto-creation is on (what a
+// producer asks, as a Kafka producer does); admin calls and consumers never create topics.
+func (c *Client) refreshMetadata(ctx context.Context, topics []string, createMissing bool) (*proto.MetadataResponse, error) {
 	c.refreshMu.Lock()
 	defer c.refreshMu.Unlock()
-	// Naming topics asks the broker to create missing ones when its auto-creation is on, as a
-	// Kafka producer or consumer does by default.
-	req := proto.MetadataRequest{Topics: topics, AllowAutoCreate: len(topics) > 0}
+	req := proto.MetadataRequest{Topics: topics, AllowAutoCreate: createMissing && len(topics) > 0}
 	if topics != nil && len(topics) == 0 {
 		req.Topics = []string{}
 	}
@@ -242,13 +242,13 @@ func (c *Client) refreshMetadata(ctx context.Context, topics []string) (*proto.M
 }
 
 // topicMetadata returns a topic's cached metadata, loading it when missing or stale.
-func (c *Client) topicMetadata(ctx context.Context, topic string) (*topicMeta, error) {
+func (c *Client) topicMetadata(ctx context.Context, topic string, createMissing bool) (*topicMeta, error) {
 	c.mu.Lock()
 	tm := c.topics[topic]
 	fresh := tm != nil && !tm.stale && time.Since(tm.fetched) < c.opts.MetadataMaxAge
 	c.mu.Unlock()
 	if !fresh {
-		if _, err := c.refreshMetadata(ctx, []string{topic}); err != nil {
+		if _, err := c.refreshMetadata(ctx, []string{topic}, createMissing); err != nil {
 			return nil, err
 		}
 		c.mu.Lock()
@@ -265,8 +265,8 @@ func (c *Client) topicMetadata(ctx context.Context, topic string) (*topicMeta, e
 }
 
 // partitionCount returns the number of partitions of topic.
-func (c *Client) partitionCount(ctx context.Context, topic string) (int32, error) {
-	tm, err := c.topicMetadata(ctx, topic)
+func (c *Client) partitionCount(ctx context.Context, topic string, createMissing bool) (int32, error) {
+	tm, err := c.topicMetadata(ctx, topic, createMissing)
 	if err != nil {
 		return 0, err
 	}
@@ -287,7 +287,7 @@ func (c *Client) fetchLeader(ctx context.Context, topic string, partition int32)
 }
 
 func (c *Client) leaderConn(ctx context.Context, topic string, partition int32, purpose string) (*brokerConn, error) {
-	tm, err := c.topicMetadata(ctx, topic)
+	tm, err := c.topicMetadata(ctx, topic, false)
 	if err != nil {
 		return nil, err
 	}

@@ -283,7 +283,7 @@ func (c *Consumer) refreshSubscription(ctx context.Context) error {
 	counts := make([]int32, len(topics))
 	for i, t := range topics {
 		c.client.invalidate(t)
-		n, err := c.client.partitionCount(ctx, t)
+		n, err := c.client.partitionCount(ctx, t, false)
 		if err != nil && errcode.Of(err) != errcode.UnknownTopicOrPartition {
 			return err
 		}

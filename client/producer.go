@@ -297,7 +297,7 @@ func (p *Producer) topicLocked(ctx context.Context, topic string) (*topicState, 
 	var n int32
 	err := retry(ctx, adminAttempts, func() error {
 		var err error
-		n, err = p.client.partitionCount(ctx, topic)
+		n, err = p.client.partitionCount(ctx, topic, true)
 		return err
 	})
 	p.mu.Lock()
