@@ -4,7 +4,8 @@ package kafka
 //
 // v0-v2 carry message sets of format v0/v1, which Thorstream does not store: every partition of
 // such a request is answered UNSUPPORTED_VERSION (Apache Kafka 4 behaves the same). acks=0 gets no
-// response at all, and the connection keeps reading (kafka-go's default). Record bytes alias the
+// response at all, and the connection keeps reading (kafka-go's default) unless a partition
+// failed: then the connection is closed, as Kafka does, so the client notices. Record bytes alias the
 // pooled frame: each partition's batches are validated, patched in place and appended by the
 // partition's replica goroutine, and the response is encoded once the last partition is done.
 
@@ -142,6 +143,14 @@ func (t *produceTxn) done() {
 	}
 	if t.req.Acks == 0 {
 		t.sess.Complete(t.seq, nil)
+		// With acks=0 the client reads no answer: like Kafka, close the connection when a
+		// partition failed, so the client notices and refreshes its metadata.
+		for i := range t.results {
+			if t.results[i].Err != nil {
+				t.sess.CloseTransport()
+				break
+			}
+		}
 	} else {
 		t.sess.Complete(t.seq, t.encode())
 	}
