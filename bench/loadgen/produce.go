@@ -1,0 +1,109 @@
+package loadgen
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Produce writes o.RecordSize-byte records to o.Topic at o.Rate until o.Records have been sent
+// or o.Duration has passed, waits for every acknowledgement, and measures send-to-ack latency
+// per record. Record failures are counted in the Result; the error is for a run that could not
+// start (bad options wrap ErrOptions).
+func Produce(ctx context.Context, o Options) (*Result, error) {
+	if err := o.Validate(ModeProduce); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults(ModeProduce)
+	cl, err := newProducer(o)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	if o.Partitions > 0 {
+		if err := ensureTopic(ctx, cl, o.Topic, o.Partitions); err != nil {
+			return nil, err
+		}
+	}
+
+	// value is shared by every record: franz-go only reads it.
+	value := payload(o.RecordSize)
+	m := &meter{}
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			m.failure(err)
+			return
+		}
+		m.success(len(r.Key)+len(r.Value), time.Since(r.Timestamp))
+	}
+	start := time.Now()
+	progressCtx, stopProgress := context.WithCancel(ctx)
+	progressDone := m.report(progressCtx, o.Progress, o.ProgressInterval, ModeProduce, start)
+	// Cancelling ctx stops sending like the end of the run: what was sent is still waited for
+	// (at most deliveryTimeout per record).
+	sendLoop(ctx, cl, o, start, func() []byte { return value }, promise)
+	_ = cl.Flush(context.WithoutCancel(ctx))
+	elapsed := time.Since(start)
+	stopProgress()
+	<-progressDone
+
+	r := m.result(ModeProduce, o, LatencySendToAck, elapsed)
+	r.Options = resultOptions(ModeProduce, o)
+	return r, nil
+}
+
+// sendLoop produces records made by value at o.Rate until o.Records are sent, o.Duration has
+// passed since start or ctx is done, and returns how many it sent. Each record's Timestamp is
+// the moment it is handed to the client (with the monotonic reading: promises measure
+// latency from it).
+func sendLoop(ctx context.Context, cl *kgo.Client, o Options, start time.Time, value func() []byte, promise func(*kgo.Record, error)) int64 {
+	produceCtx := context.WithoutCancel(ctx)
+	runCtx, cancel := context.WithCancel(ctx)
+	if o.Duration > 0 {
+		runCtx, cancel = context.WithDeadline(ctx, start.Add(o.Duration)) // the pacer's clock too
+	}
+	defer cancel()
+	sleep := func(d time.Duration) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-runCtx.Done():
+		}
+	}
+	p := newPacer(o.Rate, start, time.Now, sleep)
+	limit := o.Records
+	if o.Rate > 0 && o.Duration > 0 {
+		// The pacer lets a send go up to minSleep early: without this cap a timed run would
+		// send that much more than rate*duration.
+		if n := int64(o.Rate * o.Duration.Seconds()); limit == 0 || n < limit {
+			limit = n
+		}
+	}
+	var sent int64
+	for limit == 0 || sent < limit {
+		p.wait()
+		// The clock, not only runCtx: its timer can fire late on a busy machine.
+		if runCtx.Err() != nil || o.Duration > 0 && time.Since(start) >= o.Duration {
+			break
+		}
+		r := &kgo.Record{Topic: o.Topic, Value: value(), Timestamp: time.Now()}
+		// Not runCtx: a record accepted before the end must not fail because of it. Produce
+		// blocks while the client's buffer is full, which is the back pressure.
+		cl.Produce(produceCtx, r, promise)
+		sent++
+	}
+	return sent
+}
+
+// payload returns size random upper-case letters, like kafka-producer-perf-test's payload.
+func payload(size int) []byte {
+	rng := rand.New(rand.NewPCG(uint64(size), 0x7468_6f72)) // deterministic: runs compress alike
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = byte('A' + rng.IntN(26))
+	}
+	return b
+}

@@ -1,0 +1,99 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+// Modes of a run, as they appear in Result.Mode.
+const (
+	ModeProduce  = "produce"
+	ModeConsume  = "consume"
+	ModeEndToEnd = "e2e"
+)
+
+// Latency kinds, as they appear in Result.LatencyKind.
+const (
+	// LatencySendToAck is from Produce being called for the record to its acknowledgement
+	// (with acks=0, to the request being written), including time buffered in the client.
+	LatencySendToAck = "send-to-ack"
+	// LatencyRecordAge is from the record's timestamp (set by its producer) to its receipt.
+	LatencyRecordAge = "record-age"
+	// LatencyEndToEnd is from Produce being called to the record being received by the
+	// consumer in the same process (a monotonic clock, so no clock skew).
+	LatencyEndToEnd = "end-to-end"
+)
+
+// Result is the outcome of one run. Records and Bytes count successes only: acknowledged
+// records for Produce, received ones for Consume and EndToEnd.
+type Result struct {
+	Mode          string   `json:"mode"`
+	Topic         string   `json:"topic"`
+	Records       int64    `json:"records"`
+	Bytes         int64    `json:"bytes"`
+	Failed        int64    `json:"failed"`
+	FirstErrors   []string `json:"first_errors,omitempty"`
+	ElapsedSec    float64  `json:"elapsed_sec"`
+	RecordsPerSec float64  `json:"records_per_sec"`
+	MiBPerSec     float64  `json:"mib_per_sec"`
+	LatencyKind   string   `json:"latency_kind"`
+	Latency       Latency  `json:"latency"`
+	// Produced counts acknowledged records for EndToEnd (Records counts received ones).
+	Produced int64 `json:"produced,omitempty"`
+	// Options echoes the run's settings after defaults.
+	Options ResultOptions `json:"options"`
+}
+
+// ResultOptions is the part of Options worth keeping with a result.
+type ResultOptions struct {
+	Brokers     []string `json:"brokers"`
+	RecordSize  int      `json:"record_size,omitempty"`
+	Rate        float64  `json:"rate,omitempty"`
+	Partitions  int32    `json:"partitions,omitempty"`
+	Acks        string   `json:"acks,omitempty"`
+	Compression string   `json:"compression,omitempty"`
+	Idempotent  bool     `json:"idempotent,omitempty"`
+	LingerMs    float64  `json:"linger_ms,omitempty"`
+	BatchBytes  int32    `json:"batch_bytes,omitempty"`
+	MaxInFlight int      `json:"max_in_flight,omitempty"`
+	From        string   `json:"from,omitempty"`
+}
+
+func resultOptions(mode string, o Options) ResultOptions {
+	r := ResultOptions{Brokers: o.Brokers}
+	if mode == ModeConsume {
+		r.From = o.From
+		return r
+	}
+	r.RecordSize, r.Rate, r.Partitions = o.RecordSize, o.Rate, o.Partitions
+	r.Acks, r.Compression, r.Idempotent = o.Acks, o.Compression, o.Idempotent
+	r.LingerMs = o.Linger.Seconds() * 1000
+	r.BatchBytes, r.MaxInFlight = o.BatchBytes, o.MaxInFlight
+	return r
+}
+
+// WriteSummary writes a human summary of r.
+func (r *Result) WriteSummary(w io.Writer) {
+	fmt.Fprintf(w, "%s %s: %d records in %.2f s: %.0f records/s, %.2f MiB/s", r.Mode, r.Topic, r.Records, r.ElapsedSec, r.RecordsPerSec, r.MiBPerSec)
+	if r.Mode == ModeEndToEnd {
+		fmt.Fprintf(w, " (%d produced)", r.Produced)
+	}
+	fmt.Fprintf(w, ", %d failed\n", r.Failed)
+	l := r.Latency
+	fmt.Fprintf(w, "latency (%s, ms): mean %.3f  p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
+		r.LatencyKind, l.MeanMs, l.P50Ms, l.P99Ms, l.P999Ms, l.MaxMs)
+	if len(r.FirstErrors) > 0 {
+		fmt.Fprintf(w, "first errors:\n")
+		for _, e := range r.FirstErrors {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+}
+
+// WriteJSON writes r as indented JSON followed by a newline.
+func (r *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
