@@ -49,7 +49,7 @@ type Options struct {
 	// MaxOutboundBytes is how much written-but-unsent response data a connection may have before
 	// the broker stops taking its requests (a slow consumer); default 8 MiB.
 	MaxOutboundBytes int
-	Logger          *zap.Logger
+	Logger           *zap.Logger
 }
 
 // Reactor is the network engine.
