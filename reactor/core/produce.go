@@ -2,9 +2,7 @@ package core
 
 import (
 	"sync"
-	"sync/atomic"
 
-	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/codec/proto"
 )
@@ -23,20 +21,18 @@ type produceTxn struct {
 	frame   *Frame
 	corrID  int32
 	req     proto.ProduceRequest
-	appends []cluster.AppendRequest
-	results []cluster.AppendResult
-	pending atomic.Int32
+	appends Appends
 }
 
 var produceTxnPool = sync.Pool{New: func() any { return new(produceTxn) }}
 
-var (
-	errUnknownPartition = errcode.New(errcode.UnknownTopicOrPartition, "this server does not host this topic-partition")
-	errInvalidAcks      = errcode.New(errcode.InvalidRequiredAcks, "acks must be 0, 1 or -1")
-)
+var errInvalidAcks = errcode.New(errcode.InvalidRequiredAcks, "acks must be 0, 1 or -1")
 
 func (s *Server) produce(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte, f *Frame) {
 	t := produceTxnPool.Get().(*produceTxn)
+	if !t.appends.HasFinish() {
+		t.appends.SetFinish(t.finish) // bound once per pooled transaction
+	}
 	t.server, t.sess, t.seq, t.frame, t.corrID = s, sess, seq, f, hdr.CorrelationID
 	if err := t.req.ReadFrom(body); err != nil {
 		decodeError(sess, seq, hdr, err)
@@ -47,11 +43,7 @@ func (s *Server) produce(sess *Session, seq uint64, hdr proto.RequestHeader, bod
 	for i := range t.req.Topics {
 		n += len(t.req.Topics[i].Partitions)
 	}
-	if cap(t.appends) < n {
-		t.appends = make([]cluster.AppendRequest, n)
-		t.results = make([]cluster.AppendResult, n)
-	}
-	t.appends, t.results = t.appends[:n], t.results[:n]
+	t.appends.Reset(n)
 	if s.needsTopicCreation(&t.req) {
 		// Creating topics writes files: finish on a goroutine. Submitting stays non-blocking.
 		go func() {
@@ -80,46 +72,27 @@ func (s *Server) needsTopicCreation(req *proto.ProduceRequest) bool {
 	return false
 }
 
-// submit hands every partition to its replica without blocking. A guard count of one keeps the
-// transaction alive until every submission has been attempted.
+// submit hands every partition to its replica without blocking.
 func (t *produceTxn) submit() {
-	t.pending.Store(int32(len(t.appends)) + 1)
 	acksValid := t.req.Acks == proto.AcksNone || t.req.Acks == proto.AcksLeader || t.req.Acks == proto.AcksAll
 	slot := 0
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]
 		for j := range topic.Partitions {
 			p := &topic.Partitions[j]
-			a := &t.appends[slot]
-			*a = cluster.AppendRequest{Records: p.Records, Owner: t, Slot: slot}
+			if acksValid {
+				t.appends.Submit(slot, t.server.broker.ReplicaBytes(topic.Name, p.Partition), p.Records)
+			} else {
+				t.appends.Fail(slot, errInvalidAcks)
+			}
 			slot++
-			if !acksValid {
-				t.AppendDone(a.Slot, cluster.AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1, Err: errInvalidAcks})
-				continue
-			}
-			r := t.server.broker.ReplicaBytes(topic.Name, p.Partition)
-			if r == nil {
-				t.AppendDone(a.Slot, cluster.AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1, Err: errUnknownPartition})
-				continue
-			}
-			if err := r.Submit(a); err != nil {
-				t.AppendDone(a.Slot, cluster.AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1, Err: err})
-			}
 		}
 	}
-	t.done()
+	t.appends.End()
 }
 
-// AppendDone records one partition's outcome; the last one finishes the transaction.
-func (t *produceTxn) AppendDone(slot int, res cluster.AppendResult) {
-	t.results[slot] = res
-	t.done()
-}
-
-func (t *produceTxn) done() {
-	if t.pending.Add(-1) != 0 {
-		return
-	}
+// finish runs when every partition has answered.
+func (t *produceTxn) finish() {
 	if t.req.Acks == proto.AcksNone {
 		t.sess.Complete(t.seq, nil)
 	} else {
@@ -141,7 +114,7 @@ func (t *produceTxn) encode() *Response {
 		b = proto.AppendStringBytes(b, topic.Name)
 		b = proto.AppendArrayLen(b, len(topic.Partitions))
 		for j := range topic.Partitions {
-			res := &t.results[slot]
+			res := &t.appends.Results[slot]
 			slot++
 			code, msg := codeAndMessage(res.Err)
 			b = proto.AppendInt32(b, topic.Partitions[j].Partition)
@@ -169,7 +142,6 @@ func (t *produceTxn) encode() *Response {
 func (t *produceTxn) free() {
 	t.frame.Release()
 	t.frame, t.sess, t.server = nil, nil, nil
-	clear(t.appends)
-	clear(t.results)
+	t.appends.Clear()
 	produceTxnPool.Put(t)
 }

@@ -12,7 +12,6 @@ package kafka
 import (
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -23,10 +22,9 @@ import (
 )
 
 var (
-	errOldProduce       = errcode.New(errcode.UnsupportedVersion, "Produce v0-v2 (message format v0 and v1) is not supported: use Produce v3 or later")
-	errUnknownPartition = errcode.New(errcode.UnknownTopicOrPartition, "this server does not host this topic-partition")
-	errInvalidAcks      = errcode.New(errcode.InvalidRequiredAcks, "acks must be 0, 1 or -1")
-	errTransactional    = errcode.New(errcode.InvalidRecord, "transactions are not supported")
+	errOldProduce    = errcode.New(errcode.UnsupportedVersion, "Produce v0-v2 (message format v0 and v1) is not supported: use Produce v3 or later")
+	errInvalidAcks   = errcode.New(errcode.InvalidRequiredAcks, "acks must be 0, 1 or -1")
+	errTransactional = errcode.New(errcode.InvalidRecord, "transactions are not supported")
 )
 
 // produceTxn is one Produce request in flight. It is pooled and its slices are reused.
@@ -38,15 +36,16 @@ type produceTxn struct {
 	h       header
 	req     kmsg.ProduceRequest
 	resp    kmsg.ProduceResponse
-	appends []cluster.AppendRequest
-	results []cluster.AppendResult
-	pending atomic.Int32
+	appends core.Appends
 }
 
 var produceTxnPool = sync.Pool{New: func() any { return new(produceTxn) }}
 
 func (s *Server) produce(sess *core.Session, seq uint64, h header, body []byte, f *core.Frame) {
 	t := produceTxnPool.Get().(*produceTxn)
+	if !t.appends.HasFinish() {
+		t.appends.SetFinish(t.finish) // bound once per pooled transaction
+	}
 	t.server, t.sess, t.seq, t.frame, t.h = s, sess, seq, f, h
 	t.req.Version = h.version
 	// Topic names alias the frame (unsafe strings): they are used only until the response is
@@ -62,11 +61,7 @@ func (s *Server) produce(sess *core.Session, seq uint64, h header, body []byte, 
 	for i := range t.req.Topics {
 		n += len(t.req.Topics[i].Partitions)
 	}
-	if cap(t.appends) < n {
-		t.appends = make([]cluster.AppendRequest, n)
-		t.results = make([]cluster.AppendResult, n)
-	}
-	t.appends, t.results = t.appends[:n], t.results[:n]
+	t.appends.Reset(n)
 	if h.version >= 3 && s.needsTopicCreation(&t.req) {
 		go func() {
 			for i := range t.req.Topics {
@@ -92,61 +87,41 @@ func (s *Server) needsTopicCreation(req *kmsg.ProduceRequest) bool {
 	return false
 }
 
-// submit hands every partition to its replica without blocking; a guard count of one keeps the
-// transaction alive until every submission has been attempted.
+// submit hands every partition to its replica without blocking.
 func (t *produceTxn) submit() {
-	t.pending.Store(int32(len(t.appends)) + 1)
-	acksValid := t.req.Acks == 0 || t.req.Acks == 1 || t.req.Acks == -1
+	var refuse error
+	switch {
+	case t.h.version < 3:
+		refuse = errOldProduce
+	case t.req.Acks != 0 && t.req.Acks != 1 && t.req.Acks != -1:
+		refuse = errInvalidAcks
+	case t.req.TransactionID != nil:
+		refuse = errTransactional
+	}
 	slot := 0
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]
 		for j := range topic.Partitions {
 			p := &topic.Partitions[j]
-			a := &t.appends[slot]
-			*a = cluster.AppendRequest{Records: p.Records, Owner: t, Slot: slot}
+			if refuse != nil {
+				t.appends.Fail(slot, refuse)
+			} else {
+				t.appends.Submit(slot, t.server.broker.Replica(topic.Topic, p.Partition), p.Records)
+			}
 			slot++
-			var err error
-			switch {
-			case t.h.version < 3:
-				err = errOldProduce
-			case !acksValid:
-				err = errInvalidAcks
-			case t.req.TransactionID != nil:
-				err = errTransactional
-			}
-			if err != nil {
-				t.AppendDone(a.Slot, cluster.AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1, Err: err})
-				continue
-			}
-			r := t.server.broker.Replica(topic.Topic, p.Partition)
-			if r == nil {
-				t.AppendDone(a.Slot, cluster.AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1, Err: errUnknownPartition})
-				continue
-			}
-			if err := r.Submit(a); err != nil {
-				t.AppendDone(a.Slot, cluster.AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1, Err: err})
-			}
 		}
 	}
-	t.done()
+	t.appends.End()
 }
 
-// AppendDone records one partition's outcome; the last one finishes the transaction.
-func (t *produceTxn) AppendDone(slot int, res cluster.AppendResult) {
-	t.results[slot] = res
-	t.done()
-}
-
-func (t *produceTxn) done() {
-	if t.pending.Add(-1) != 0 {
-		return
-	}
+// finish runs when every partition has answered.
+func (t *produceTxn) finish() {
 	if t.req.Acks == 0 {
 		t.sess.Complete(t.seq, nil)
 		// With acks=0 the client reads no answer: like Kafka, close the connection when a
 		// partition failed, so the client notices and refreshes its metadata.
-		for i := range t.results {
-			if t.results[i].Err != nil {
+		for i := range t.appends.Results {
+			if t.appends.Results[i].Err != nil {
 				t.sess.CloseTransport()
 				break
 			}
@@ -173,7 +148,7 @@ func (t *produceTxn) encode() *core.Response {
 		rt.Topic = topic.Topic
 		rt.Partitions = rt.Partitions[:0]
 		for j := range topic.Partitions {
-			res := &t.results[slot]
+			res := &t.appends.Results[slot]
 			slot++
 			rp := kmsg.ProduceResponseTopicPartition{
 				Partition:      topic.Partitions[j].Partition,
@@ -194,7 +169,6 @@ func (t *produceTxn) encode() *core.Response {
 func (t *produceTxn) free() {
 	t.frame.Release()
 	t.frame, t.sess, t.server = nil, nil, nil
-	clear(t.appends)
-	clear(t.results)
+	t.appends.Clear()
 	produceTxnPool.Put(t)
 }

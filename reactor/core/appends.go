@@ -1,0 +1,84 @@
+package core
+
+import (
+	"sync/atomic"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/errcode"
+)
+
+// ErrUnknownPartition answers a produce or fetch for a partition this node does not host.
+var ErrUnknownPartition = errcode.New(errcode.UnknownTopicOrPartition, "this server does not host this topic-partition")
+
+// Appends is the fan-out of one produce request to its partitions' replicas, shared by both
+// protocols' produce transactions: one AppendRequest and one result per partition, and a
+// countdown that calls the owner's finish function when the last partition has answered. It is
+// reused with the pooled transaction that embeds it, so a produce allocates nothing here.
+//
+//	a.Reset(n)          // on the loop, once the partitions are counted
+//	a.Submit(slot, ...) // or a.Fail(slot, err), once per slot
+//	a.End()             // drops the guard: finish runs after the last answer
+type Appends struct {
+	Requests []cluster.AppendRequest
+	Results  []cluster.AppendResult
+	pending  atomic.Int32
+	// finish runs once, on whichever goroutine delivers the last answer. The owner binds it
+	// once, when the pooled transaction is created.
+	finish func()
+}
+
+// SetFinish sets the function that runs once every partition has answered.
+func (a *Appends) SetFinish(f func()) { a.finish = f }
+
+// HasFinish reports whether SetFinish was called (pooled owners bind it on first use).
+func (a *Appends) HasFinish() bool { return a.finish != nil }
+
+// Reset sizes the fan-out for n partitions and arms the countdown with a guard of one, so finish
+// cannot run before End even if every replica answers at once.
+func (a *Appends) Reset(n int) {
+	if cap(a.Requests) < n {
+		a.Requests = make([]cluster.AppendRequest, n)
+		a.Results = make([]cluster.AppendResult, n)
+	}
+	a.Requests, a.Results = a.Requests[:n], a.Results[:n]
+	a.pending.Store(int32(n) + 1)
+}
+
+// Submit hands slot's records to replica r without blocking (r nil: the partition is unknown).
+func (a *Appends) Submit(slot int, r *cluster.Replica, records []byte) {
+	if r == nil {
+		a.Fail(slot, ErrUnknownPartition)
+		return
+	}
+	req := &a.Requests[slot]
+	*req = cluster.AppendRequest{Records: records, Owner: a, Slot: slot}
+	if err := r.Submit(req); err != nil {
+		a.Fail(slot, err)
+	}
+}
+
+// Fail answers slot with err without appending.
+func (a *Appends) Fail(slot int, err error) {
+	a.AppendDone(slot, cluster.AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1, Err: err})
+}
+
+// AppendDone records one partition's outcome (cluster.Completer).
+func (a *Appends) AppendDone(slot int, res cluster.AppendResult) {
+	a.Results[slot] = res
+	a.countDown()
+}
+
+// End drops the guard taken by Reset.
+func (a *Appends) End() { a.countDown() }
+
+func (a *Appends) countDown() {
+	if a.pending.Add(-1) == 0 {
+		a.finish()
+	}
+}
+
+// Clear drops references to request buffers before the owner goes back to its pool.
+func (a *Appends) Clear() {
+	clear(a.Requests)
+	clear(a.Results)
+}
