@@ -2,14 +2,12 @@ package core
 
 import (
 	"encoding/binary"
-	"errors"
 	"strconv"
 	"time"
 
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/codec/proto"
-	"github.com/thorstream/thorstream/log/partition"
 )
 
 // fetchTxn is one Fetch request: decoded on the loop, served on its own goroutine, which reads
@@ -38,17 +36,6 @@ func (s *Server) fetch(sess *Session, seq uint64, hdr proto.RequestHeader, body 
 	go t.run()
 }
 
-// partResult is where one partition's answer sits in the response being built.
-type partResult struct {
-	code          errcode.Code
-	message       string
-	highWatermark int64
-	logStart      int64
-	dataStart     int // records are data.B[dataStart:dataEnd]
-	dataEnd       int
-	hasRecords    bool
-}
-
 func (t *fetchTxn) run() {
 	defer t.frame.Release()
 	s := t.server
@@ -66,7 +53,7 @@ func (t *fetchTxn) run() {
 			t.replicas = append(t.replicas, s.broker.ReplicaBytes(topic.Name, topic.Partitions[j].Partition))
 		}
 	}
-	results := make([]partResult, n)
+	results := make([]PartitionRead, n)
 	var resp *Response
 	WaitForData(t.replicas, deadline, s.now, t.sess.Closed, func(last bool) bool {
 		if resp != nil {
@@ -81,7 +68,7 @@ func (t *fetchTxn) run() {
 
 // read fills results and resp's data buffer from every partition. It returns the record bytes
 // read and whether any partition has an error (which answers the fetch at once, as Kafka does).
-func (t *fetchTxn) read(resp *Response, results []partResult) (total int, errored bool) {
+func (t *fetchTxn) read(resp *Response, results []PartitionRead) (total int, errored bool) {
 	data := resp.Data()
 	remaining := t.server.responseBudget(int(t.req.MaxBytes))
 	slot := 0
@@ -92,44 +79,18 @@ func (t *fetchTxn) read(resp *Response, results []partResult) (total int, errore
 			res := &results[slot]
 			r := t.replicas[slot]
 			slot++
-			*res = partResult{highWatermark: -1, logStart: -1}
-			if r == nil {
-				res.code, res.message = errcode.UnknownTopicOrPartition, "this server does not host this topic-partition"
+			limit := 0
+			if remaining > 0 {
+				limit = min(int(p.PartitionMaxBytes), remaining)
+			}
+			data.B, *res = ReadPartition(r, data.B, p.FetchOffset, limit, total == 0)
+			if res.Code != errcode.None {
 				errored = true
 				continue
 			}
-			res.highWatermark = r.HighWatermark()
-			res.logStart = r.LogStartOffset()
-			if p.FetchOffset < res.logStart || p.FetchOffset > res.highWatermark {
-				res.code = errcode.OffsetOutOfRange
-				res.message = "fetch offset is outside the log (log start " + itoa(res.logStart) + ", high watermark " + itoa(res.highWatermark) + ")"
-				errored = true
-				continue
-			}
-			if p.FetchOffset == res.highWatermark || remaining <= 0 {
-				continue
-			}
-			limit := min(int(p.PartitionMaxBytes), remaining)
-			if limit <= 0 {
-				continue
-			}
-			start := len(data.B)
-			// The first batch of the response comes whole even when larger than the limits
-			// (KIP-74), so a consumer always progresses.
-			out, err := r.Read(data.B, p.FetchOffset, limit, total == 0)
-			if err != nil {
-				if errors.Is(err, partition.ErrOffsetOutOfRange) {
-					res.code, res.message = errcode.OffsetOutOfRange, err.Error()
-				} else {
-					res.code, res.message = errcode.KafkaStorageError, err.Error()
-				}
-				errored = true
-				continue
-			}
-			data.B = out
-			res.dataStart, res.dataEnd, res.hasRecords = start, len(out), true
-			total += len(out) - start
-			remaining -= len(out) - start
+			n := res.DataEnd - res.DataStart
+			total += n
+			remaining -= n
 		}
 	}
 	return total, errored
@@ -137,7 +98,7 @@ func (t *fetchTxn) read(resp *Response, results []partResult) (total int, errore
 
 // encode builds the response: encoded parts in the head buffer, record bytes in the data buffer,
 // interleaved in Bufs for one writev.
-func (t *fetchTxn) encode(resp *Response, results []partResult) *Response {
+func (t *fetchTxn) encode(resp *Response, results []PartitionRead) *Response {
 	head := resp.Head()
 	data := resp.Data()
 	hint := t.server.leaderHint()
@@ -160,20 +121,20 @@ func (t *fetchTxn) encode(resp *Response, results []partResult) *Response {
 			slot++
 			pr := proto.FetchPartitionResponse{
 				Partition:      topic.Partitions[j].Partition,
-				ErrorCode:      int16(res.code),
-				ErrorMessage:   res.message,
-				HighWatermark:  res.highWatermark,
-				LogStartOffset: res.logStart,
+				ErrorCode:      int16(res.Code),
+				ErrorMessage:   res.Message,
+				HighWatermark:  res.HighWatermark,
+				LogStartOffset: res.LogStart,
 				Leader:         hint,
 			}
 			n := 0
-			if res.hasRecords {
-				n = res.dataEnd - res.dataStart
+			if res.HasRecords {
+				n = res.DataEnd - res.DataStart
 			}
 			b = proto.AppendFetchPartitionHead(b, &pr, n)
 			if n > 0 {
 				pieces = append(pieces, piece{head: true, start: pieceStart, end: len(b)})
-				pieces = append(pieces, piece{head: false, start: res.dataStart, end: res.dataEnd})
+				pieces = append(pieces, piece{head: false, start: res.DataStart, end: res.DataEnd})
 				pieceStart = len(b)
 			}
 		}

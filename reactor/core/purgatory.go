@@ -1,9 +1,12 @@
 package core
 
 import (
+	"errors"
 	"time"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/log/partition"
 )
 
 // WaitForData is the fetch purgatory shared by both protocols. It calls read until read reports
@@ -74,4 +77,53 @@ func WaitForData(replicas []*cluster.Replica, deadline time.Time, now func() tim
 			return
 		}
 	}
+}
+
+// PartitionRead is one partition's part of a fetch response, for either protocol: an error, the
+// partition's watermarks, and where its records sit in the response's data buffer.
+type PartitionRead struct {
+	Code          errcode.Code
+	Message       string
+	HighWatermark int64
+	LogStart      int64
+	DataStart     int // records are data[DataStart:DataEnd]
+	DataEnd       int
+	HasRecords    bool
+}
+
+// ReadPartition reads replica r (nil: unknown partition) from offset for a fetch: whole committed
+// batches appended to data, at most limit bytes, except that the first batch of a response
+// (first=true) comes whole even when larger (KIP-74), so a consumer always progresses.
+func ReadPartition(r *cluster.Replica, data []byte, offset int64, limit int, first bool) ([]byte, PartitionRead) {
+	res := PartitionRead{HighWatermark: -1, LogStart: -1}
+	if r == nil {
+		res.Code, res.Message = errcode.UnknownTopicOrPartition, ErrUnknownPartition.Message
+		return data, res
+	}
+	res.HighWatermark = r.HighWatermark()
+	res.LogStart = r.LogStartOffset()
+	if err := r.Fenced(); err != nil && offset >= res.HighWatermark {
+		// Caught up with a partition that takes no more writes: say why nothing will come.
+		res.Code, res.Message = errcode.KafkaStorageError, err.Error()
+		return data, res
+	}
+	if offset < res.LogStart || offset > res.HighWatermark {
+		res.Code = errcode.OffsetOutOfRange
+		res.Message = "fetch offset " + itoa(offset) + " is outside the log (log start " + itoa(res.LogStart) + ", high watermark " + itoa(res.HighWatermark) + ")"
+		return data, res
+	}
+	if offset == res.HighWatermark || limit <= 0 {
+		return data, res
+	}
+	start := len(data)
+	out, err := r.Read(data, offset, limit, first)
+	if err != nil {
+		res.Code, res.Message = errcode.KafkaStorageError, err.Error()
+		if errors.Is(err, partition.ErrOffsetOutOfRange) {
+			res.Code = errcode.OffsetOutOfRange
+		}
+		return data, res
+	}
+	res.DataStart, res.DataEnd, res.HasRecords = start, len(out), true
+	return out, res
 }

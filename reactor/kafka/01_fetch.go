@@ -16,7 +16,6 @@ package kafka
 
 import (
 	"encoding/binary"
-	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/codec/errcode"
-	"github.com/thorstream/thorstream/log/partition"
 	"github.com/thorstream/thorstream/reactor/core"
 )
 
@@ -39,17 +37,7 @@ type fetchTxn struct {
 	h        header
 	req      kmsg.FetchRequest
 	replicas []*cluster.Replica
-	results  []fetchResult
-}
-
-// fetchResult is one partition's answer and where its records sit in the data buffer.
-type fetchResult struct {
-	code          int16
-	highWatermark int64
-	logStart      int64
-	dataStart     int
-	dataEnd       int
-	hasRecords    bool
+	results  []core.PartitionRead
 }
 
 func (s *Server) fetch(sess *core.Session, seq uint64, h header, body []byte, f *core.Frame) {
@@ -87,7 +75,7 @@ func (t *fetchTxn) run() {
 			t.replicas = append(t.replicas, s.broker.Replica(topic.Topic, topic.Partitions[j].Partition))
 		}
 	}
-	t.results = make([]fetchResult, n)
+	t.results = make([]core.PartitionRead, n)
 	maxWait := min(time.Duration(max(t.req.MaxWaitMillis, 0))*time.Millisecond, s.maxFetchWait)
 	deadline := s.now().Add(maxWait)
 	var resp *core.Response
@@ -115,54 +103,26 @@ func (t *fetchTxn) read(resp *core.Response) (total int, errored bool) {
 			res := &t.results[slot]
 			r := t.replicas[slot]
 			slot++
-			*res = fetchResult{highWatermark: -1, logStart: -1}
-			if r == nil {
-				res.code = int16(errcode.UnknownTopicOrPartition)
-				errored = true
-				continue
-			}
-			if e := p.CurrentLeaderEpoch; e >= 0 && e != r.LeaderEpoch() {
-				res.code = int16(errcode.FencedLeaderEpoch)
+			if e := p.CurrentLeaderEpoch; r != nil && e >= 0 && e != r.LeaderEpoch() {
+				*res = core.PartitionRead{Code: errcode.FencedLeaderEpoch, HighWatermark: -1, LogStart: -1}
 				if e > r.LeaderEpoch() {
-					res.code = int16(errcode.UnknownLeaderEpoch)
+					res.Code = errcode.UnknownLeaderEpoch
 				}
 				errored = true
 				continue
 			}
-			res.highWatermark = r.HighWatermark()
-			res.logStart = r.LogStartOffset()
-			if r.Fenced() != nil && p.FetchOffset >= res.highWatermark {
-				res.code = int16(errcode.KafkaStorageError)
+			limit := 0
+			if remaining > 0 {
+				limit = min(int(p.PartitionMaxBytes), remaining)
+			}
+			data.B, *res = core.ReadPartition(r, data.B, p.FetchOffset, limit, total == 0)
+			if res.Code != errcode.None {
 				errored = true
 				continue
 			}
-			if p.FetchOffset < res.logStart || p.FetchOffset > res.highWatermark {
-				res.code = int16(errcode.OffsetOutOfRange)
-				errored = true
-				continue
-			}
-			if p.FetchOffset == res.highWatermark || remaining <= 0 {
-				continue
-			}
-			limit := min(int(p.PartitionMaxBytes), remaining)
-			if limit <= 0 {
-				continue
-			}
-			start := len(data.B)
-			out, err := r.Read(data.B, p.FetchOffset, limit, total == 0)
-			if err != nil {
-				if errors.Is(err, partition.ErrOffsetOutOfRange) {
-					res.code = int16(errcode.OffsetOutOfRange)
-				} else {
-					res.code = int16(errcode.KafkaStorageError)
-				}
-				errored = true
-				continue
-			}
-			data.B = out
-			res.dataStart, res.dataEnd, res.hasRecords = start, len(out), true
-			total += len(out) - start
-			remaining -= len(out) - start
+			n := res.DataEnd - res.DataStart
+			total += n
+			remaining -= n
 		}
 	}
 	return total, errored
@@ -285,24 +245,24 @@ func (t *fetchTxn) encode(resp *core.Response) {
 			res := &t.results[slot]
 			slot++
 			b = binary.BigEndian.AppendUint32(b, uint32(topic.Partitions[j].Partition))
-			b = binary.BigEndian.AppendUint16(b, uint16(res.code))
-			b = binary.BigEndian.AppendUint64(b, uint64(res.highWatermark))
-			b = binary.BigEndian.AppendUint64(b, uint64(res.highWatermark)) // last stable offset
+			b = binary.BigEndian.AppendUint16(b, uint16(int16(res.Code)))
+			b = binary.BigEndian.AppendUint64(b, uint64(res.HighWatermark))
+			b = binary.BigEndian.AppendUint64(b, uint64(res.HighWatermark)) // last stable offset
 			if v >= 5 {
-				b = binary.BigEndian.AppendUint64(b, uint64(res.logStart))
+				b = binary.BigEndian.AppendUint64(b, uint64(res.LogStart))
 			}
 			b = appendArrayLen(b, 0, flexible) // aborted transactions: none
 			if v >= 11 {
 				b = binary.BigEndian.AppendUint32(b, 0xffffffff) // preferred read replica: -1
 			}
 			n := 0
-			if res.hasRecords {
-				n = res.dataEnd - res.dataStart
+			if res.HasRecords {
+				n = res.DataEnd - res.DataStart
 			}
 			b = appendBytesLen(b, n, flexible)
 			if n > 0 {
 				w.set(b)
-				w.records(res.dataStart, res.dataEnd)
+				w.records(res.DataStart, res.DataEnd)
 				b = w.b()
 			}
 			if flexible {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/reactor/core"
 )
 
@@ -23,7 +24,7 @@ type fetchCase struct {
 	version int16
 	corr    int32
 	req     kmsg.FetchRequest
-	results []fetchResult
+	results []core.PartitionRead
 	data    []byte
 }
 
@@ -53,20 +54,20 @@ func randomFetchCase(version int16, corr int32, seed uint64, records []byte) fet
 		topic := kmsg.FetchRequestTopic{Topic: string(name)}
 		for range rng.IntN(5) {
 			topic.Partitions = append(topic.Partitions, kmsg.FetchRequestTopicPartition{Partition: int32(rng.Uint32())})
-			res := fetchResult{
-				code:          codes[rng.IntN(len(codes))],
-				highWatermark: int64s(),
-				logStart:      int64s(),
+			res := core.PartitionRead{
+				Code:          errcode.Code(codes[rng.IntN(len(codes))]),
+				HighWatermark: int64s(),
+				LogStart:      int64s(),
 			}
 			if rng.IntN(3) > 0 {
-				res.hasRecords = true
-				res.dataStart = len(c.data)
+				res.HasRecords = true
+				res.DataStart = len(c.data)
 				if len(records) > 0 {
 					from := rng.IntN(len(records))
 					to := from + rng.IntN(len(records)-from+1)
 					c.data = append(c.data, records[from:to]...)
 				}
-				res.dataEnd = len(c.data)
+				res.DataEnd = len(c.data)
 			}
 			c.results = append(c.results, res)
 		}
@@ -110,17 +111,17 @@ func (c *fetchCase) want() *kmsg.FetchResponse {
 			slot++
 			rp := kmsg.NewFetchResponseTopicPartition()
 			rp.Partition = p.Partition
-			rp.ErrorCode = res.code
-			rp.HighWatermark = res.highWatermark
-			rp.LastStableOffset = res.highWatermark
+			rp.ErrorCode = int16(res.Code)
+			rp.HighWatermark = res.HighWatermark
+			rp.LastStableOffset = res.HighWatermark
 			if c.version >= 5 {
-				rp.LogStartOffset = res.logStart
+				rp.LogStartOffset = res.LogStart
 			}
 			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 			rp.PreferredReadReplica = -1
 			rp.RecordBatches = []byte{}
-			if res.hasRecords && res.dataEnd > res.dataStart {
-				rp.RecordBatches = c.data[res.dataStart:res.dataEnd]
+			if res.HasRecords && res.DataEnd > res.DataStart {
+				rp.RecordBatches = c.data[res.DataStart:res.DataEnd]
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
