@@ -3,7 +3,9 @@
 //
 // # Connections
 //
-// A Client keeps one connection per broker. Each connection is pipelined: callers write requests
+// A Client keeps one connection per broker for produce and admin requests, and a second one for
+// fetches: the broker answers each connection in request order, so a Fetch held in a long poll
+// would otherwise delay everything queued behind it. Each connection is pipelined: callers write requests
 // under the connection's write lock and go on, a reader goroutine reads responses and matches them
 // to requests by correlation id. The broker answers in request order, so in-flight requests form a
 // FIFO and the reader only checks that the id at its head matches. A broken connection fails every
