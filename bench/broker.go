@@ -1,0 +1,113 @@
+// Package bench holds end-to-end benchmarks of the broker: a real cluster.Broker, request core
+// and gnet reactor in the test process, listening on loopback, data on the OS filesystem, driven
+// by the Go client. The figures and how to read them are in docs/BENCHMARKS.md.
+//
+// This file is the harness (a broker started the way cmd/thorstream starts one); the benchmarks
+// are in the *_timing_test.go files.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/reactor"
+	"github.com/thorstream/thorstream/reactor/core"
+)
+
+// Options configures a Broker. Zero fields take the documented defaults.
+type Options struct {
+	// DataDir is where logs and metadata live. Required.
+	DataDir string
+	// Fsync is the broker's fsync policy; the zero value is cluster.FsyncAlways.
+	Fsync cluster.FsyncPolicy
+	// Loops is the number of event loops. Default 2.
+	Loops int
+}
+
+// Broker is a broker running in this process on a free loopback port.
+type Broker struct {
+	// Addr is the host:port the broker listens on and advertises.
+	Addr    string
+	Cluster *cluster.Broker
+	Server  *core.Server
+
+	engine *reactor.Reactor
+}
+
+// startAttempts bounds the retries when the free port found is taken before the reactor binds
+// it (another process raced us to it).
+const startAttempts = 5
+
+// Start opens a broker under o.DataDir and starts its reactor on a free 127.0.0.1 port. It
+// returns once the listener accepts connections.
+func Start(o Options) (*Broker, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("bench: no data directory")
+	}
+	if o.Loops <= 0 {
+		o.Loops = 2
+	}
+	cb, err := cluster.Open(cluster.Options{DataDir: o.DataDir, Fsync: o.Fsync})
+	if err != nil {
+		return nil, err
+	}
+	offsets, err := core.OpenOffsets(cb)
+	if err != nil {
+		_ = cb.Close()
+		return nil, err
+	}
+	var lastErr error
+	for range startAttempts {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			_ = cb.Close()
+			return nil, err
+		}
+		server, err := core.NewServer(core.Options{Broker: cb, Offsets: offsets, AdvertisedAddr: addr})
+		if err != nil {
+			_ = cb.Close()
+			return nil, err
+		}
+		engine := reactor.New(reactor.Options{Addr: addr, Loops: o.Loops}, server, nil)
+		if err := engine.Start(); err != nil {
+			lastErr = err
+			continue
+		}
+		return &Broker{Addr: addr, Cluster: cb, Server: server, engine: engine}, nil
+	}
+	_ = cb.Close()
+	return nil, fmt.Errorf("bench: starting the reactor: %w", lastErr)
+}
+
+// freeLoopbackAddr returns a 127.0.0.1 port that was free a moment ago. gnet does not report
+// the port it bound for ":0", so the port is found first and handed to the reactor.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("bench: finding a free port: %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+}
+
+// Close stops the reactor (closing every connection) and then the partitions, which sync and
+// close their logs.
+func (b *Broker) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stopErr := b.engine.Stop(ctx)
+	return errors.Join(stopErr, b.Cluster.Close())
+}
+
+// CreateTopic creates a topic of partitions partitions, replication factor 1.
+func (b *Broker) CreateTopic(name string, partitions int32) error {
+	return b.Cluster.CreateTopic(cluster.TopicSpec{Name: name, Partitions: partitions, ReplicationFactor: 1}, false)
+}
