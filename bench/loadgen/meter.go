@@ -26,6 +26,12 @@ type meter struct {
 	firstErrors []string  // guarded by mu
 }
 
+// count records a success whose latency is not sampled.
+func (m *meter) count(size int) {
+	m.records.Add(1)
+	m.bytes.Add(int64(size))
+}
+
 func (m *meter) success(size int, latency time.Duration) {
 	m.records.Add(1)
 	m.bytes.Add(int64(size))

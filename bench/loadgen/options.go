@@ -61,6 +61,10 @@ type Options struct {
 	// MaxInFlight is the produce requests in flight per broker without idempotence (the
 	// idempotent producer always uses 5). Default 5.
 	MaxInFlight int
+	// Producers is how many producer clients send in parallel, each from its own goroutine
+	// with its share of Rate and Records (Produce). Default 1. One franz-go client tops out at
+	// what one core can feed it; a second one lets a 2-core load box saturate a broker.
+	Producers int
 
 	// From is where Consume starts: "beginning" (default) or "end".
 	From string
@@ -76,6 +80,9 @@ type Options struct {
 func (o Options) withDefaults(mode string) Options {
 	if o.RecordSize == 0 {
 		o.RecordSize = 100
+	}
+	if o.Producers <= 0 {
+		o.Producers = 1
 	}
 	if o.Rate == 0 && mode == ModeEndToEnd {
 		o.Rate = 1000
@@ -110,10 +117,13 @@ func (o Options) withDefaults(mode string) Options {
 // Validate reports the first problem with o for mode (ModeProduce, ModeConsume or
 // ModeEndToEnd), after defaults are applied; the error wraps ErrOptions.
 func (o Options) Validate(mode string) error {
-	o = o.withDefaults(mode)
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrOptions, fmt.Sprintf(format, args...))
 	}
+	if o.Producers < 0 || o.Producers > 64 {
+		return bad("--producers must be 1 to 64")
+	}
+	o = o.withDefaults(mode)
 	switch mode {
 	case ModeProduce, ModeConsume, ModeEndToEnd:
 	default:

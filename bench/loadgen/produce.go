@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -17,13 +18,17 @@ func Produce(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	o = o.withDefaults(ModeProduce)
-	cl, err := newProducer(o)
-	if err != nil {
-		return nil, err
+	clients := make([]*kgo.Client, o.Producers)
+	for i := range clients {
+		cl, err := newProducer(o)
+		if err != nil {
+			return nil, err
+		}
+		defer cl.Close()
+		clients[i] = cl
 	}
-	defer cl.Close()
 	if o.Partitions > 0 {
-		if err := ensureTopic(ctx, cl, o.Topic, o.Partitions); err != nil {
+		if err := ensureTopic(ctx, clients[0], o.Topic, o.Partitions); err != nil {
 			return nil, err
 		}
 	}
@@ -32,19 +37,40 @@ func Produce(ctx context.Context, o Options) (*Result, error) {
 	value := payload(o.RecordSize)
 	m := &meter{}
 	promise := func(r *kgo.Record, err error) {
-		if err != nil {
+		switch {
+		case err != nil:
 			m.failure(err)
-			return
+		case r.Context == sampled:
+			m.success(len(r.Key)+len(r.Value), time.Since(r.Timestamp))
+		default:
+			m.count(len(r.Key) + len(r.Value))
 		}
-		m.success(len(r.Key)+len(r.Value), time.Since(r.Timestamp))
+		recordPool.Put(r)
 	}
 	start := time.Now()
 	progressCtx, stopProgress := context.WithCancel(ctx)
 	progressDone := m.report(progressCtx, o.Progress, o.ProgressInterval, ModeProduce, start)
 	// Cancelling ctx stops sending like the end of the run: what was sent is still waited for
 	// (at most deliveryTimeout per record).
-	sendLoop(ctx, cl, o, start, func() []byte { return value }, promise)
-	_ = cl.Flush(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for i, cl := range clients {
+		share := o
+		share.Rate = o.Rate / float64(o.Producers)
+		share.Records = o.Records / int64(o.Producers)
+		if int64(i) < o.Records%int64(o.Producers) {
+			share.Records++
+		}
+		if o.Records > 0 && share.Records == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sendLoop(ctx, cl, share, start, func() []byte { return value }, promise)
+			_ = cl.Flush(context.WithoutCancel(ctx))
+		}()
+	}
+	wg.Wait()
 	elapsed := time.Since(start)
 	stopProgress()
 	<-progressDone
@@ -83,13 +109,26 @@ func sendLoop(ctx context.Context, cl *kgo.Client, o Options, start time.Time, v
 		}
 	}
 	var sent int64
+	var now time.Time
 	for limit == 0 || sent < limit {
 		p.wait()
+		// Reading the clock costs as much as a good part of a send on some virtual machines: at
+		// an unlimited rate it is read for one record in clockEvery, and latency is measured on
+		// those records only (a uniform sample, as perf tools do). A paced run measures every
+		// record.
+		fresh := o.Rate > 0 || sent%clockEvery == 0
+		if fresh {
+			now = time.Now()
+		}
 		// The clock, not only runCtx: its timer can fire late on a busy machine.
-		if runCtx.Err() != nil || o.Duration > 0 && time.Since(start) >= o.Duration {
+		if runCtx.Err() != nil || o.Duration > 0 && now.Sub(start) >= o.Duration {
 			break
 		}
-		r := &kgo.Record{Topic: o.Topic, Value: value(), Timestamp: time.Now()}
+		r := recordPool.Get().(*kgo.Record)
+		*r = kgo.Record{Topic: o.Topic, Value: value(), Timestamp: now}
+		if fresh {
+			r.Context = sampled // its Timestamp is its own send time: its latency is measured
+		}
 		// Not runCtx: a record accepted before the end must not fail because of it. Produce
 		// blocks while the client's buffer is full, which is the back pressure.
 		cl.Produce(produceCtx, r, promise)
@@ -97,6 +136,20 @@ func sendLoop(ctx context.Context, cl *kgo.Client, o Options, start time.Time, v
 	}
 	return sent
 }
+
+// clockEvery is the sampling period of an unpaced run's latency: one record in clockEvery.
+const clockEvery = 16
+
+// sampled marks (in kgo.Record.Context, which franz-go leaves to the user) the records whose
+// latency is measured.
+var sampled = context.WithValue(context.Background(), sampledKey{}, true)
+
+type sampledKey struct{}
+
+// recordPool recycles records once their promise has run (franz-go keeps no reference after it):
+// at millions of records per second the garbage collector otherwise costs a large share of the
+// generator's CPU, which the broker under test would then lack.
+var recordPool = sync.Pool{New: func() any { return new(kgo.Record) }}
 
 // payload returns size random upper-case letters, like kafka-producer-perf-test's payload.
 func payload(size int) []byte {

@@ -57,6 +57,7 @@ type ResultOptions struct {
 	LingerMs    float64  `json:"linger_ms,omitempty"`
 	BatchBytes  int32    `json:"batch_bytes,omitempty"`
 	MaxInFlight int      `json:"max_in_flight,omitempty"`
+	Producers   int      `json:"producers,omitempty"`
 	From        string   `json:"from,omitempty"`
 }
 
@@ -70,6 +71,7 @@ func resultOptions(mode string, o Options) ResultOptions {
 	r.Acks, r.Compression, r.Idempotent = o.Acks, o.Compression, o.Idempotent
 	r.LingerMs = o.Linger.Seconds() * 1000
 	r.BatchBytes, r.MaxInFlight = o.BatchBytes, o.MaxInFlight
+	r.Producers = o.Producers
 	return r
 }
 
@@ -81,8 +83,12 @@ func (r *Result) WriteSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, ", %d failed\n", r.Failed)
 	l := r.Latency
-	fmt.Fprintf(w, "latency (%s, ms): mean %.3f  p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
-		r.LatencyKind, l.MeanMs, l.P50Ms, l.P99Ms, l.P999Ms, l.MaxMs)
+	sample := ""
+	if int64(l.Count) < r.Records {
+		sample = fmt.Sprintf(", %d sampled records", l.Count)
+	}
+	fmt.Fprintf(w, "latency (%s, ms%s): mean %.3f  p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
+		r.LatencyKind, sample, l.MeanMs, l.P50Ms, l.P99Ms, l.P999Ms, l.MaxMs)
 	if len(r.FirstErrors) > 0 {
 		fmt.Fprintf(w, "first errors:\n")
 		for _, e := range r.FirstErrors {

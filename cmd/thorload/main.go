@@ -97,6 +97,7 @@ func parseArgs(args []string, stderr io.Writer) (*command, error) {
 		fs.BoolVar(&o.Idempotent, "idempotent", false, "idempotent producer (needs --acks all)")
 		fs.DurationVar(&o.Linger, "linger", 10*time.Millisecond, "how long a partition waits to fill a batch")
 		fs.IntVar(&batchBytes, "batch-bytes", batchBytes, "largest record batch in bytes")
+		fs.IntVar(&o.Producers, "producers", 1, "producer clients sending in parallel, each with its share of --rate and --records")
 		fs.IntVar(&o.MaxInFlight, "max-in-flight", 5, "produce requests in flight per broker (without --idempotent; the idempotent producer uses 5)")
 	} else {
 		fs.StringVar(&o.From, "from", "beginning", "where to start: beginning or end")

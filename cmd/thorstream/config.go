@@ -43,6 +43,7 @@ type Config struct {
 	AutoCreateTopics  bool
 	DefaultPartitions int32
 	MaxFrameBytes     int64
+	PprofAddr         string
 }
 
 // setting is one configuration item: its variable, flag, default and parser.
@@ -147,6 +148,12 @@ func settings() []setting {
 			c.MaxFrameBytes, err = parseSize(v, 1024, false)
 			if err == nil && c.MaxFrameBytes > 1<<30 {
 				err = fmt.Errorf("%q is larger than 1GiB", v)
+			}
+			return err
+		}},
+		{"THORSTREAM_PPROF_ADDR", "pprof-addr", "", "serve Go's net/http/pprof profiles on this host:port (empty: off; keep it on loopback)", func(c *Config, v string) (err error) {
+			if v != "" {
+				c.PprofAddr, err = parseAddr(v)
 			}
 			return err
 		}},

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof" // profiles on THORSTREAM_PPROF_ADDR only
 	"os"
 	"os/signal"
 	"syscall"
@@ -67,6 +69,14 @@ func serve(cfg *Config, logger *zap.Logger) error {
 			return fmt.Errorf("advertised address: %w", err)
 		}
 		advertised = a
+	}
+	if cfg.PprofAddr != "" {
+		// Profiles for operators and benchmarks; off unless asked for.
+		go func() {
+			if err := http.ListenAndServe(cfg.PprofAddr, nil); err != nil {
+				logger.Warn("pprof listener stopped", zap.Error(err))
+			}
+		}()
 	}
 	started := time.Now()
 	broker, err := cluster.Open(cluster.Options{
