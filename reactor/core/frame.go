@@ -18,14 +18,23 @@ type Frame struct {
 
 var framePool = sync.Pool{New: func() any { return new(Frame) }}
 
+// maxPooledFrame is the largest frame whose buffer goes back to the pool. Larger frames (batches
+// of up to a megabyte per partition) are rare per second and would otherwise keep megabytes idle
+// in the pool, doubling the broker's memory under load; the garbage collector reclaims them.
+const maxPooledFrame = 256 << 10
+
 // NewFrame returns a frame of size bytes with one reference, for the caller to fill.
 func NewFrame(size int) *Frame {
 	f := framePool.Get().(*Frame)
-	f.buf = bytebufferpool.Get()
-	if cap(f.buf.B) < size {
-		f.buf.B = make([]byte, size)
+	if size > maxPooledFrame {
+		f.buf = &bytebufferpool.ByteBuffer{B: make([]byte, size)}
+	} else {
+		f.buf = bytebufferpool.Get()
+		if cap(f.buf.B) < size {
+			f.buf.B = make([]byte, size)
+		}
+		f.buf.B = f.buf.B[:size]
 	}
-	f.buf.B = f.buf.B[:size]
 	f.refs.Store(1)
 	return f
 }
@@ -40,7 +49,9 @@ func (f *Frame) Retain() { f.refs.Add(1) }
 func (f *Frame) Release() {
 	switch n := f.refs.Add(-1); {
 	case n == 0:
-		bytebufferpool.Put(f.buf)
+		if cap(f.buf.B) <= maxPooledFrame {
+			bytebufferpool.Put(f.buf)
+		}
 		f.buf = nil
 		framePool.Put(f)
 	case n < 0:
