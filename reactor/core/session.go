@@ -23,7 +23,7 @@ type Transport interface {
 // not been handed to the transport yet, and the bytes of their frames.
 type Limits struct {
 	MaxInFlight      int // default 128
-	MaxInFlightBytes int // default 8 MiB
+	MaxInFlightBytes int // default 64 MiB
 }
 
 func (l Limits) withDefaults() Limits {
@@ -31,7 +31,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxInFlight = 128
 	}
 	if l.MaxInFlightBytes <= 0 {
-		l.MaxInFlightBytes = 8 << 20
+		l.MaxInFlightBytes = 64 << 20
 	}
 	return l
 }
