@@ -26,6 +26,9 @@ import (
 // failed run.
 var ErrOptions = errors.New("loadgen: invalid options")
 
+// NoLinger in Options.Linger sends every batch at once (the zero value means the default).
+const NoLinger time.Duration = -1
+
 // Options configures a run. The zero value of a field takes the documented default; the same
 // struct serves the three modes, each using the fields it names.
 type Options struct {
@@ -93,8 +96,11 @@ func (o Options) withDefaults(mode string) Options {
 	if o.Compression == "" {
 		o.Compression = "none"
 	}
-	if o.Linger == 0 {
+	switch {
+	case o.Linger == 0:
 		o.Linger = 10 * time.Millisecond
+	case o.Linger == NoLinger:
+		o.Linger = 0
 	}
 	if o.BatchBytes == 0 {
 		o.BatchBytes = 1000012
@@ -169,7 +175,7 @@ func (o Options) Validate(mode string) error {
 	if o.Idempotent && o.Acks != "all" {
 		return bad("--idempotent needs --acks all")
 	}
-	if o.Linger < 0 || o.BatchBytes < 0 || o.MaxInFlight < 0 || o.IdleTimeout < 0 {
+	if o.Linger < 0 && o.Linger != NoLinger || o.BatchBytes < 0 || o.MaxInFlight < 0 || o.IdleTimeout < 0 {
 		return bad("--linger, --batch-bytes and --max-in-flight must not be negative")
 	}
 	return nil

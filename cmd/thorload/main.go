@@ -95,7 +95,7 @@ func parseArgs(args []string, stderr io.Writer) (*command, error) {
 		fs.StringVar(&o.Acks, "acks", "all", "all, 1 or 0")
 		fs.StringVar(&o.Compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
 		fs.BoolVar(&o.Idempotent, "idempotent", false, "idempotent producer (needs --acks all)")
-		fs.DurationVar(&o.Linger, "linger", 10*time.Millisecond, "how long a partition waits to fill a batch")
+		fs.DurationVar(&o.Linger, "linger", 10*time.Millisecond, "how long a partition waits to fill a batch (0: send at once)")
 		fs.IntVar(&batchBytes, "batch-bytes", batchBytes, "largest record batch in bytes")
 		fs.IntVar(&o.Producers, "producers", 1, "producer clients sending in parallel, each with its share of --rate and --records")
 		fs.IntVar(&o.MaxInFlight, "max-in-flight", 5, "produce requests in flight per broker (without --idempotent; the idempotent producer uses 5)")
@@ -119,6 +119,9 @@ func parseArgs(args []string, stderr io.Writer) (*command, error) {
 			return nil, fmt.Errorf("%w: --partitions and --batch-bytes must be between 0 and %d", errUsage, math.MaxInt32)
 		}
 		o.RecordSize, o.Partitions, o.BatchBytes = size, int32(partitions), int32(batchBytes)
+		if o.Linger == 0 {
+			o.Linger = loadgen.NoLinger // an explicit 0, not "the default"
+		}
 	}
 	for _, b := range strings.Split(brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
