@@ -17,6 +17,7 @@ import (
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/reactor"
 	"github.com/thorstream/thorstream/reactor/core"
+	"github.com/thorstream/thorstream/reactor/kafka"
 )
 
 // Options configures a Broker. Zero fields take the documented defaults.
@@ -27,14 +28,20 @@ type Options struct {
 	Fsync cluster.FsyncPolicy
 	// Loops is the number of event loops. Default 2.
 	Loops int
+	// Kafka also serves the Kafka protocol (kafka.Server, as cmd/thorstream does with
+	// THORSTREAM_KAFKA_ADDR) on a second free loopback port, Broker.KafkaAddr.
+	Kafka bool
 }
 
 // Broker is a broker running in this process on a free loopback port.
 type Broker struct {
 	// Addr is the host:port the broker listens on and advertises.
-	Addr    string
-	Cluster *cluster.Broker
-	Server  *core.Server
+	Addr string
+	// KafkaAddr is the host:port of the Kafka listener, which it also advertises; empty unless
+	// Options.Kafka was set.
+	KafkaAddr string
+	Cluster   *cluster.Broker
+	Server    *core.Server
 
 	engine *reactor.Reactor
 }
@@ -43,8 +50,9 @@ type Broker struct {
 // it (another process raced us to it).
 const startAttempts = 5
 
-// Start opens a broker under o.DataDir and starts its reactor on a free 127.0.0.1 port. It
-// returns once the listener accepts connections.
+// Start opens a broker under o.DataDir and starts its reactor on a free 127.0.0.1 port (and,
+// with o.Kafka, its Kafka listener on another). It returns once the listeners accept
+// connections.
 func Start(o Options) (*Broker, error) {
 	if o.DataDir == "" {
 		return nil, errors.New("bench: no data directory")
@@ -63,39 +71,63 @@ func Start(o Options) (*Broker, error) {
 	}
 	var lastErr error
 	for range startAttempts {
-		addr, err := freeLoopbackAddr()
+		ports := 1
+		if o.Kafka {
+			ports = 2
+		}
+		addrs, err := freeLoopbackAddrs(ports)
 		if err != nil {
 			_ = cb.Close()
 			return nil, err
 		}
+		addr, kafkaAddr := addrs[0], ""
 		server, err := core.NewServer(core.Options{Broker: cb, Offsets: offsets, AdvertisedAddr: addr})
 		if err != nil {
 			_ = cb.Close()
 			return nil, err
 		}
-		engine := reactor.New(reactor.Options{Addr: addr, Loops: o.Loops}, server, nil)
+		var kafkaServer reactor.Handler
+		if o.Kafka {
+			kafkaAddr = addrs[1]
+			ks, err := kafka.NewServer(kafka.Options{Broker: cb, AdvertisedAddr: kafkaAddr})
+			if err != nil {
+				_ = cb.Close()
+				return nil, err
+			}
+			kafkaServer = ks
+		}
+		engine := reactor.New(reactor.Options{Addr: addr, KafkaAddr: kafkaAddr, Loops: o.Loops}, server, kafkaServer)
 		if err := engine.Start(); err != nil {
 			lastErr = err
 			continue
 		}
-		return &Broker{Addr: addr, Cluster: cb, Server: server, engine: engine}, nil
+		return &Broker{Addr: addr, KafkaAddr: kafkaAddr, Cluster: cb, Server: server, engine: engine}, nil
 	}
 	_ = cb.Close()
 	return nil, fmt.Errorf("bench: starting the reactor: %w", lastErr)
 }
 
-// freeLoopbackAddr returns a 127.0.0.1 port that was free a moment ago. gnet does not report
-// the port it bound for ":0", so the port is found first and handed to the reactor.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("bench: finding a free port: %w", err)
+// freeLoopbackAddrs returns n distinct 127.0.0.1 ports that were free a moment ago. gnet does
+// not report the port it bound for ":0", so the ports are found first and handed to the
+// reactor. Every listener stays open until all n are found, so the ports differ.
+func freeLoopbackAddrs(n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	listeners := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("bench: finding a free port: %w", err)
+		}
+		listeners = append(listeners, l)
+		port := l.Addr().(*net.TCPAddr).Port
+		addrs = append(addrs, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return "", err
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+	return addrs, nil
 }
 
 // Close stops the reactor (closing every connection) and then the partitions, which sync and
