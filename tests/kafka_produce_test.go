@@ -4,7 +4,6 @@ package tests
 
 import (
 	"encoding/binary"
-	"fmt"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -218,7 +217,7 @@ func TestKafkaBadInput(t *testing.T) {
 		req.SetVersion(9)
 		resp := conn.do(req).(*kmsg.ProduceResponse)
 		if c := resp.Topics[0].Partitions[0].ErrorCode; c != kerr.UnknownTopicOrPartition.Code {
-			t.Fatal(fmt.Sprintf("error %d, want UNKNOWN_TOPIC_OR_PARTITION", c))
+			t.Fatalf("error %d, want UNKNOWN_TOPIC_OR_PARTITION", c)
 		}
 	})
 }

@@ -102,7 +102,6 @@ type partition struct {
 	batches  [][]byte // stored batches (baseOffset patched), unless DiscardRecords
 	logStart int64
 	next     int64 // high watermark
-	errors   []errcode.Code
 }
 
 // New starts a cluster listening on loopback.
