@@ -141,13 +141,15 @@ type partState struct {
 // pendingBatch is one RecordBatch and its records' callbacks. Owned by the producer from Produce
 // until completion, then recycled (Builder buffers are reused).
 type pendingBatch struct {
-	builder  batch.Builder
-	records  []pendingRecord
-	bytes    []byte // the finished batch, set when sealed; aliases builder
-	opened   time.Time
-	deadline time.Time // delivery timeout of its first record
-	attempts int
-	buffered int64 // estimated bytes accounted in Producer.buffered
+	builder batch.Builder
+	records []pendingRecord
+	bytes   []byte // the finished batch, set when sealed; aliases builder
+	opened  time.Time
+	// openedMillis is opened in milliseconds: the timestamp of records produced without one.
+	openedMillis int64
+	deadline     time.Time // delivery timeout of its first record
+	attempts     int
+	buffered     int64 // estimated bytes accounted in Producer.buffered
 }
 
 type pendingRecord struct {
@@ -254,10 +256,9 @@ func (p *Producer) Produce(ctx context.Context, rec *Record, done func(*Record, 
 	if ps.open != nil && p.full(ps.open, size) {
 		p.sealLocked(ps)
 	}
-	now := time.Now()
 	b := ps.open
 	if b == nil {
-		b = p.newBatchLocked(now)
+		b = p.newBatchLocked(time.Now())
 		ps.open = b
 		if !ps.active {
 			ps.active = true
@@ -265,7 +266,10 @@ func (p *Producer) Produce(ctx context.Context, rec *Record, done func(*Record, 
 		}
 		p.wakeSender() // the sender arms the linger timer for this batch
 	}
-	tsMillis := now.UnixMilli()
+	// A record without a timestamp gets its batch's opening time: at most Linger before the
+	// Produce call (the batch is sent by then), and one clock reading per batch instead of one
+	// per record, which costs a tenth of the producer's time on some virtual machines.
+	tsMillis := b.openedMillis
 	if !rec.Timestamp.IsZero() {
 		tsMillis = rec.Timestamp.UnixMilli()
 	}
@@ -348,6 +352,7 @@ func (p *Producer) newBatchLocked(now time.Time) *pendingBatch {
 	}
 	b.builder.Reset()
 	b.opened = now
+	b.openedMillis = now.UnixMilli()
 	b.deadline = now.Add(p.opts.DeliveryTimeout)
 	return b
 }

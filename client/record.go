@@ -10,7 +10,8 @@ import (
 // Record is one record to produce or one record consumed.
 //
 // For Produce, Topic is required; Partition < 0 lets the producer choose (by key, else sticky)
-// and a zero Timestamp means now. On success the producer fills in Partition and Offset (-1 with
+// and a zero Timestamp means the time the record's batch was opened, at most the producer's
+// Linger before the Produce call. On success the producer fills in Partition and Offset (-1 with
 // acks=0). The producer keeps a reference to the Record (and its Key, Value and Headers) until the
 // record's callback has run: do not modify them before.
 //
