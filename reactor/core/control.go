@@ -15,24 +15,24 @@ func (s *Server) metadata(sess *Session, seq uint64, hdr proto.RequestHeader, bo
 		return
 	}
 	resp := proto.MetadataResponse{
-		ClusterID:    s.broker.ClusterID(),
-		ControllerID: s.broker.NodeID(),
-		Brokers:      []proto.MetadataBroker{{NodeID: s.broker.NodeID(), Host: s.advertisedHost, Port: s.advertisedPort}},
+		ClusterID:    s.Broker.ClusterID(),
+		ControllerID: s.Broker.NodeID(),
+		Brokers:      []proto.MetadataBroker{{NodeID: s.Broker.NodeID(), Host: s.AdvertisedHost, Port: s.AdvertisedPort}},
 	}
 	names := req.Topics
 	if names == nil {
-		names = s.broker.Snapshot().Names
+		names = s.Broker.Snapshot().Names
 	}
 	for _, name := range names {
-		t := s.broker.Snapshot().Topics[name]
-		if t == nil && req.AllowAutoCreate && s.broker.AutoCreateTopics() {
+		t := s.Broker.Snapshot().Topics[name]
+		if t == nil && req.AllowAutoCreate && s.Broker.AutoCreateTopics() {
 			if err := cluster.ValidTopicName(name); err != nil {
 				code, msg := codeAndMessage(err)
 				resp.Topics = append(resp.Topics, proto.MetadataTopic{Name: name, ErrorCode: code, ErrorMessage: msg})
 				continue
 			}
 			var err error
-			if t, err = s.broker.EnsureTopic(name); err != nil {
+			if t, err = s.Broker.EnsureTopic(name); err != nil {
 				code, msg := codeAndMessage(err)
 				resp.Topics = append(resp.Topics, proto.MetadataTopic{Name: name, ErrorCode: code, ErrorMessage: msg})
 				continue
@@ -51,7 +51,7 @@ func (s *Server) metadata(sess *Session, seq uint64, hdr proto.RequestHeader, bo
 
 func (s *Server) describeTopic(t *cluster.Topic) proto.MetadataTopic {
 	mt := proto.MetadataTopic{Name: t.Name, Internal: t.Internal}
-	node := s.broker.NodeID()
+	node := s.Broker.NodeID()
 	for p, r := range t.Replicas {
 		mp := proto.MetadataPartition{
 			Partition:   int32(p),
@@ -89,7 +89,7 @@ func (s *Server) createTopics(sess *Session, seq uint64, hdr proto.RequestHeader
 			for _, c := range t.Configs {
 				configs[c.Key] = c.Value
 			}
-			err = s.broker.CreateTopic(cluster.TopicSpec{
+			err = s.Broker.CreateTopic(cluster.TopicSpec{
 				Name:              t.Name,
 				Partitions:        t.NumPartitions,
 				ReplicationFactor: t.ReplicationFactor,
@@ -110,7 +110,7 @@ func (s *Server) deleteTopics(sess *Session, seq uint64, hdr proto.RequestHeader
 	}
 	var resp proto.TopicErrorsResponse
 	for _, name := range req.Names {
-		err := s.broker.DeleteTopic(name)
+		err := s.Broker.DeleteTopic(name)
 		if err == nil && s.offsets != nil {
 			s.offsets.DeleteTopic(name)
 		}
@@ -131,7 +131,7 @@ func (s *Server) listOffsets(sess *Session, seq uint64, hdr proto.RequestHeader,
 		rt := proto.ListOffsetsTopicResponse{Name: t.Name}
 		for _, p := range t.Partitions {
 			rp := proto.ListOffsetsPartitionResponse{Partition: p.Partition, Timestamp: -1, Offset: -1, Leader: s.leaderHint()}
-			r := s.broker.Replica(t.Name, p.Partition)
+			r := s.Broker.Replica(t.Name, p.Partition)
 			if r == nil {
 				rp.ErrorCode = int16(errcode.UnknownTopicOrPartition)
 				rp.ErrorMessage = "this server does not host this topic-partition"
@@ -207,7 +207,7 @@ func (s *Server) offsetCommit(sess *Session, seq uint64, hdr proto.RequestHeader
 		}
 	}
 	corrID := hdr.CorrelationID
-	s.offsets.Commit(req.Group, commits, s.now().UnixMilli(), func(errs []error) {
+	s.offsets.Commit(req.Group, commits, s.Now().UnixMilli(), func(errs []error) {
 		var resp proto.OffsetCommitResponse
 		i := 0
 		for _, t := range req.Topics {

@@ -3,7 +3,6 @@ package core
 import (
 	"encoding/binary"
 	"strconv"
-	"time"
 
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/codec/errcode"
@@ -32,15 +31,14 @@ func (s *Server) fetch(sess *Session, seq uint64, hdr proto.RequestHeader, body 
 	}
 	// The response may hold this much: it counts against the connection's in-flight bytes, so a
 	// client that pipelines fetches, or reads slowly, cannot make the broker hold more.
-	sess.Reserve(seq, s.responseBudget(int(t.req.MaxBytes)))
+	sess.Reserve(seq, s.ResponseBudget(int(t.req.MaxBytes)))
 	go t.run()
 }
 
 func (t *fetchTxn) run() {
 	defer t.frame.Release()
 	s := t.server
-	maxWait := min(time.Duration(max(t.req.MaxWaitMs, 0))*time.Millisecond, s.maxFetchWait)
-	deadline := s.now().Add(maxWait)
+	deadline := s.FetchDeadline(t.req.MaxWaitMs)
 
 	n := 0
 	for i := range t.req.Topics {
@@ -50,12 +48,12 @@ func (t *fetchTxn) run() {
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]
 		for j := range topic.Partitions {
-			t.replicas = append(t.replicas, s.broker.ReplicaBytes(topic.Name, topic.Partitions[j].Partition))
+			t.replicas = append(t.replicas, s.Broker.ReplicaBytes(topic.Name, topic.Partitions[j].Partition))
 		}
 	}
 	results := make([]PartitionRead, n)
 	var resp *Response
-	WaitForData(t.replicas, deadline, s.now, t.sess.Closed, func(last bool) bool {
+	WaitForData(t.replicas, deadline, s.Now, t.sess.Closed, func(last bool) bool {
 		if resp != nil {
 			resp.Written(nil) // not enough data last time: give the buffers back
 		}
@@ -70,7 +68,7 @@ func (t *fetchTxn) run() {
 // read and whether any partition has an error (which answers the fetch at once, as Kafka does).
 func (t *fetchTxn) read(resp *Response, results []PartitionRead) (total int, errored bool) {
 	data := resp.Data()
-	remaining := t.server.responseBudget(int(t.req.MaxBytes))
+	remaining := t.server.ResponseBudget(int(t.req.MaxBytes))
 	slot := 0
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]

@@ -48,7 +48,7 @@ func (s *Server) produce(sess *Session, seq uint64, hdr proto.RequestHeader, bod
 		// Creating topics writes files: finish on a goroutine. Submitting stays non-blocking.
 		go func() {
 			for i := range t.req.Topics {
-				_, _ = s.broker.EnsureTopic(string(t.req.Topics[i].Name))
+				_, _ = s.Broker.EnsureTopic(string(t.req.Topics[i].Name))
 			}
 			t.submit()
 		}()
@@ -60,10 +60,10 @@ func (s *Server) produce(sess *Session, seq uint64, hdr proto.RequestHeader, bod
 // needsTopicCreation reports whether the request names a missing topic that auto-creation
 // would create.
 func (s *Server) needsTopicCreation(req *proto.ProduceRequest) bool {
-	if !s.broker.AutoCreateTopics() {
+	if !s.Broker.AutoCreateTopics() {
 		return false
 	}
-	snap := s.broker.Snapshot()
+	snap := s.Broker.Snapshot()
 	for i := range req.Topics {
 		if snap.Topics[string(req.Topics[i].Name)] == nil {
 			return true
@@ -81,7 +81,7 @@ func (t *produceTxn) submit() {
 		for j := range topic.Partitions {
 			p := &topic.Partitions[j]
 			if acksValid {
-				t.appends.Submit(slot, t.server.broker.ReplicaBytes(topic.Name, p.Partition), p.Records)
+				t.appends.Submit(slot, t.server.Broker.ReplicaBytes(topic.Name, p.Partition), p.Records)
 			} else {
 				t.appends.Fail(slot, errInvalidAcks)
 			}

@@ -39,16 +39,9 @@ type Options struct {
 
 // Server serves the binary protocol.
 type Server struct {
-	broker  *cluster.Broker
+	Endpoint
 	offsets *groups.Offsets
-	logger  *zap.Logger
-	now     func() time.Time
-
-	advertisedHost string
-	advertisedPort int32
-	hint           proto.LeaderHint
-	maxFetchWait   time.Duration
-	maxFetchBytes  int
+	hint    proto.LeaderHint
 }
 
 // Software names the broker in ApiVersions responses.
@@ -56,37 +49,12 @@ const Software = "thorstream"
 
 // NewServer returns a Server.
 func NewServer(o Options) (*Server, error) {
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.MaxFetchWait <= 0 {
-		o.MaxFetchWait = 30 * time.Second
-	}
-	if o.MaxFetchBytes <= 0 {
-		o.MaxFetchBytes = 55 << 20
-	}
-	host, portStr, err := net.SplitHostPort(o.AdvertisedAddr)
+	e, err := NewEndpoint("core", o.Broker, o.AdvertisedAddr, o.Logger, o.Now, o.MaxFetchWait, o.MaxFetchBytes)
 	if err != nil {
-		return nil, fmt.Errorf("core: advertised address %q: %w", o.AdvertisedAddr, err)
+		return nil, err
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port <= 0 || port > 65535 {
-		return nil, fmt.Errorf("core: advertised address %q: bad port", o.AdvertisedAddr)
-	}
-	return &Server{
-		hint:           proto.LeaderHint{ID: o.Broker.NodeID(), Addr: net.JoinHostPort(host, strconv.Itoa(port))},
-		broker:         o.Broker,
-		offsets:        o.Offsets,
-		logger:         o.Logger,
-		now:            o.Now,
-		advertisedHost: host,
-		advertisedPort: int32(port),
-		maxFetchWait:   o.MaxFetchWait,
-		maxFetchBytes:  o.MaxFetchBytes,
-	}, nil
+	addr := net.JoinHostPort(e.AdvertisedHost, strconv.Itoa(int(e.AdvertisedPort)))
+	return &Server{Endpoint: e, offsets: o.Offsets, hint: proto.LeaderHint{ID: o.Broker.NodeID(), Addr: addr}}, nil
 }
 
 // HandleFrame serves one request frame whose sequence number in sess is seq. It takes over the
@@ -190,7 +158,7 @@ func decodeError(sess *Session, seq uint64, hdr proto.RequestHeader, err error) 
 }
 
 func (s *Server) apiVersions(sess *Session, seq uint64, hdr proto.RequestHeader) {
-	resp := proto.APIVersionsResponse{APIs: proto.Supported, NodeID: s.broker.NodeID(), Software: Software}
+	resp := proto.APIVersionsResponse{APIs: proto.Supported, NodeID: s.Broker.NodeID(), Software: Software}
 	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))
 }
 
@@ -200,7 +168,7 @@ func (s *Server) ping(sess *Session, seq uint64, hdr proto.RequestHeader, body [
 		decodeError(sess, seq, hdr, err)
 		return
 	}
-	resp := proto.PingResponse{Echo: req.Echo, NodeID: s.broker.NodeID()}
+	resp := proto.PingResponse{Echo: req.Echo, NodeID: s.Broker.NodeID()}
 	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))
 }
 
@@ -216,10 +184,4 @@ func codeAndMessage(err error) (int16, string) {
 		return int16(e.Code), e.Message
 	}
 	return int16(errcode.Of(err)), err.Error()
-}
-
-// responseBudget is the record bytes a fetch may return: what it asked for, capped by the
-// broker's limit, and at least 1 (the first batch still comes whole).
-func (s *Server) responseBudget(asked int) int {
-	return max(min(asked, s.maxFetchBytes), 1)
 }

@@ -51,7 +51,7 @@ func (s *Server) produce(sess *core.Session, seq uint64, h header, body []byte, 
 	// Topic names alias the frame (unsafe strings): they are used only until the response is
 	// encoded, before the frame is released, and cloned where they are kept (topic creation).
 	if err := t.req.UnsafeReadFrom(body); err != nil {
-		s.logger.Debug("closing connection after a malformed Produce request", zap.Error(err))
+		s.Logger.Debug("closing connection after a malformed Produce request", zap.Error(err))
 		sess.Complete(seq, nil)
 		sess.CloseTransport()
 		t.free()
@@ -65,7 +65,7 @@ func (s *Server) produce(sess *core.Session, seq uint64, h header, body []byte, 
 	if h.version >= 3 && s.needsTopicCreation(&t.req) {
 		go func() {
 			for i := range t.req.Topics {
-				_, _ = s.broker.EnsureTopic(strings.Clone(t.req.Topics[i].Topic))
+				_, _ = s.Broker.EnsureTopic(strings.Clone(t.req.Topics[i].Topic))
 			}
 			t.submit()
 		}()
@@ -75,10 +75,10 @@ func (s *Server) produce(sess *core.Session, seq uint64, h header, body []byte, 
 }
 
 func (s *Server) needsTopicCreation(req *kmsg.ProduceRequest) bool {
-	if !s.broker.AutoCreateTopics() {
+	if !s.Broker.AutoCreateTopics() {
 		return false
 	}
-	snap := s.broker.Snapshot()
+	snap := s.Broker.Snapshot()
 	for i := range req.Topics {
 		if snap.Topics[req.Topics[i].Topic] == nil && cluster.ValidTopicName(req.Topics[i].Topic) == nil {
 			return true
@@ -106,7 +106,7 @@ func (t *produceTxn) submit() {
 			if refuse != nil {
 				t.appends.Fail(slot, refuse)
 			} else {
-				t.appends.Submit(slot, t.server.broker.Replica(topic.Topic, p.Partition), p.Records)
+				t.appends.Submit(slot, t.server.Broker.Replica(topic.Topic, p.Partition), p.Records)
 			}
 			slot++
 		}

@@ -16,7 +16,6 @@ package kafka
 
 import (
 	"encoding/binary"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -44,13 +43,13 @@ func (s *Server) fetch(sess *core.Session, seq uint64, h header, body []byte, f 
 	t := &fetchTxn{server: s, sess: sess, seq: seq, frame: f, h: h}
 	t.req.Version = h.version
 	if err := t.req.ReadFrom(body); err != nil {
-		s.logger.Debug("closing connection after a malformed Fetch request", zap.Error(err))
+		s.Logger.Debug("closing connection after a malformed Fetch request", zap.Error(err))
 		s.abort(sess, seq, f)
 		return
 	}
 	// The response may hold this much: it counts against the connection's in-flight bytes, so a
 	// client that pipelines fetches, or reads slowly, cannot make the broker hold more.
-	sess.Reserve(seq, s.responseBudget(int(t.req.MaxBytes)))
+	sess.Reserve(seq, s.ResponseBudget(int(t.req.MaxBytes)))
 	go t.run()
 }
 
@@ -72,14 +71,13 @@ func (t *fetchTxn) run() {
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]
 		for j := range topic.Partitions {
-			t.replicas = append(t.replicas, s.broker.Replica(topic.Topic, topic.Partitions[j].Partition))
+			t.replicas = append(t.replicas, s.Broker.Replica(topic.Topic, topic.Partitions[j].Partition))
 		}
 	}
 	t.results = make([]core.PartitionRead, n)
-	maxWait := min(time.Duration(max(t.req.MaxWaitMillis, 0))*time.Millisecond, s.maxFetchWait)
-	deadline := s.now().Add(maxWait)
+	deadline := s.FetchDeadline(t.req.MaxWaitMillis)
 	var resp *core.Response
-	core.WaitForData(t.replicas, deadline, s.now, t.sess.Closed, func(last bool) bool {
+	core.WaitForData(t.replicas, deadline, s.Now, t.sess.Closed, func(last bool) bool {
 		if resp != nil {
 			resp.Written(nil)
 		}
@@ -94,7 +92,7 @@ func (t *fetchTxn) run() {
 // read fills t.results and resp's data buffer from every partition.
 func (t *fetchTxn) read(resp *core.Response) (total int, errored bool) {
 	data := resp.Data()
-	remaining := t.server.responseBudget(int(t.req.MaxBytes))
+	remaining := t.server.ResponseBudget(int(t.req.MaxBytes))
 	slot := 0
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]

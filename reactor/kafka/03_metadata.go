@@ -22,15 +22,15 @@ func (s *Server) metadata(h header, body []byte) (kmsg.Response, error) {
 		return nil, err
 	}
 	resp := kmsg.NewPtrMetadataResponse()
-	clusterID := s.broker.ClusterID()
+	clusterID := s.Broker.ClusterID()
 	resp.ClusterID = &clusterID
 	resp.ControllerID = s.nodeID()
-	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: s.nodeID(), Host: s.advertisedHost, Port: s.advertisedPort}}
+	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: s.nodeID(), Host: s.AdvertisedHost, Port: s.AdvertisedPort}}
 
 	var names []string
 	all := req.Topics == nil || (h.version == 0 && len(req.Topics) == 0)
 	if all {
-		names = s.broker.Snapshot().Names
+		names = s.Broker.Snapshot().Names
 	} else {
 		for _, t := range req.Topics {
 			if t.Topic != nil {
@@ -40,13 +40,13 @@ func (s *Server) metadata(h header, body []byte) (kmsg.Response, error) {
 	}
 	allowCreate := h.version < 4 || req.AllowAutoTopicCreation
 	for _, name := range names {
-		t := s.broker.Snapshot().Topics[name]
-		if t == nil && !all && allowCreate && s.broker.AutoCreateTopics() {
+		t := s.Broker.Snapshot().Topics[name]
+		if t == nil && !all && allowCreate && s.Broker.AutoCreateTopics() {
 			if err := cluster.ValidTopicName(name); err != nil {
 				resp.Topics = append(resp.Topics, metadataTopicError(name, errcode.InvalidTopic))
 				continue
 			}
-			if created, err := s.broker.EnsureTopic(name); err == nil {
+			if created, err := s.Broker.EnsureTopic(name); err == nil {
 				t = created
 			}
 		}

@@ -39,7 +39,7 @@ func (s *Server) listOffsets(h header, body []byte) (kmsg.Response, error) {
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.Timestamp, rp.Offset, rp.LeaderEpoch = -1, -1, -1
-			r := s.broker.Replica(t.Topic, p.Partition)
+			r := s.Broker.Replica(t.Topic, p.Partition)
 			switch {
 			case r == nil:
 				rp.ErrorCode = int16(errcode.UnknownTopicOrPartition)
@@ -87,7 +87,7 @@ func (s *Server) findCoordinator(h header, body []byte) (kmsg.Response, error) {
 		for _, key := range req.CoordinatorKeys {
 			c := kmsg.NewFindCoordinatorResponseCoordinator()
 			c.Key = key
-			c.NodeID, c.Host, c.Port = s.nodeID(), s.advertisedHost, s.advertisedPort
+			c.NodeID, c.Host, c.Port = s.nodeID(), s.AdvertisedHost, s.AdvertisedPort
 			c.ErrorCode, c.ErrorMessage = answer(key)
 			if c.ErrorCode != 0 {
 				c.NodeID, c.Host, c.Port = -1, "", -1
@@ -98,7 +98,7 @@ func (s *Server) findCoordinator(h header, body []byte) (kmsg.Response, error) {
 	}
 	resp.ErrorCode, resp.ErrorMessage = answer(req.CoordinatorKey)
 	if resp.ErrorCode == 0 {
-		resp.NodeID, resp.Host, resp.Port = s.nodeID(), s.advertisedHost, s.advertisedPort
+		resp.NodeID, resp.Host, resp.Port = s.nodeID(), s.AdvertisedHost, s.AdvertisedPort
 	} else {
 		resp.NodeID, resp.Port = -1, -1
 	}
@@ -142,7 +142,7 @@ func (s *Server) createTopics(h header, body []byte) (kmsg.Response, error) {
 				}
 			}
 			if err == nil {
-				err = s.broker.CreateTopic(cluster.TopicSpec{Name: t.Topic, Partitions: partitions, ReplicationFactor: rf, Configs: configs}, req.ValidateOnly)
+				err = s.Broker.CreateTopic(cluster.TopicSpec{Name: t.Topic, Partitions: partitions, ReplicationFactor: rf, Configs: configs}, req.ValidateOnly)
 			}
 		}
 		seen[t.Topic] = true
@@ -151,7 +151,7 @@ func (s *Server) createTopics(h header, body []byte) (kmsg.Response, error) {
 			rt.ErrorMessage = nil
 		}
 		if err == nil {
-			if created := s.broker.Snapshot().Topics[t.Topic]; created != nil && !req.ValidateOnly {
+			if created := s.Broker.Snapshot().Topics[t.Topic]; created != nil && !req.ValidateOnly {
 				rt.TopicID = created.ID
 				rt.NumPartitions = int32(len(created.Replicas))
 				rt.ReplicationFactor = created.ReplicationFactor
@@ -181,7 +181,7 @@ func (s *Server) deleteTopics(h header, body []byte) (kmsg.Response, error) {
 		rt := kmsg.NewDeleteTopicsResponseTopic()
 		n := name
 		rt.Topic = &n
-		err := s.broker.DeleteTopic(name)
+		err := s.Broker.DeleteTopic(name)
 		rt.ErrorCode, rt.ErrorMessage = codeOf(err)
 		resp.Topics = append(resp.Topics, rt)
 	}
@@ -202,7 +202,7 @@ func (s *Server) deleteRecords(h header, body []byte) (kmsg.Response, error) {
 			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.LowWatermark = -1
-			if r := s.broker.Replica(t.Topic, p.Partition); r == nil {
+			if r := s.Broker.Replica(t.Topic, p.Partition); r == nil {
 				rp.ErrorCode = int16(errcode.UnknownTopicOrPartition)
 			} else {
 				start, err := r.DeleteRecords(p.Offset)
@@ -234,7 +234,7 @@ func (s *Server) initProducerID(h header, body []byte) (kmsg.Response, error) {
 	}
 	// An idempotent producer always gets a fresh id with epoch 0 (also when it asks to bump the
 	// epoch of the id it had, KIP-360): sequences start again at 0 under the new id.
-	id, err := s.broker.NewProducerID()
+	id, err := s.Broker.NewProducerID()
 	if err != nil {
 		resp.ErrorCode, _ = codeOf(err)
 		return resp, nil
@@ -296,7 +296,7 @@ func (s *Server) describeConfigs(h header, body []byte) (kmsg.Response, error) {
 		}
 		switch res.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			t := s.broker.Snapshot().Topics[res.ResourceName]
+			t := s.Broker.Snapshot().Topics[res.ResourceName]
 			if t == nil {
 				rr.ErrorCode = int16(errcode.UnknownTopicOrPartition)
 				msg := "topic does not exist"
@@ -313,7 +313,7 @@ func (s *Server) describeConfigs(h header, body []byte) (kmsg.Response, error) {
 				rr.ErrorMessage = &msg
 				break
 			}
-			for _, kv := range s.broker.Settings() {
+			for _, kv := range s.Broker.Settings() {
 				add(kv[0], kv[1], sourceStaticBroker, true)
 			}
 		default:

@@ -14,8 +14,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -42,46 +40,20 @@ type Options struct {
 
 // Server serves the Kafka protocol.
 type Server struct {
-	broker         *cluster.Broker
-	logger         *zap.Logger
-	now            func() time.Time
-	advertisedHost string
-	advertisedPort int32
-	maxFetchWait   time.Duration
-	maxFetchBytes  int
+	core.Endpoint
 }
 
 // NewServer returns a Server.
 func NewServer(o Options) (*Server, error) {
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
+	logger := o.Logger
+	if logger == nil {
+		logger = zap.NewNop()
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.MaxFetchWait <= 0 {
-		o.MaxFetchWait = 30 * time.Second
-	}
-	if o.MaxFetchBytes <= 0 {
-		o.MaxFetchBytes = 55 << 20
-	}
-	host, portStr, err := net.SplitHostPort(o.AdvertisedAddr)
+	e, err := core.NewEndpoint("kafka", o.Broker, o.AdvertisedAddr, logger.With(zap.String("listener", "kafka")), o.Now, o.MaxFetchWait, o.MaxFetchBytes)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: advertised address %q: %w", o.AdvertisedAddr, err)
+		return nil, err
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port <= 0 || port > 65535 {
-		return nil, fmt.Errorf("kafka: advertised address %q: bad port", o.AdvertisedAddr)
-	}
-	return &Server{
-		broker:         o.Broker,
-		logger:         o.Logger.With(zap.String("listener", "kafka")),
-		now:            o.Now,
-		advertisedHost: host,
-		advertisedPort: int32(port),
-		maxFetchWait:   o.MaxFetchWait,
-		maxFetchBytes:  o.MaxFetchBytes,
-	}, nil
+	return &Server{Endpoint: e}, nil
 }
 
 // header is a decoded Kafka request header (v1 or v2).
@@ -152,7 +124,7 @@ func (s *Server) HandleFrame(sess *core.Session, seq uint64, f *core.Frame) {
 	h, body, err := parseHeader(f.Bytes())
 	if err != nil {
 		// Kafka closes a connection whose request header it cannot read.
-		s.logger.Debug("closing connection after a malformed request header", zap.Error(err))
+		s.Logger.Debug("closing connection after a malformed request header", zap.Error(err))
 		s.abort(sess, seq, f)
 		return
 	}
@@ -165,7 +137,7 @@ func (s *Server) HandleFrame(sess *core.Session, seq uint64, f *core.Frame) {
 	if !ok || h.version < api.min || h.version > api.max {
 		// Kafka closes the connection on a request it has no parser for: clients learn the
 		// versions from ApiVersions first.
-		s.logger.Debug("closing connection after an unsupported request",
+		s.Logger.Debug("closing connection after an unsupported request",
 			zap.Int16("key", h.key), zap.Int16("version", h.version))
 		s.abort(sess, seq, f)
 		return
@@ -215,7 +187,7 @@ func (s *Server) control(sess *core.Session, seq uint64, h header, body []byte, 
 	}
 	if err != nil {
 		// A body that does not parse: Kafka closes the connection.
-		s.logger.Debug("closing connection after a malformed request", zap.Int16("key", h.key), zap.Int16("version", h.version), zap.Error(err))
+		s.Logger.Debug("closing connection after a malformed request", zap.Int16("key", h.key), zap.Int16("version", h.version), zap.Error(err))
 		sess.Complete(seq, nil)
 		sess.CloseTransport()
 		return
@@ -256,10 +228,4 @@ func codeOf(err error) (int16, *string) {
 }
 
 // nodeID is this node's id.
-func (s *Server) nodeID() int32 { return s.broker.NodeID() }
-
-// responseBudget is the record bytes a fetch may return: what it asked for, capped by the
-// broker's limit, and at least 1 (the first batch still comes whole).
-func (s *Server) responseBudget(asked int) int {
-	return max(min(asked, s.maxFetchBytes), 1)
-}
+func (s *Server) nodeID() int32 { return s.Broker.NodeID() }

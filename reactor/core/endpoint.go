@@ -1,0 +1,66 @@
+package core
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/thorstream/thorstream/cluster"
+)
+
+// Endpoint is what the servers of both protocols share: the broker, the address clients are told
+// to use, the logger and clock, and the fetch limits, with their defaults applied.
+type Endpoint struct {
+	Broker         *cluster.Broker
+	Logger         *zap.Logger
+	Now            func() time.Time
+	AdvertisedHost string
+	AdvertisedPort int32
+	// MaxFetchWait caps a fetch's max wait; default 30 s.
+	MaxFetchWait time.Duration
+	// MaxFetchBytes caps the record bytes of one fetch response whatever the client asks
+	// (Kafka's fetch.max.bytes); default 55 MiB.
+	MaxFetchBytes int
+}
+
+// NewEndpoint checks the advertised host:port and fills in defaults. name prefixes errors.
+func NewEndpoint(name string, broker *cluster.Broker, advertised string, logger *zap.Logger, now func() time.Time,
+	maxFetchWait time.Duration, maxFetchBytes int) (Endpoint, error) {
+	e := Endpoint{Broker: broker, Logger: logger, Now: now, MaxFetchWait: maxFetchWait, MaxFetchBytes: maxFetchBytes}
+	if e.Logger == nil {
+		e.Logger = zap.NewNop()
+	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.MaxFetchWait <= 0 {
+		e.MaxFetchWait = 30 * time.Second
+	}
+	if e.MaxFetchBytes <= 0 {
+		e.MaxFetchBytes = 55 << 20
+	}
+	host, portStr, err := net.SplitHostPort(advertised)
+	if err != nil {
+		return e, fmt.Errorf("%s: advertised address %q: %w", name, advertised, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return e, fmt.Errorf("%s: advertised address %q: bad port", name, advertised)
+	}
+	e.AdvertisedHost, e.AdvertisedPort = host, int32(port)
+	return e, nil
+}
+
+// ResponseBudget is the record bytes a fetch may return: what it asked for, capped by the
+// broker's limit, and at least 1 (the first batch still comes whole).
+func (e *Endpoint) ResponseBudget(asked int) int {
+	return max(min(asked, e.MaxFetchBytes), 1)
+}
+
+// FetchDeadline is when a fetch that asked to wait maxWaitMs must be answered.
+func (e *Endpoint) FetchDeadline(maxWaitMs int32) time.Time {
+	return e.Now().Add(min(time.Duration(max(maxWaitMs, 0))*time.Millisecond, e.MaxFetchWait))
+}
