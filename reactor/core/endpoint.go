@@ -64,3 +64,22 @@ func (e *Endpoint) ResponseBudget(asked int) int {
 func (e *Endpoint) FetchDeadline(maxWaitMs int32) time.Time {
 	return e.Now().Add(min(time.Duration(max(maxWaitMs, 0))*time.Millisecond, e.MaxFetchWait))
 }
+
+// ServeFetch runs the read-and-wait loop of one fetch for either protocol and returns the
+// response to encode. read fills a fresh response's data buffer from every partition and reports
+// the record bytes it read and whether a partition failed; the fetch is answered once minBytes
+// are there, a partition failed, maxWaitMs has passed, or closed reports the connection gone.
+// Responses of reads that came up short go back to their pools.
+func (e *Endpoint) ServeFetch(replicas []*cluster.Replica, maxWaitMs, minBytes int32, closed func() bool,
+	read func(*Response) (total int, errored bool)) *Response {
+	var resp *Response
+	WaitForData(replicas, e.FetchDeadline(maxWaitMs), e.Now, closed, func(last bool) bool {
+		if resp != nil {
+			resp.Written(nil) // not enough data last time: give the buffers back
+		}
+		resp = NewResponse()
+		total, errored := read(resp)
+		return last || total >= int(minBytes) || errored
+	})
+	return resp
+}

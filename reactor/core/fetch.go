@@ -38,7 +38,6 @@ func (s *Server) fetch(sess *Session, seq uint64, hdr proto.RequestHeader, body 
 func (t *fetchTxn) run() {
 	defer t.frame.Release()
 	s := t.server
-	deadline := s.FetchDeadline(t.req.MaxWaitMs)
 
 	n := 0
 	for i := range t.req.Topics {
@@ -52,14 +51,8 @@ func (t *fetchTxn) run() {
 		}
 	}
 	results := make([]PartitionRead, n)
-	var resp *Response
-	WaitForData(t.replicas, deadline, s.Now, t.sess.Closed, func(last bool) bool {
-		if resp != nil {
-			resp.Written(nil) // not enough data last time: give the buffers back
-		}
-		resp = NewResponse()
-		total, errored := t.read(resp, results)
-		return last || total >= int(t.req.MinBytes) || errored
+	resp := s.ServeFetch(t.replicas, t.req.MaxWaitMs, t.req.MinBytes, t.sess.Closed, func(resp *Response) (int, bool) {
+		return t.read(resp, results)
 	})
 	t.sess.Complete(t.seq, t.encode(resp, results))
 }

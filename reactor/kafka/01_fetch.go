@@ -75,16 +75,7 @@ func (t *fetchTxn) run() {
 		}
 	}
 	t.results = make([]core.PartitionRead, n)
-	deadline := s.FetchDeadline(t.req.MaxWaitMillis)
-	var resp *core.Response
-	core.WaitForData(t.replicas, deadline, s.Now, t.sess.Closed, func(last bool) bool {
-		if resp != nil {
-			resp.Written(nil)
-		}
-		resp = core.NewResponse()
-		total, errored := t.read(resp)
-		return last || total >= int(t.req.MinBytes) || errored
-	})
+	resp := s.ServeFetch(t.replicas, t.req.MaxWaitMillis, t.req.MinBytes, t.sess.Closed, t.read)
 	t.encode(resp)
 	t.sess.Complete(t.seq, resp)
 }
