@@ -177,6 +177,9 @@ func (b *Broker) Settings() [][2]string {
 	}
 }
 
+// Logger is the broker's logger.
+func (b *Broker) Logger() *zap.Logger { return b.logger }
+
 // ClusterID is the cluster's id, created with the data directory.
 func (b *Broker) ClusterID() string { return b.clusterID }
 
@@ -398,6 +401,7 @@ func (b *Broker) openTopic(tj topicJSON) (*Topic, error) {
 			InboxSize:      b.opts.InboxSize,
 			LeaderEpoch:    0,
 			RetentionCheck: b.opts.RetentionCheck,
+			Internal:       tj.Internal,
 			Logger:         b.logger,
 			Now:            b.opts.Now,
 		}))

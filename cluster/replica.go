@@ -119,6 +119,7 @@ type Replica struct {
 	dirty        bool
 
 	retentionEvery time.Duration
+	internal       bool
 
 	// submitMu orders Submit against Close: once closing is set under the write lock no request
 	// enters the inbox, so the goroutine's final drain answers every accepted request. Submit
@@ -138,8 +139,11 @@ type ReplicaOptions struct {
 	InboxSize      int           // default 1024
 	LeaderEpoch    int32         // epoch stamped on appended batches
 	RetentionCheck time.Duration // default 30 s
-	Logger         *zap.Logger
-	Now            func() time.Time
+	// Internal marks a partition of an internal topic (committed offsets): clients do not write
+	// to it, the broker does.
+	Internal bool
+	Logger   *zap.Logger
+	Now      func() time.Time
 }
 
 // NewReplica starts the replica goroutine for an opened log.
@@ -170,6 +174,7 @@ func NewReplica(o ReplicaOptions) *Replica {
 		done:           make(chan struct{}),
 		leaderEpoch:    o.LeaderEpoch,
 		retentionEvery: o.RetentionCheck,
+		internal:       o.Internal,
 	}
 	r.waiters = map[*Waiter]struct{}{}
 	r.checkRecord = r.checker.check
@@ -184,6 +189,9 @@ func NewReplica(o ReplicaOptions) *Replica {
 	go r.run()
 	return r
 }
+
+// Internal reports whether the partition belongs to an internal topic, written by the broker only.
+func (r *Replica) Internal() bool { return r.internal }
 
 // Topic is the replica's topic name.
 func (r *Replica) Topic() string { return r.topic }

@@ -7,6 +7,9 @@ import (
 	"github.com/thorstream/thorstream/codec/errcode"
 )
 
+// ErrInternalTopic answers a client's produce to an internal topic, which only the broker writes.
+var ErrInternalTopic = errcode.New(errcode.InvalidTopic, "internal topics are written by the broker only")
+
 // ErrUnknownPartition answers a produce or fetch for a partition this node does not host.
 var ErrUnknownPartition = errcode.New(errcode.UnknownTopicOrPartition, "this server does not host this topic-partition")
 
@@ -44,10 +47,15 @@ func (a *Appends) Reset(n int) {
 	a.pending.Store(int32(n) + 1)
 }
 
-// Submit hands slot's records to replica r without blocking (r nil: the partition is unknown).
+// Submit hands a client's records for slot to replica r without blocking (r nil: the partition
+// is unknown). Internal topics are refused: a client must not write the broker's own records.
 func (a *Appends) Submit(slot int, r *cluster.Replica, records []byte) {
 	if r == nil {
 		a.Fail(slot, ErrUnknownPartition)
+		return
+	}
+	if r.Internal() {
+		a.Fail(slot, ErrInternalTopic)
 		return
 	}
 	req := &a.Requests[slot]

@@ -3,7 +3,10 @@ package core
 import (
 	"fmt"
 
+	"go.uber.org/zap"
+
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/batch"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/groups"
 )
@@ -62,9 +65,15 @@ func OpenOffsets(b *cluster.Broker) (*groups.Offsets, error) {
 		if len(buf) == 0 {
 			break
 		}
-		if err := offsets.Load(buf); err != nil {
-			return nil, fmt.Errorf("core: replaying offsets topic at %d: %w", next, err)
-		}
+		// Batch by batch, so that one undecodable batch costs only its own commits: the broker
+		// must start whatever the offsets log holds.
+		_ = batch.Split(buf, func(one []byte) error {
+			if err := offsets.Load(one); err != nil {
+				b.Logger().Warn("skipped an undecodable batch of the offsets topic",
+					zap.Int64("offset", batch.BaseOffset(one)), zap.Error(err))
+			}
+			return nil
+		})
 		last, err := lastNextOffset(buf)
 		if err != nil {
 			return nil, err

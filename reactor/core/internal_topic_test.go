@@ -1,0 +1,55 @@
+package core
+
+import (
+	"testing"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/codec/proto"
+	"github.com/thorstream/thorstream/groups"
+)
+
+// A client cannot write the offsets topic: its records would have to decode as commits at every
+// start.
+func TestProduceToInternalTopicRefused(t *testing.T) {
+	e := newEnv(t, cluster.Options{})
+	got := e.produce(groups.OffsetsTopic, 0, makeBatch(3, 1000, 1))
+	if errcode.Code(got.ErrorCode) != errcode.InvalidTopic {
+		t.Fatalf("produce to %s: %+v, want INVALID_TOPIC_EXCEPTION", groups.OffsetsTopic, got)
+	}
+	if hw := e.broker.Replica(groups.OffsetsTopic, 0).HighWatermark(); hw != 0 {
+		t.Fatalf("offsets topic high watermark %d after a refused produce, want 0", hw)
+	}
+}
+
+// Records in the offsets topic that do not decode as commits (written by an older or damaged
+// broker) cost only their own batch: the broker starts and the other commits are kept.
+func TestUndecodableOffsetsBatchSkippedAtStart(t *testing.T) {
+	e := newEnv(t, cluster.Options{})
+	e.createTopic("t", 1)
+	commit := func(offset int64) {
+		t.Helper()
+		var resp proto.OffsetCommitResponse
+		e.call(proto.KeyOffsetCommit, &proto.OffsetCommitRequest{Group: "g", Topics: []proto.OffsetCommitTopic{
+			{Name: "t", Partitions: []proto.OffsetCommitPartition{{Partition: 0, Offset: offset}}},
+		}}, &resp)
+		if resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("commit %d: %+v", offset, resp)
+		}
+	}
+	commit(5)
+	// A batch of records that are not commits, written the way the broker writes its own.
+	done := make(chan error, 1)
+	(&OffsetsStore{broker: e.broker}).Persist(makeBatch(2, 1000, 1), func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	commit(9)
+	e.close()
+	e.open()
+	var resp proto.OffsetFetchResponse
+	e.call(proto.KeyOffsetFetch, &proto.OffsetFetchRequest{Group: "g", Topics: []proto.OffsetFetchTopic{{Name: "t", Partitions: []int32{0}}}}, &resp)
+	if got := resp.Topics[0].Partitions[0].Offset; got != 9 {
+		t.Fatalf("committed offset after restart %d, want 9", got)
+	}
+}
