@@ -121,6 +121,10 @@ type Replica struct {
 	retentionEvery time.Duration
 	internal       bool
 
+	// Producer-state snapshots (writer goroutine only).
+	snapshotEvery         int64
+	appendedSinceSnapshot int64
+
 	// submitMu orders Submit against Close: once closing is set under the write lock no request
 	// enters the inbox, so the goroutine's final drain answers every accepted request. Submit
 	// holds the read lock only around a non-blocking channel send.
@@ -142,8 +146,12 @@ type ReplicaOptions struct {
 	// Internal marks a partition of an internal topic (committed offsets): clients do not write
 	// to it, the broker does.
 	Internal bool
-	Logger   *zap.Logger
-	Now      func() time.Time
+	// ProducerSnapshotBytes is how much a partition appends between snapshots of its producer
+	// state, each taken right after a sync; default 64 MiB. Start-up after a crash then reads
+	// only the batches appended since the last snapshot, not the whole log.
+	ProducerSnapshotBytes int64
+	Logger                *zap.Logger
+	Now                   func() time.Time
 }
 
 // NewReplica starts the replica goroutine for an opened log.
@@ -153,6 +161,9 @@ func NewReplica(o ReplicaOptions) *Replica {
 	}
 	if o.RetentionCheck <= 0 {
 		o.RetentionCheck = 30 * time.Second
+	}
+	if o.ProducerSnapshotBytes <= 0 {
+		o.ProducerSnapshotBytes = 64 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -175,6 +186,7 @@ func NewReplica(o ReplicaOptions) *Replica {
 		leaderEpoch:    o.LeaderEpoch,
 		retentionEvery: o.RetentionCheck,
 		internal:       o.Internal,
+		snapshotEvery:  o.ProducerSnapshotBytes,
 	}
 	r.waiters = map[*Waiter]struct{}{}
 	r.checkRecord = r.checker.check
@@ -400,8 +412,15 @@ func (r *Replica) appendGroup() {
 	}
 	if len(r.iovecs) > 0 {
 		err := r.log.Append(r.iovecs)
+		if err == nil {
+			for _, b := range r.iovecs {
+				r.appendedSinceSnapshot += int64(len(b))
+			}
+		}
 		if err == nil && r.policy.Mode == FsyncAlways {
-			err = r.log.Sync()
+			if err = r.log.Sync(); err == nil {
+				r.maybeSnapshot()
+			}
 		} else if err == nil {
 			r.dirty = true
 		}
@@ -585,6 +604,21 @@ func (r *Replica) syncIfDirty() {
 	r.dirty = false
 	if err := r.log.Sync(); err != nil {
 		r.fence(err)
+		return
+	}
+	r.maybeSnapshot()
+}
+
+// maybeSnapshot writes the producer state once enough has been appended since the last snapshot.
+// It runs right after a successful sync, so the snapshot never covers offsets a crash could lose.
+// A failed snapshot is only logged: the log itself has everything, start-up just reads more.
+func (r *Replica) maybeSnapshot() {
+	if r.appendedSinceSnapshot < r.snapshotEvery {
+		return
+	}
+	r.appendedSinceSnapshot = 0
+	if err := r.producers.snapshot(r.log); err != nil {
+		r.logger.Warn("could not write the producer state snapshot", zap.Error(err))
 	}
 }
 
