@@ -83,3 +83,10 @@ func (e *Endpoint) ServeFetch(replicas []*cluster.Replica, maxWaitMs, minBytes i
 	})
 	return resp
 }
+
+// WouldCreateTopic reports whether a produce naming topic must first create it: auto-creation is
+// on, the topic is missing and its name is valid. Creating writes files, so callers do it on a
+// goroutine, never on an event loop.
+func (e *Endpoint) WouldCreateTopic(topic string) bool {
+	return e.Broker.AutoCreateTopics() && e.Broker.Snapshot().Topics[topic] == nil && cluster.ValidTopicName(topic) == nil
+}

@@ -57,15 +57,10 @@ func (s *Server) produce(sess *Session, seq uint64, hdr proto.RequestHeader, bod
 	t.submit()
 }
 
-// needsTopicCreation reports whether the request names a missing topic that auto-creation
-// would create.
+// needsTopicCreation reports whether the request names a topic that auto-creation would create.
 func (s *Server) needsTopicCreation(req *proto.ProduceRequest) bool {
-	if !s.Broker.AutoCreateTopics() {
-		return false
-	}
-	snap := s.Broker.Snapshot()
 	for i := range req.Topics {
-		if snap.Topics[string(req.Topics[i].Name)] == nil {
+		if s.WouldCreateTopic(string(req.Topics[i].Name)) {
 			return true
 		}
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
-	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/reactor/core"
 )
@@ -74,13 +73,10 @@ func (s *Server) produce(sess *core.Session, seq uint64, h header, body []byte, 
 	t.submit()
 }
 
+// needsTopicCreation reports whether the request names a topic that auto-creation would create.
 func (s *Server) needsTopicCreation(req *kmsg.ProduceRequest) bool {
-	if !s.Broker.AutoCreateTopics() {
-		return false
-	}
-	snap := s.Broker.Snapshot()
 	for i := range req.Topics {
-		if snap.Topics[req.Topics[i].Topic] == nil && cluster.ValidTopicName(req.Topics[i].Topic) == nil {
+		if s.WouldCreateTopic(req.Topics[i].Topic) {
 			return true
 		}
 	}
