@@ -118,8 +118,9 @@ type Replica struct {
 	iovecs       [][]byte
 	dirty        bool
 
-	retentionEvery time.Duration
-	internal       bool
+	retentionEvery    time.Duration
+	internal          bool
+	lastCorruptionLog atomic.Int64 // unix nanoseconds of the last corruption report
 
 	// Producer-state snapshots (writer goroutine only).
 	snapshotEvery         int64
@@ -200,6 +201,18 @@ func NewReplica(o ReplicaOptions) *Replica {
 	r.highWatermark.Store(o.Log.EndOffset())
 	go r.run()
 	return r
+}
+
+// ReportCorruption logs a stored batch that failed validation on read (at most once a minute per
+// partition: a consumer retrying the same offset must not flood the log).
+func (r *Replica) ReportCorruption(fetchOffset int64, err error) {
+	now := r.now().UnixNano()
+	last := r.lastCorruptionLog.Load()
+	if now-last < int64(time.Minute) || !r.lastCorruptionLog.CompareAndSwap(last, now) {
+		return
+	}
+	r.logger.Error("corrupt batch in the log: reads stop before it; restore the partition from a replica or a backup, or move the segment away",
+		zap.Int64("fetch_offset", fetchOffset), zap.Error(err))
 }
 
 // Internal reports whether the partition belongs to an internal topic, written by the broker only.
