@@ -109,3 +109,28 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 	w.buf = append(w.buf, p...)
 	return len(p), nil
 }
+
+// streamWriter is a pooled stream encoder (gzip, lz4): reset onto a sink, written, closed.
+type streamWriter interface {
+	Reset(io.Writer)
+	Write([]byte) (int, error)
+	Close() error
+}
+
+// encodeStream compresses src with w, appending to dst through sink, and leaves sink empty so
+// the pooled encoder does not keep the caller's buffer. On error dst keeps its original contents.
+func encodeStream(w streamWriter, sink *appendWriter, dst, src []byte, name string) ([]byte, error) {
+	start := len(dst)
+	sink.buf = dst
+	w.Reset(sink)
+	_, err := w.Write(src)
+	if err == nil {
+		err = w.Close()
+	}
+	out := sink.buf
+	sink.buf = nil
+	if err != nil {
+		return out[:start], fmt.Errorf("codec/compress: %s: %w", name, err)
+	}
+	return out, nil
+}

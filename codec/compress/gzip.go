@@ -38,19 +38,7 @@ func compressGzip(dst, src []byte, level int) ([]byte, error) {
 		enc = &gzipEncoder{writer: w}
 	}
 	defer gzipWriters[level].Put(enc)
-	start := len(dst)
-	enc.sink.buf = dst
-	enc.writer.Reset(&enc.sink)
-	_, err := enc.writer.Write(src)
-	if err == nil {
-		err = enc.writer.Close()
-	}
-	out := enc.sink.buf
-	enc.sink.buf = nil // the pool must not keep the caller's buffer
-	if err != nil {
-		return out[:start], fmt.Errorf("codec/compress: gzip: %w", err)
-	}
-	return out, nil
+	return encodeStream(enc.writer, &enc.sink, dst, src, "gzip")
 }
 
 // gzipReaders pools *gzipDecoder; each is owned by one call between Get and Put.
