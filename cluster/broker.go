@@ -76,6 +76,17 @@ type Broker struct {
 	closed          bool
 	nextProducerID  int64
 	producerIDBlock int64 // end (exclusive) of the block persisted in meta.json
+	// onDeleted are called after a topic is deleted, whichever protocol asked (state kept beside
+	// the logs, such as committed offsets, forgets the topic). Guarded by adminMu.
+	onDeleted []func(topic string)
+}
+
+// OnTopicDeleted registers fn to run (under the admin lock, so it must not call back into the
+// Broker's admin methods) after every topic deletion.
+func (b *Broker) OnTopicDeleted(fn func(topic string)) {
+	b.adminMu.Lock()
+	b.onDeleted = append(b.onDeleted, fn)
+	b.adminMu.Unlock()
 }
 
 // producerIDBlockSize is how many producer ids one meta.json write reserves.
@@ -343,6 +354,9 @@ func (b *Broker) DeleteTopic(name string) error {
 	}
 	_ = b.opts.FS.SyncDir(b.opts.DataDir)
 	go b.removeDeletedDirs()
+	for _, fn := range b.onDeleted {
+		fn(name)
+	}
 	b.logger.Info("topic deleted", zap.String("topic", name))
 	return nil
 }

@@ -111,9 +111,6 @@ func (s *Server) deleteTopics(sess *Session, seq uint64, hdr proto.RequestHeader
 	var resp proto.TopicErrorsResponse
 	for _, name := range req.Names {
 		err := s.Broker.DeleteTopic(name)
-		if err == nil && s.offsets != nil {
-			s.offsets.DeleteTopic(name)
-		}
 		code, msg := codeAndMessage(err)
 		resp.Topics = append(resp.Topics, proto.TopicError{Name: name, ErrorCode: code, ErrorMessage: msg})
 	}

@@ -53,3 +53,22 @@ func TestUndecodableOffsetsBatchSkippedAtStart(t *testing.T) {
 		t.Fatalf("committed offset after restart %d, want 9", got)
 	}
 }
+
+// Committed offsets of a topic go when the topic is deleted by any path (the Kafka listener
+// deletes through the broker directly), not only through this server's DeleteTopics.
+func TestOffsetsForgottenWhenBrokerDeletesTopic(t *testing.T) {
+	e := newEnv(t, cluster.Options{})
+	e.createTopic("t", 1)
+	var commit proto.OffsetCommitResponse
+	e.call(proto.KeyOffsetCommit, &proto.OffsetCommitRequest{Group: "g", Topics: []proto.OffsetCommitTopic{
+		{Name: "t", Partitions: []proto.OffsetCommitPartition{{Partition: 0, Offset: 4}}},
+	}}, &commit)
+	if err := e.broker.DeleteTopic("t"); err != nil {
+		t.Fatal(err)
+	}
+	var resp proto.OffsetFetchResponse
+	e.call(proto.KeyOffsetFetch, &proto.OffsetFetchRequest{Group: "g", Topics: []proto.OffsetFetchTopic{{Name: "t", Partitions: []int32{0}}}}, &resp)
+	if got := resp.Topics[0].Partitions[0].Offset; got != -1 {
+		t.Fatalf("committed offset of a deleted topic %d, want -1", got)
+	}
+}

@@ -52,6 +52,8 @@ func OpenOffsets(b *cluster.Broker) (*groups.Offsets, error) {
 		return nil, fmt.Errorf("core: offsets topic: %w", err)
 	}
 	offsets := groups.NewOffsets(&OffsetsStore{broker: b})
+	// A deleted topic's offsets go, whichever protocol deleted it.
+	b.OnTopicDeleted(offsets.DeleteTopic)
 	r := b.Replica(groups.OffsetsTopic, 0)
 	if r == nil {
 		return nil, fmt.Errorf("core: offsets topic has no partition 0")
