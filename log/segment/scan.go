@@ -45,7 +45,10 @@ func (w *walker) next(pos, expectedBase int64) (batch.Header, error) {
 	}
 	if w.validate {
 		if cap(w.buf) < h.Size() {
-			w.buf = make([]byte, h.Size())
+			// The header read above lives in the old buffer: carry it over.
+			grown := make([]byte, h.Size())
+			copy(grown, hdr)
+			w.buf = grown
 		}
 		whole := w.buf[:h.Size()]
 		if _, err := readFull(w.file, whole[batch.HeaderSize:], pos+batch.HeaderSize); err != nil {
