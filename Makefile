@@ -8,7 +8,7 @@ BIN := bin
 # The packages whose goroutines share state: run with the race detector.
 RACE_PKGS := ./cluster/... ./groups/... ./reactor/... ./log/... ./client/...
 
-.PHONY: all build run test test-deps test-go test-race test-compat crash bench fuzz lint clean
+.PHONY: all build run test test-deps test-go test-race test-compat crash abuse bench fuzz lint clean
 
 all: build
 
@@ -49,6 +49,10 @@ test-compat: build
 ## crash: the kill -9 crash test alone, with more rounds
 crash:
 	THORSTREAM_CRASH_ROUNDS=10 $(GO) test -count=1 -run TestCrash -v -timeout 30m ./tests/...
+
+## abuse: the hostile-client tests in their long versions (more connections, bigger bombs, longer stalls)
+abuse:
+	THORSTREAM_ABUSE_LONG=1 $(GO) test -count=1 -run TestAbuse -v -timeout 60m ./tests/...
 
 ## bench: every benchmark, with allocations
 bench:
