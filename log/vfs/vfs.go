@@ -6,6 +6,14 @@
 // fdatasync, truncate, and the directory operations a log needs to create, rename and delete
 // segment and checkpoint files. There is no mmap anywhere: indexes live in memory and are written
 // with plain writes, so a page fault can never stand in for an I/O error we must see.
+//
+// # Simulated power loss
+//
+// CrashFS (NewCrashFS) is an in-memory filesystem that keeps, per file, what was made durable by
+// the last Sync and, per directory, the entries made durable by the last SyncDir. PowerLoss drops
+// (or tears) whatever was not, kills every open file, and serves what a restarted process would
+// find; CrashAfter stops the world at a chosen mutating operation so a test can crash a workload
+// at every step of its writes, syncs, rolls and checkpoint renames.
 package vfs
 
 import (
