@@ -45,19 +45,28 @@ import (
 
 // Options configure a Log.
 type Options struct {
-	FS                 vfs.FS           // required
-	Dir                string           // created if missing
-	SegmentBytes       int64            // roll before an append would make the active segment larger; default 1 GiB
-	SegmentAge         time.Duration    // roll when the active segment's first append is older; 0 = never
-	RetentionBytes     int64            // delete oldest whole segments while the total exceeds; <0 = unlimited
-	RetentionAge       time.Duration    // delete segments whose largest timestamp is older; <=0 = unlimited
-	IndexIntervalBytes int              // default 4096
-	Logger             *zap.Logger      // default zap.NewNop()
-	Now                func() time.Time // default time.Now
+	FS                 vfs.FS        // required
+	Dir                string        // created if missing
+	SegmentBytes       int64         // roll before an append would make the active segment larger; default 1 GiB
+	SegmentAge         time.Duration // roll when the active segment's first append is older; 0 = never
+	RetentionBytes     int64         // delete oldest whole segments while the total exceeds; <0 = unlimited
+	RetentionAge       time.Duration // delete segments whose largest timestamp is older; <=0 = unlimited
+	IndexIntervalBytes int           // default 4096
+	// MaxDroppedFiles and MaxDroppedBytes bound the files of bytes cut off by recovery kept in
+	// the directory (the newest are kept; those of the current open always); defaults 10 and
+	// 2 GiB.
+	MaxDroppedFiles int
+	MaxDroppedBytes int64
+	Logger          *zap.Logger      // default zap.NewNop()
+	Now             func() time.Time // default time.Now
 }
 
-// DefaultSegmentBytes is Options.SegmentBytes when left 0.
-const DefaultSegmentBytes = 1 << 30
+// Defaults of Options.
+const (
+	DefaultSegmentBytes    = 1 << 30
+	DefaultMaxDroppedFiles = 10
+	DefaultMaxDroppedBytes = 2 << 30
+)
 
 // Errors. Fenced errors wrap ErrFenced and the I/O error that caused the fence.
 var (
@@ -92,8 +101,10 @@ type Log struct {
 	activeFirstAppend time.Time // zero until the active segment's first append
 	activeUnsynced    bool      // the active segment was written since the last Sync
 	rolledUnsynced    []*segment.Segment
-	dirUnsynced       bool  // files were created or removed since the last Sync
-	recoveryPoint     int64 // segments wholly below are durable, indexes included
+	dirUnsynced       bool     // files were created or removed since the last Sync
+	recoveryPoint     int64    // offsets below are durable, and so are the indexes that cover them
+	syncedEnd         int64    // the log end offset as of the last successful Sync
+	droppedThisOpen   []string // files of cut-off bytes this open made (never pruned)
 	epochCache        epochCache
 	fenceErr          error
 	closed            bool
@@ -117,6 +128,12 @@ func (o *Options) fill() error {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.MaxDroppedFiles <= 0 {
+		o.MaxDroppedFiles = DefaultMaxDroppedFiles
+	}
+	if o.MaxDroppedBytes <= 0 {
+		o.MaxDroppedBytes = DefaultMaxDroppedBytes
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -202,11 +219,19 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (endOffset int64, epochFound int32)
 	return c.endOffsetFor(epoch, l.endOffset.Load())
 }
 
-// segmentFor returns the segment whose range holds offset, or nil.
-func (s *snapshot) segmentFor(offset int64) *segment.Segment {
+// segmentFrom returns the segment to read offset from, and the offset to read: offset itself, or
+// the next segment's base offset when offset lies in a hole after the end of its segment (a
+// segment recovery found missing). A sealed segment's end never moves, and the active one has no
+// successor, so the answer is stable for offsets below an end offset loaded before the snapshot.
+func (s *snapshot) segmentFrom(offset int64) (*segment.Segment, int64) {
 	i := sort.Search(len(s.segments), func(i int) bool { return s.segments[i].BaseOffset() > offset })
 	if i == 0 {
-		return nil
+		return nil, offset
 	}
-	return s.segments[i-1]
+	seg := s.segments[i-1]
+	if offset >= seg.NextOffset() && i < len(s.segments) {
+		next := s.segments[i]
+		return next, next.BaseOffset()
+	}
+	return seg, offset
 }

@@ -2,8 +2,10 @@ package partition
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -18,9 +20,14 @@ import (
 //  1. Stray temporary checkpoint files and index files without a .log are removed.
 //  2. Segments wholly below the recovery point were fsynced: they are opened trusting the .log
 //     (indexes are checked cheaply and rebuilt if missing, short or inconsistent).
-//  3. The segment holding the recovery point and every later one (always at least the last) are
-//     validated batch by batch; a torn or corrupt tail is truncated, and every segment after a
-//     truncated one is deleted, since offsets must stay contiguous.
+//  3. The segment holding the recovery point is validated from the recovery point on (its index
+//     locates the last batch at or below it), every later one batch by batch. A torn or corrupt
+//     tail is cut off, and the segments after it are moved aside: what survives a crash is a
+//     prefix of what was written. Nothing is destroyed: cut bytes are kept in
+//     <segment>.log.dropped-<unix ms> files beside the segments (bounded by MaxDroppedFiles and
+//     MaxDroppedBytes) and logged with their path.
+//     3b. Below the recovery point a segment that is missing, unreadable or corrupt costs only its
+//     own offsets: every other segment is kept and served, and the missing offsets are logged.
 //  4. The leader epoch cache is loaded (rebuilt from the batches if missing or malformed) and
 //     trimmed to the log end; the log start offset is loaded and clamped.
 //  5. What recovery touched is fsynced and the recovery point advanced.
@@ -42,6 +49,12 @@ func Open(opts Options) (*Log, error) {
 	}
 	segments, err := l.recoverSegments()
 	if err != nil {
+		for _, s := range segments {
+			s.Close()
+		}
+		return nil, err
+	}
+	if err := l.pruneDropped(); err != nil {
 		for _, s := range segments {
 			s.Close()
 		}
@@ -120,51 +133,74 @@ func (l *Log) recoverSegments() ([]*segment.Segment, error) {
 	l.recoveryPoint = recoveryPoint
 
 	var segments []*segment.Segment
+	// intact is false once a segment at or after the recovery point lost bytes or a gap opened
+	// there: what follows was never acknowledged as durable, and keeping it would leave a log that
+	// is not a prefix of what was written. It is moved aside, never deleted.
 	for i, base := range bases {
 		// A segment is trusted only if the next one starts at or below the recovery point,
-		// i.e. every offset it holds is below it.
+		// i.e. every offset it holds is below it (it was fsynced, indexes included).
 		trusted := i+1 < len(bases) && bases[i+1] <= recoveryPoint
 		var (
 			seg *segment.Segment
 			rep segment.Report
 		)
-		if trusted {
+		switch {
+		case trusted:
 			seg, rep, err = segment.Open(l.fs, l.dir, base, l.segmentOpts)
-		} else {
+		case base < recoveryPoint:
+			seg, rep, err = segment.RecoverFrom(l.fs, l.dir, base, recoveryPoint, l.segmentOpts)
+		default:
 			seg, rep, err = segment.Recover(l.fs, l.dir, base, l.segmentOpts)
-			if err == nil {
-				l.rolledUnsynced = append(l.rolledUnsynced, seg) // validated, now make it durable
-			}
 		}
+		segName := filepath.Base(segment.FileName(l.dir, base, segment.LogSuffix))
 		if err != nil {
-			return segments, err
+			if trusted && !errors.Is(err, segment.ErrKeepDropped) {
+				// An fsynced segment that cannot be read: its files stay as they are, the
+				// partition serves every other segment, and the operator is told.
+				l.logger.Error("segment unreadable: its offsets are not served until it is repaired (see OPERATIONS.md, Recovery)",
+					zap.String("dir", l.dir), zap.String("segment", segName), zap.Error(err))
+				continue
+			}
+			return segments, fmt.Errorf("log/partition: %s/%s: %w", l.dir, segName, err)
 		}
-		segName := filepath.Base(seg.Path())
+		if !trusted {
+			l.rolledUnsynced = append(l.rolledUnsynced, seg) // validated, now make it durable
+		}
 		if rep.IndexRebuilt || rep.TimeIndexRebuilt {
 			l.logger.Warn("rebuilt segment indexes", zap.String("dir", l.dir), zap.String("segment", segName),
 				zap.Bool("index", rep.IndexRebuilt), zap.Bool("timeindex", rep.TimeIndexRebuilt), zap.NamedError("reason", rep.IndexError))
 		}
 		if n := len(segments); n > 0 && segments[n-1].NextOffset() != base {
-			// The previous segment lost its tail (or this one is misplaced): offsets must be
-			// contiguous, so this segment and the rest go.
-			l.logger.Warn("deleting segment after a gap", zap.String("dir", l.dir), zap.String("segment", segName),
-				zap.Int64("expected_base_offset", segments[n-1].NextOffset()))
-			if err := l.deleteFrom(seg, bases[i+1:]); err != nil {
-				return segments, err
+			missingFrom := segments[n-1].NextOffset()
+			if base > recoveryPoint {
+				// After the recovery point: unacknowledged data beyond a hole. Keep a prefix.
+				if err := l.moveAside(bases[i:], seg, "offsets do not follow the previous segment"); err != nil {
+					return segments, err
+				}
+				break
 			}
-			break
+			l.logger.Error("offsets missing from the log: a segment in the middle is missing or was cut; every other segment is served",
+				zap.String("dir", l.dir), zap.Int64("missing_from", missingFrom), zap.Int64("missing_to_exclusive", base),
+				zap.String("next_segment", segName))
 		}
 		segments = append(segments, seg)
 		if rep.BytesDropped > 0 {
 			l.logger.Warn("recovered segment, truncated torn tail", zap.String("dir", l.dir), zap.String("segment", segName),
 				zap.Int64("bytes_dropped", rep.BytesDropped), zap.Int64("valid_end_offset", seg.NextOffset()),
-				zap.NamedError("reason", rep.Reason))
-			if i+1 < len(bases) {
-				if err := l.deleteFrom(nil, bases[i+1:]); err != nil {
+				zap.String("kept_in", rep.DroppedPath), zap.NamedError("reason", rep.Reason))
+			l.droppedThisOpen = append(l.droppedThisOpen, filepath.Base(rep.DroppedPath))
+			if !trusted && i+1 < len(bases) {
+				if err := l.moveAside(bases[i+1:], nil, "after a truncated segment"); err != nil {
 					return segments, err
 				}
+				break
 			}
-			break
+		}
+	}
+	if n := len(segments); n > 0 {
+		if cp, ok, err := readOffsetCheckpoint(l.fs, l.dir, logStartCheckpoint); err == nil && ok && cp < segments[0].BaseOffset() {
+			l.logger.Error("offsets missing from the log: the first segment starts after the log start offset",
+				zap.String("dir", l.dir), zap.Int64("missing_from", cp), zap.Int64("missing_to_exclusive", segments[0].BaseOffset()))
 		}
 	}
 	if len(segments) == 0 {
@@ -199,23 +235,93 @@ func (l *Log) recoverSegments() ([]*segment.Segment, error) {
 	return segments, nil
 }
 
-// deleteFrom deletes seg (if not nil, already open) and the segments with the given base offsets.
-func (l *Log) deleteFrom(seg *segment.Segment, bases []int64) error {
-	if seg != nil {
-		if err := seg.Delete(); err != nil {
-			return err
+// moveAside takes the segments with the given base offsets out of the log without destroying
+// them: each .log is renamed to a file of cut-off bytes (segment.DroppedName) and its indexes,
+// which are derived data, are removed. open is the first of them if it is already open.
+func (l *Log) moveAside(bases []int64, open *segment.Segment, why string) error {
+	if open != nil {
+		open.Close()
+		for i, s := range l.rolledUnsynced {
+			if s == open {
+				l.rolledUnsynced = append(l.rolledUnsynced[:i], l.rolledUnsynced[i+1:]...)
+				break
+			}
 		}
 	}
+	now := l.opts.Now()
 	for _, base := range bases {
-		l.logger.Warn("deleting segment after the truncated point", zap.String("dir", l.dir),
-			zap.String("segment", filepath.Base(segment.FileName(l.dir, base, segment.LogSuffix))))
-		for _, suffix := range []string{segment.LogSuffix, segment.IndexSuffix, segment.TimeIndexSuffix} {
+		path := segment.FileName(l.dir, base, segment.LogSuffix)
+		kept := segment.DroppedName(l.fs, path, now)
+		size := int64(-1)
+		if fi, err := l.fs.Stat(path); err == nil {
+			size = fi.Size()
+		}
+		if err := l.fs.Rename(path, kept); err != nil {
+			return fmt.Errorf("log/partition: moving %s aside: %w", path, err)
+		}
+		l.droppedThisOpen = append(l.droppedThisOpen, filepath.Base(kept))
+		l.logger.Warn("segment moved aside: it follows a point recovery cut, so it was never durable as a whole",
+			zap.String("dir", l.dir), zap.String("segment", filepath.Base(path)), zap.Int64("base_offset", base),
+			zap.Int64("bytes", size), zap.String("kept_in", kept), zap.String("why", why))
+		for _, suffix := range []string{segment.IndexSuffix, segment.TimeIndexSuffix} {
 			if err := l.fs.Remove(segment.FileName(l.dir, base, suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
 		}
 	}
 	l.dirUnsynced = true
+	return nil
+}
+
+// pruneDropped bounds the files of cut-off bytes in the directory: the oldest go while there are
+// more than MaxDroppedFiles or they hold more than MaxDroppedBytes, except those this open made.
+func (l *Log) pruneDropped() error {
+	names, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return err
+	}
+	type dropped struct {
+		name string
+		ms   int64
+		size int64
+	}
+	var all []dropped
+	var total int64
+	for _, n := range names {
+		ms, ok := segment.IsDroppedFile(n)
+		if !ok {
+			continue
+		}
+		fi, err := l.fs.Stat(filepath.Join(l.dir, n))
+		if err != nil {
+			continue
+		}
+		all = append(all, dropped{n, ms, fi.Size()})
+		total += fi.Size()
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].ms != all[j].ms {
+			return all[i].ms < all[j].ms
+		}
+		return all[i].name < all[j].name
+	})
+	count := len(all)
+	for _, d := range all {
+		if count <= l.opts.MaxDroppedFiles && total <= l.opts.MaxDroppedBytes {
+			break
+		}
+		if slices.Contains(l.droppedThisOpen, d.name) {
+			continue
+		}
+		l.logger.Warn("removing an old file of bytes cut by recovery: the directory keeps at most MaxDroppedFiles / MaxDroppedBytes",
+			zap.String("dir", l.dir), zap.String("file", d.name), zap.Int64("bytes", d.size))
+		if err := l.fs.Remove(filepath.Join(l.dir, d.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		l.dirUnsynced = true
+		count--
+		total -= d.size
+	}
 	return nil
 }
 

@@ -15,6 +15,9 @@ import (
 // StartOffset or above EndOffset gives ErrOffsetOutOfRange; offset == maxOffset (or EndOffset)
 // returns dst unchanged. Safe from any goroutine.
 //
+// An offset in a hole of the log (offsets recovery found missing) reads from the next batch
+// after the hole, as a fetch at an offset a compacted log no longer holds does in Kafka.
+//
 // The first batch may start before offset (it contains it), and before StartOffset when the start
 // offset lies inside a batch: consumers skip the records below the offset they asked for.
 func (l *Log) Read(dst []byte, offset int64, maxBytes int, maxOffset int64, minOne bool) ([]byte, error) {
@@ -27,9 +30,12 @@ func (l *Log) Read(dst []byte, offset int64, maxBytes int, maxOffset int64, minO
 	if offset >= maxOffset || offset == end {
 		return dst, nil
 	}
-	seg := l.snapshot().segmentFor(offset)
+	seg, offset := l.snapshot().segmentFrom(offset)
 	if seg == nil {
 		return dst, fmt.Errorf("%w: %d below the first segment", ErrOffsetOutOfRange, offset)
+	}
+	if offset >= maxOffset {
+		return dst, nil
 	}
 	out, err := seg.Read(dst, offset, maxBytes, maxOffset, minOne)
 	if err != nil {

@@ -138,7 +138,10 @@ func (l *Log) Sync() error {
 		}
 		l.dirUnsynced = false
 	}
-	if len(l.rolledUnsynced) > 0 || l.recoveryPoint > l.active.BaseOffset() {
+	l.syncedEnd = l.active.NextOffset()
+	// Rolled segments became durable, or a truncation left the recovery point past the end: the
+	// active segment's base is a recovery point whatever its indexes hold.
+	if len(l.rolledUnsynced) > 0 || l.recoveryPoint > l.syncedEnd {
 		clear(l.rolledUnsynced)
 		l.rolledUnsynced = l.rolledUnsynced[:0]
 		if err := l.writeRecoveryPoint(l.active.BaseOffset()); err != nil {
@@ -146,6 +149,24 @@ func (l *Log) Sync() error {
 		}
 	}
 	return nil
+}
+
+// CheckpointRecoveryPoint moves the recovery point up to what the last Sync made durable, inside
+// the active segment: it syncs the active segment's indexes, then writes the checkpoint. A start
+// after a crash then validates only what was appended after it (and at most one index interval
+// before). It costs two or three fsyncs: the partition's owner calls it now and then (every so
+// many bytes appended, and on its periodic tick), not after every append. Writer goroutine only.
+func (l *Log) CheckpointRecoveryPoint() error {
+	if err := l.writerCheck(); err != nil {
+		return err
+	}
+	if l.syncedEnd <= l.recoveryPoint || l.syncedEnd > l.active.NextOffset() {
+		return nil
+	}
+	if err := l.active.SyncIndexes(); err != nil {
+		return l.fence("sync", err)
+	}
+	return l.writeRecoveryPoint(l.syncedEnd)
 }
 
 func (l *Log) writeRecoveryPoint(offset int64) error {
@@ -239,6 +260,9 @@ func (l *Log) AdvanceStartOffset(offset int64) error {
 	if end := l.active.NextOffset(); offset > end {
 		return fmt.Errorf("%w: start offset %d past the log end %d", ErrOffsetOutOfRange, offset, end)
 	}
+	if err := l.syncBelow(offset); err != nil {
+		return err
+	}
 	if err := writeOffsetCheckpoint(l.fs, l.dir, logStartCheckpoint, offset); err != nil {
 		return l.fence("checkpoint write", err)
 	}
@@ -298,6 +322,9 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 	}
 	newStart := segs[n].BaseOffset()
 	if newStart > l.startOffset.Load() {
+		if err := l.syncBelow(newStart); err != nil {
+			return 0, err
+		}
 		if err := writeOffsetCheckpoint(l.fs, l.dir, logStartCheckpoint, newStart); err != nil {
 			return 0, l.fence("checkpoint write", err)
 		}
@@ -307,6 +334,15 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 		return n, err
 	}
 	return n, l.trimEpochsToStart()
+}
+
+// syncBelow syncs the log if offset is past what is durable, so that a checkpoint naming offset is
+// never ahead of the log after a crash.
+func (l *Log) syncBelow(offset int64) error {
+	if offset <= l.syncedEnd {
+		return nil
+	}
+	return l.Sync()
 }
 
 // deleteOldest removes the n oldest segments: readers first stop seeing them, then the files go.
@@ -353,6 +389,10 @@ func (l *Log) Close() error {
 	err := l.Sync()
 	if err == nil {
 		err = writeOffsetCheckpoint(l.fs, l.dir, logStartCheckpoint, l.startOffset.Load())
+	}
+	if err == nil {
+		// Everything is durable: the next start validates nothing.
+		err = l.CheckpointRecoveryPoint()
 	}
 	l.closed = true
 	for _, s := range l.snapshot().segments {

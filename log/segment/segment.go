@@ -140,11 +140,12 @@ func Create(fs vfs.FS, dir string, baseOffset int64, opts Options) (*Segment, er
 
 // Report says what opening a segment found and repaired.
 type Report struct {
-	BytesDropped     int64 // bytes truncated from the end of the .log
-	Reason           error // why they were dropped (wraps ErrTorn or ErrCorrupt), nil if none
-	IndexRebuilt     bool  // .index was missing, short or inconsistent and was rewritten
-	TimeIndexRebuilt bool  // same for .timeindex
-	IndexError       error // what was wrong with the indexes, if anything
+	BytesDropped     int64  // bytes truncated from the end of the .log
+	DroppedPath      string // where those bytes were kept (see DroppedName), "" if none
+	Reason           error  // why they were dropped (wraps ErrTorn or ErrCorrupt), nil if none
+	IndexRebuilt     bool   // .index was missing, short or inconsistent and was rewritten
+	TimeIndexRebuilt bool   // same for .timeindex
+	IndexError       error  // what was wrong with the indexes, if anything
 }
 
 // Open opens an existing segment whose .log is trusted (it was fsynced: it lies below the
@@ -255,77 +256,6 @@ func (s *Segment) loadTrusted() (ok bool, err error) {
 	s.nextOffset.Store(expected)
 	s.maxTimestamp.Store(ix.maxTimestamp)
 	return true, nil
-}
-
-// Recover opens a segment and validates every batch of its .log (see the package doc). The .log
-// is truncated after the valid prefix; the number of bytes dropped is in the Report. Both indexes
-// are recomputed from the log and rewritten if their files differ. Only I/O errors fail it.
-func Recover(fs vfs.FS, dir string, baseOffset int64, opts Options) (*Segment, Report, error) {
-	var rep Report
-	s := newSegment(fs, dir, baseOffset, opts)
-	if err := s.openFiles(os.O_RDWR | os.O_CREATE); err != nil {
-		return nil, rep, err
-	}
-	fail := func(err error) (*Segment, Report, error) {
-		s.closeFiles()
-		return nil, rep, err
-	}
-	logSize, err := s.logFile.Size()
-	if err != nil {
-		return fail(err)
-	}
-	limit := min(logSize, int64(MaxSize))
-	w := walker{file: s.logFile, size: limit, validate: true}
-	var indexBytes, timeBytes []byte
-	pos, expected := int64(0), baseOffset
-	for pos < limit {
-		h, err := w.next(pos, expected)
-		if err == nil && h.LastOffset()-baseOffset > MaxRelativeOffset {
-			err = fmt.Errorf("%w at position %d: %w", ErrCorrupt, pos, ErrOffsetsTooFar)
-		}
-		if err != nil {
-			if !isDataError(err) {
-				return fail(err)
-			}
-			rep.Reason = err
-			break
-		}
-		ie, addIndex, te, addTime := s.indexer.add(pos, h.BaseOffset, h.MaxTimestamp, int64(h.Size()))
-		if addIndex {
-			s.index = append(s.index, ie)
-			indexBytes = AppendIndexEntry(indexBytes, ie)
-		}
-		if addTime {
-			s.timeIndex = append(s.timeIndex, te)
-			timeBytes = AppendTimeIndexEntry(timeBytes, te)
-		}
-		pos += int64(h.Size())
-		expected = h.NextOffset()
-	}
-	if pos < logSize {
-		if rep.Reason == nil {
-			rep.Reason = fmt.Errorf("%w: segment larger than %d bytes", ErrCorrupt, int64(MaxSize))
-		}
-		if err := s.logFile.Truncate(pos); err != nil {
-			return fail(err)
-		}
-		rep.BytesDropped = logSize - pos
-	}
-	if rep.IndexRebuilt, rep.IndexError, err = rewriteIfDifferent(s.indexFile, indexBytes); err != nil {
-		return fail(err)
-	}
-	var timeErr error
-	if rep.TimeIndexRebuilt, timeErr, err = rewriteIfDifferent(s.timeIndexFile, timeBytes); err != nil {
-		return fail(err)
-	}
-	rep.IndexError = errors.Join(rep.IndexError, timeErr)
-	s.indexesDirty = rep.BytesDropped > 0 || rep.IndexRebuilt || rep.TimeIndexRebuilt
-	s.indexFileSize = int64(len(indexBytes))
-	s.timeIndexSize = int64(len(timeBytes))
-	s.size.Store(pos)
-	s.nextOffset.Store(expected)
-	s.maxTimestamp.Store(s.indexer.maxTimestamp)
-	return s, rep, nil
 }
 
 // rewriteIfDifferent makes f hold exactly want.
