@@ -633,12 +633,23 @@ func (r *Replica) maybeSnapshot() {
 	if err := r.producers.snapshot(r.log); err != nil {
 		r.logger.Warn("could not write the producer state snapshot", zap.Error(err))
 	}
+	r.checkpointRecoveryPoint()
+}
+
+// checkpointRecoveryPoint lets a start after a crash validate only what was appended since: it
+// runs every ProducerSnapshotBytes appended and on the retention tick. A failure fences the log,
+// which the next append reports.
+func (r *Replica) checkpointRecoveryPoint() {
+	if err := r.log.CheckpointRecoveryPoint(); err != nil {
+		r.logger.Warn("could not checkpoint the recovery point", zap.Error(err))
+	}
 }
 
 func (r *Replica) enforceRetention() {
 	if r.fenced.Load() != nil {
 		return
 	}
+	r.checkpointRecoveryPoint()
 	deleted, err := r.log.EnforceRetention()
 	if err != nil {
 		r.logger.Warn("retention failed", zap.Error(err))
