@@ -20,7 +20,9 @@ var codecNames = map[int]string{
 	batch.CodecLZ4: "lz4", batch.CodecZstd: "zstd",
 }
 
-// segmentDump prints one line per batch of a .log file and stops at the first bad batch.
+// segmentDump prints one line per batch of a .log file and stops at the first bad batch. A file
+// of bytes recovery cut off (*.log.dropped-*) is salvaged instead: every valid batch in it is
+// listed, with a line for each damaged stretch.
 func segmentDump(args []string, e *env) error {
 	fset := flag.NewFlagSet("segment dump", flag.ContinueOnError)
 	pos, err := parseArgs(fset, args, "FILE.log")
@@ -30,7 +32,13 @@ func segmentDump(args []string, e *env) error {
 	path := pos[0]
 	var bad error
 	batches := 0
-	err = segment.Scan(vfs.Default, path, func(p int64, h batch.Header, err error) error {
+	scan := segment.Scan
+	_, salvage := segment.IsDroppedFile(filepath.Base(path))
+	if salvage {
+		// Bytes recovery cut off: damage may be anywhere, so list every valid batch in it.
+		scan = segment.Salvage
+	}
+	err = scan(vfs.Default, path, func(p int64, h batch.Header, err error) error {
 		if err != nil {
 			bad = err
 			fmt.Fprintf(e.stdout, "position=%d BAD: %v\n", p, err)
@@ -42,6 +50,10 @@ func segmentDump(args []string, e *env) error {
 	})
 	if err != nil {
 		return fmt.Errorf("segment dump %s: %w", path, err)
+	}
+	if salvage {
+		fmt.Fprintf(e.stdout, "%d valid batches in bytes cut off by recovery\n", batches)
+		return nil
 	}
 	if bad != nil {
 		return fmt.Errorf("segment dump %s: %d valid batches, then: %w", path, batches, bad)

@@ -152,3 +152,76 @@ func Verify(fs vfs.FS, path string) (VerifyResult, error) {
 	})
 	return res, err
 }
+
+// Salvage is Scan for a file that may hold damage anywhere, such as a file of bytes recovery cut
+// off (see DroppedName): after a bad batch it calls fn with the error, then looks for the next
+// position where a whole valid batch starts and goes on from there. Offsets are not checked for
+// continuity. It never modifies the file.
+func Salvage(fs vfs.FS, path string, fn func(pos int64, h batch.Header, err error) error) error {
+	f, err := fs.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return err
+	}
+	w := walker{file: f, size: size, validate: true}
+	var window []byte
+	for pos := int64(0); pos < size; {
+		h, err := w.next(pos, -1)
+		if err == nil {
+			if err := fn(pos, h, nil); err != nil {
+				return err
+			}
+			pos += int64(h.Size())
+			continue
+		}
+		if !isDataError(err) {
+			return err
+		}
+		if err := fn(pos, h, err); err != nil {
+			return err
+		}
+		next, err := resync(&w, &window, pos+1)
+		if err != nil {
+			return err
+		}
+		pos = next
+	}
+	return nil
+}
+
+// resync returns the first position at or after from where a valid batch starts, or the file size.
+// It reads the file in windows and validates only where the magic byte and the length fit.
+func resync(w *walker, window *[]byte, from int64) (int64, error) {
+	const windowBytes = 1 << 20
+	if cap(*window) < windowBytes {
+		*window = make([]byte, windowBytes)
+	}
+	for start := from; start+batch.HeaderSize <= w.size; {
+		n := min(int64(windowBytes), w.size-start)
+		buf := (*window)[:n]
+		if _, err := readFull(w.file, buf, start); err != nil {
+			return 0, err
+		}
+		for i := 0; i+batch.HeaderSize <= len(buf); i++ {
+			if buf[i+16] != batch.Magic {
+				continue
+			}
+			size, err := batch.Size(buf[i:])
+			if err != nil || int64(size) > w.size-(start+int64(i)) {
+				continue
+			}
+			if _, err := w.next(start+int64(i), -1); err == nil {
+				return start + int64(i), nil
+			} else if !isDataError(err) {
+				return 0, err
+			}
+		}
+		// Candidates whose header crosses the window's end are looked at in the next window.
+		start += n - batch.HeaderSize + 1
+	}
+	return w.size, nil
+}
