@@ -10,6 +10,7 @@ package cluster
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,9 +43,30 @@ type Options struct {
 	InboxSize          int           // per-partition inbox; default 1024
 	RetentionCheck     time.Duration // default 30 s
 	IndexIntervalBytes int           // default 4096
-	Logger             *zap.Logger
-	Now                func() time.Time
+	// MaxPartitions bounds the partitions this broker hosts, every topic together (each open
+	// segment holds three file descriptors); default DefaultMaxPartitions. Internal topics are
+	// counted but never refused.
+	MaxPartitions int
+	// MaxPartitionsPerRequest bounds the partitions one CreateTopics request creates, summed over
+	// its topics; default DefaultMaxPartitionsPerRequest.
+	MaxPartitionsPerRequest int
+	// MaxAutoCreateTopics bounds the topics one Metadata or Produce request auto-creates; default
+	// DefaultMaxAutoCreateTopics.
+	MaxAutoCreateTopics int
+	Logger              *zap.Logger
+	Now                 func() time.Time
 }
+
+// Defaults of the creation limits.
+const (
+	// DefaultMaxPartitions keeps a broker with one segment per partition at 30,000 descriptors
+	// for its logs, well inside the usual hard limit of open files (524,288 or more).
+	DefaultMaxPartitions = 10000
+	// DefaultMaxPartitionsPerRequest is Apache Kafka's cap on the partitions one request creates.
+	DefaultMaxPartitionsPerRequest = 10000
+	// DefaultMaxAutoCreateTopics is how many unknown topics one request may create.
+	DefaultMaxAutoCreateTopics = 100
+)
 
 // Topic is one topic in a metadata snapshot. It is immutable; its replicas are shared.
 type Topic struct {
@@ -79,6 +101,17 @@ type Broker struct {
 	// onDeleted are called after a topic is deleted, whichever protocol asked (state kept beside
 	// the logs, such as committed offsets, forgets the topic). Guarded by adminMu.
 	onDeleted []func(topic string)
+
+	// Topic creations are group-committed: callers queue, and one of them (the leader) creates
+	// everything queued with one write of meta.json. createMu guards the queue and the flag.
+	createMu      sync.Mutex
+	createQueue   []*createCall
+	createLeading bool
+
+	// purgeMu serialises the removal of deleted topics' directories.
+	purgeMu sync.Mutex
+
+	lock *dataDirLock // nil on a filesystem other than the operating system's
 }
 
 // OnTopicDeleted registers fn to run (under the admin lock, so it must not call back into the
@@ -135,20 +168,46 @@ func Open(o Options) (*Broker, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxPartitions <= 0 {
+		o.MaxPartitions = DefaultMaxPartitions
+	}
+	if o.MaxPartitionsPerRequest <= 0 {
+		o.MaxPartitionsPerRequest = DefaultMaxPartitionsPerRequest
+	}
+	if o.MaxAutoCreateTopics <= 0 {
+		o.MaxAutoCreateTopics = DefaultMaxAutoCreateTopics
+	}
 	if err := o.FS.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: data directory: %w", err)
 	}
 	b := &Broker{opts: o, logger: o.Logger}
+	if o.FS == vfs.Default {
+		// One broker per data directory, before anything in it is read or written.
+		lock, err := lockDataDir(o.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		b.lock = lock
+	}
+	if err := b.load(); err != nil {
+		b.lock.release()
+		return nil, err
+	}
+	return b, nil
+}
+
+// load reads the metadata, removes deleted topics' files and opens every partition.
+func (b *Broker) load() error {
 	meta, err := b.readMeta()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if meta.ClusterID == "" {
 		meta.ClusterID = newClusterID()
-		meta.NodeID = o.NodeID
+		meta.NodeID = b.opts.NodeID
 		meta.Version = 1
 		if err := b.writeMeta(meta); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	b.clusterID = meta.ClusterID
@@ -163,13 +222,17 @@ func Open(o Options) (*Broker, error) {
 			for _, t := range snap.Topics {
 				closeReplicas(t.Replicas)
 			}
-			return nil, err
+			return err
 		}
 		snap.Topics[t.Name] = t
 	}
 	snap.Names = sortedNames(snap.Topics)
+	if n := snap.partitions(); n > b.opts.MaxPartitions {
+		b.logger.Warn("the data directory holds more partitions than the limit: no topic can be created until some are deleted",
+			zap.Int("partitions", n), zap.Int("max_partitions", b.opts.MaxPartitions))
+	}
 	b.snapshot.Store(snap)
-	return b, nil
+	return nil
 }
 
 // Settings lists the broker-wide settings with Kafka's broker config names, for DescribeConfigs.
@@ -250,38 +313,202 @@ func ValidTopicName(name string) error {
 
 // CreateTopic creates a topic (or, with validateOnly, only checks that it could).
 func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) error {
+	return b.CreateTopics([]TopicSpec{spec}, validateOnly)[0]
+}
+
+// CreateTopics creates topics (or, with validateOnly, only checks that they could) and returns
+// one error per spec, nil for each created. Every limit is checked before anything is written:
+// partitions summed over the specs above MaxPartitionsPerRequest refuse them all with
+// POLICY_VIOLATION, as Apache Kafka's controller does; a topic that would take the broker past
+// MaxPartitions is refused with POLICY_VIOLATION. Creations queued while another is being written
+// are written together: meta.json is replaced once per batch, not once per topic. A topic that
+// fails leaves no directory behind.
+func (b *Broker) CreateTopics(specs []TopicSpec, validateOnly bool) []error {
+	call := &createCall{specs: make([]TopicSpec, len(specs)), errs: make([]error, len(specs)), validateOnly: validateOnly}
+	var total int64
+	for i, s := range specs {
+		call.specs[i], call.errs[i] = b.checkSpec(s)
+		if call.errs[i] == nil {
+			total += int64(call.specs[i].Partitions)
+		}
+	}
+	if total > int64(b.opts.MaxPartitionsPerRequest) {
+		err := errcode.New(errcode.PolicyViolation,
+			"the request creates %d partitions; the limit is %d a request (THORSTREAM_MAX_PARTITIONS_PER_REQUEST)", total, b.opts.MaxPartitionsPerRequest)
+		for i := range call.errs {
+			if call.errs[i] == nil {
+				call.errs[i] = err
+			}
+		}
+		return call.errs
+	}
+	if !slices.ContainsFunc(call.errs, func(err error) bool { return err == nil }) {
+		return call.errs
+	}
+	b.commitCreate(call)
+	return call.errs
+}
+
+// checkSpec validates what can be checked without the metadata and fills in the defaults.
+func (b *Broker) checkSpec(spec TopicSpec) (TopicSpec, error) {
 	if err := ValidTopicName(spec.Name); err != nil {
-		return err
+		return spec, err
 	}
 	if strings.HasPrefix(spec.Name, "__") && !spec.Internal {
-		return errcode.New(errcode.InvalidTopic, "topic names starting with \"__\" are reserved for internal topics")
+		return spec, errcode.New(errcode.InvalidTopic, "topic names starting with \"__\" are reserved for internal topics")
 	}
 	if spec.Partitions == -1 {
 		spec.Partitions = b.opts.DefaultPartitions
 	}
-	if spec.Partitions <= 0 || spec.Partitions > 100000 {
-		return errcode.New(errcode.InvalidPartitions, "number of partitions must be between 1 and 100000, got %d", spec.Partitions)
+	if spec.Partitions <= 0 || spec.Partitions > maxTopicPartitions {
+		return spec, errcode.New(errcode.InvalidPartitions, "number of partitions must be between 1 and %d, got %d", maxTopicPartitions, spec.Partitions)
 	}
 	if spec.ReplicationFactor == -1 {
 		spec.ReplicationFactor = 1
 	}
 	if spec.ReplicationFactor != 1 {
-		return errcode.New(errcode.InvalidReplicationFactor, "replication factor %d is larger than the 1 available node", spec.ReplicationFactor)
+		return spec, errcode.New(errcode.InvalidReplicationFactor, "replication factor %d is larger than the 1 available node", spec.ReplicationFactor)
 	}
 	if _, err := BuildTopicConfig(spec.Configs, b.opts.Defaults); err != nil {
-		return err
+		return spec, err
 	}
+	return spec, nil
+}
+
+// maxTopicPartitions bounds one topic's partitions. With it, a partition directory's name (topic
+// of at most 249 characters, "-", partition number of at most 5 digits) fits in 255 bytes.
+const maxTopicPartitions = 100000
+
+// createCall is one CreateTopics call waiting in the creation queue. Specs with an error already
+// set are skipped.
+type createCall struct {
+	specs        []TopicSpec
+	errs         []error
+	validateOnly bool
+	done         chan struct{} // closed when errs are final
+	promote      chan struct{} // closed when this call is to lead the next batch
+}
+
+// commitCreate queues call and returns once it is done. The first caller leads: it takes
+// everything queued, creates it and writes meta.json once, then hands the lead to the oldest
+// call that queued meanwhile (so no caller serves others for long).
+func (b *Broker) commitCreate(call *createCall) {
+	call.done, call.promote = make(chan struct{}), make(chan struct{})
+	b.createMu.Lock()
+	b.createQueue = append(b.createQueue, call)
+	if b.createLeading {
+		b.createMu.Unlock()
+		select {
+		case <-call.done:
+			return
+		case <-call.promote: // still queued: it leads the next batch
+		}
+		b.createMu.Lock()
+	}
+	b.createLeading = true
+	batch := b.createQueue
+	b.createQueue = nil
+	b.createMu.Unlock()
+
+	b.createBatch(batch)
+
+	b.createMu.Lock()
+	if len(b.createQueue) > 0 {
+		close(b.createQueue[0].promote)
+	} else {
+		b.createLeading = false
+	}
+	b.createMu.Unlock()
+}
+
+// createBatch creates the topics of every call in batch with one metadata write, then completes
+// every call.
+func (b *Broker) createBatch(batch []*createCall) {
+	defer func() {
+		for _, c := range batch {
+			close(c.done)
+		}
+	}()
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if b.closed {
-		return errcode.New(errcode.UnknownServerError, "broker is shutting down")
+		for _, c := range batch {
+			for i := range c.errs {
+				if c.errs[i] == nil {
+					c.errs[i] = errcode.New(errcode.UnknownServerError, "broker is shutting down")
+				}
+			}
+		}
+		return
 	}
 	old := b.snapshot.Load()
-	if _, ok := old.Topics[spec.Name]; ok {
-		return errcode.New(errcode.TopicAlreadyExists, "topic %q already exists", spec.Name)
+	hosted := old.partitions()
+	type slot struct {
+		call *createCall
+		i    int
 	}
-	if validateOnly {
-		return nil
+	var created []*Topic
+	var slots []slot
+	inBatch := map[string]bool{}
+	for _, c := range batch {
+		for i, spec := range c.specs {
+			if c.errs[i] != nil {
+				continue
+			}
+			if _, ok := old.Topics[spec.Name]; ok || inBatch[spec.Name] {
+				c.errs[i] = errcode.New(errcode.TopicAlreadyExists, "topic %q already exists", spec.Name)
+				continue
+			}
+			if !spec.Internal && hosted+int(spec.Partitions) > b.opts.MaxPartitions {
+				c.errs[i] = errcode.New(errcode.PolicyViolation,
+					"topic %q would take this broker to %d partitions; the limit is %d (THORSTREAM_MAX_PARTITIONS): delete topics or raise the limit",
+					spec.Name, hosted+int(spec.Partitions), b.opts.MaxPartitions)
+				continue
+			}
+			if c.validateOnly {
+				continue
+			}
+			t, err := b.createTopicFiles(spec)
+			if err != nil {
+				c.errs[i] = errcode.New(errcode.KafkaStorageError, "creating topic %q: %v", spec.Name, err)
+				continue
+			}
+			hosted += int(spec.Partitions)
+			inBatch[spec.Name] = true
+			created = append(created, t)
+			slots = append(slots, slot{c, i})
+		}
+	}
+	if len(created) == 0 {
+		return
+	}
+	next := old.withAll(created)
+	if err := b.writeMeta(b.metaOf(next)); err != nil {
+		for k, t := range created {
+			b.discardTopic(t)
+			slots[k].call.errs[slots[k].i] = errcode.New(errcode.KafkaStorageError, "creating topic %q: %v", t.Name, err)
+		}
+		return
+	}
+	b.snapshot.Store(next)
+	for _, t := range created {
+		b.logger.Info("topic created", zap.String("topic", t.Name), zap.Int("partitions", len(t.Replicas)))
+	}
+}
+
+// createTopicFiles opens a new topic's partitions. A directory left by a topic of the same name
+// that is no longer in the metadata (a deletion whose files could not be moved, or a creation
+// interrupted by a crash) is moved aside first, so the new topic starts empty. On failure
+// nothing of the topic is left on disk.
+func (b *Broker) createTopicFiles(spec TopicSpec) (*Topic, error) {
+	for p := int32(0); p < spec.Partitions; p++ {
+		dir := b.partitionDir(spec.Name, p)
+		if _, err := b.opts.FS.Stat(dir); err == nil {
+			b.logger.Warn("moving aside the files of an earlier topic of the same name", zap.String("dir", dir))
+			if err := b.moveAside(spec.Name, p); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var id [16]byte
 	_, _ = io.ReadFull(rand.Reader, id[:])
@@ -295,39 +522,118 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) error {
 	}
 	t, err := b.openTopic(tj)
 	if err != nil {
-		return errcode.New(errcode.KafkaStorageError, "creating topic %q: %v", spec.Name, err)
+		for p := int32(0); p < spec.Partitions; p++ {
+			if rerr := removeAll(b.opts.FS, b.partitionDir(spec.Name, p)); rerr != nil {
+				b.logger.Warn("could not remove a directory of a topic that failed to be created",
+					zap.String("dir", b.partitionDir(spec.Name, p)), zap.Error(rerr))
+			}
+		}
+		return nil, err
 	}
-	next := old.with(t)
-	if err := b.writeMeta(b.metaOf(next)); err != nil {
-		closeReplicas(t.Replicas)
-		return errcode.New(errcode.KafkaStorageError, "creating topic %q: %v", spec.Name, err)
+	return t, nil
+}
+
+// discardTopic closes a topic that was opened but never published and removes its files.
+func (b *Broker) discardTopic(t *Topic) {
+	closeReplicas(t.Replicas)
+	for p := range t.Replicas {
+		dir := b.partitionDir(t.Name, int32(p))
+		if err := removeAll(b.opts.FS, dir); err != nil {
+			b.logger.Warn("could not remove a directory of a topic that failed to be created", zap.String("dir", dir), zap.Error(err))
+		}
 	}
-	b.snapshot.Store(next)
-	b.logger.Info("topic created", zap.String("topic", spec.Name), zap.Int32("partitions", spec.Partitions))
-	return nil
 }
 
 // EnsureTopic returns the topic, creating it with the defaults when it is missing and
-// auto-creation is on. ok is false when the topic does not exist and was not created.
-func (b *Broker) EnsureTopic(name string) (t *Topic, err error) {
-	if t := b.snapshot.Load().Topics[name]; t != nil {
-		return t, nil
+// auto-creation is on.
+func (b *Broker) EnsureTopic(name string) (*Topic, error) {
+	topics, errs := b.EnsureTopics([]string{name})
+	return topics[0], errs[0]
+}
+
+// EnsureTopics is EnsureTopic for the topics one request names, created together (one metadata
+// write). At most MaxAutoCreateTopics are created a call: the names past it get
+// THROTTLING_QUOTA_EXCEEDED, which clients retry, so a client naming many new topics at once
+// creates them over several requests (and MaxPartitions still bounds the total).
+func (b *Broker) EnsureTopics(names []string) ([]*Topic, []error) {
+	topics := make([]*Topic, len(names))
+	errs := make([]error, len(names))
+	snap := b.snapshot.Load()
+	var specs []TopicSpec
+	var idx []int
+	queued := map[string]bool{}
+	for i, name := range names {
+		if t := snap.Topics[name]; t != nil {
+			topics[i] = t
+			continue
+		}
+		switch {
+		case !b.opts.AutoCreateTopics:
+			errs[i] = errcode.New(errcode.UnknownTopicOrPartition, "topic %q does not exist", name)
+		case queued[name]:
+			// named twice: resolved below from the first
+		case len(specs) >= b.opts.MaxAutoCreateTopics:
+			errs[i] = errcode.New(errcode.ThrottlingQuotaExceeded,
+				"the request names more than %d topics that do not exist (THORSTREAM_MAX_AUTO_CREATE_TOPICS); %q is not created by this request",
+				b.opts.MaxAutoCreateTopics, name)
+		default:
+			if err := ValidTopicName(name); err != nil {
+				errs[i] = err
+				continue
+			}
+			queued[name] = true
+			specs = append(specs, TopicSpec{Name: name, Partitions: -1, ReplicationFactor: -1})
+			idx = append(idx, i)
+		}
 	}
-	if !b.opts.AutoCreateTopics {
-		return nil, errcode.New(errcode.UnknownTopicOrPartition, "topic %q does not exist", name)
+	if len(specs) == 0 {
+		return topics, errs
 	}
-	err = b.CreateTopic(TopicSpec{Name: name, Partitions: -1, ReplicationFactor: -1}, false)
-	if err != nil && errcode.Of(err) != errcode.TopicAlreadyExists {
-		return nil, err
+	created := b.CreateTopics(specs, false)
+	failed := map[string]error{}
+	for k, err := range created {
+		if err != nil && errcode.Of(err) != errcode.TopicAlreadyExists {
+			errs[idx[k]] = err
+			failed[specs[k].Name] = err
+		}
 	}
-	if t := b.snapshot.Load().Topics[name]; t != nil {
-		return t, nil
+	snap = b.snapshot.Load()
+	for i, name := range names {
+		if topics[i] != nil || errs[i] != nil && !queued[name] {
+			continue
+		}
+		if err := failed[name]; err != nil {
+			errs[i] = err
+			continue
+		}
+		if topics[i] = snap.Topics[name]; topics[i] == nil {
+			errs[i] = errcode.New(errcode.UnknownTopicOrPartition, "topic %q does not exist", name)
+		} else {
+			errs[i] = nil
+		}
 	}
-	return nil, errcode.New(errcode.UnknownTopicOrPartition, "topic %q does not exist", name)
+	return topics, errs
+}
+
+// DeleteRecords raises a partition's log start offset (offset -1: the high watermark), like
+// Kafka's DeleteRecords. Internal topics refuse it with INVALID_TOPIC_EXCEPTION, as Kafka does.
+// It blocks until the replica has done it, so it never runs on an event loop.
+func (b *Broker) DeleteRecords(topic string, partition int32, offset int64) (int64, error) {
+	t := b.snapshot.Load().Topics[topic]
+	if t == nil || partition < 0 || int(partition) >= len(t.Replicas) {
+		return -1, errcode.New(errcode.UnknownTopicOrPartition, "this server does not host this topic-partition")
+	}
+	if t.Internal {
+		return -1, errcode.New(errcode.InvalidTopic, "cannot delete records of internal topic %q", topic)
+	}
+	return t.Replicas[partition].DeleteRecords(offset)
 }
 
 // DeleteTopic removes a topic: it disappears from metadata at once, its replicas finish what
-// they accepted, and its files are removed in the background.
+// they accepted, and its directories are moved aside (to names that fit the file-name limit
+// whatever the topic's length) and removed in the background. A directory that can be neither
+// moved nor removed is reported with KAFKA_STORAGE_ERROR; the topic is gone from the metadata
+// all the same, and a topic created later under the name moves the leftovers aside first.
 func (b *Broker) DeleteTopic(name string) error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
@@ -348,20 +654,27 @@ func (b *Broker) DeleteTopic(name string) error {
 	}
 	b.snapshot.Store(next)
 	closeReplicas(t.Replicas)
+	var failed []error
 	for p := range t.Replicas {
-		dir := b.partitionDir(name, int32(p))
-		_ = b.opts.FS.Rename(dir, dir+"."+strconv.FormatInt(b.opts.Now().UnixNano(), 36)+".deleted")
+		if err := b.moveAside(name, int32(p)); err != nil {
+			failed = append(failed, err)
+		}
 	}
 	_ = b.opts.FS.SyncDir(b.opts.DataDir)
 	go b.removeDeletedDirs()
 	for _, fn := range b.onDeleted {
 		fn(name)
 	}
+	if len(failed) > 0 {
+		b.logger.Error("topic deleted, but some of its files could not be removed", zap.String("topic", name), zap.Error(errors.Join(failed...)))
+		return errcode.New(errcode.KafkaStorageError, "topic %q is deleted, but its files could not be removed: %v", name, errors.Join(failed...))
+	}
 	b.logger.Info("topic deleted", zap.String("topic", name))
 	return nil
 }
 
-// Close stops every replica after it has appended and synced what it accepted.
+// Close stops every replica after it has appended and synced what it accepted, then releases
+// the data directory.
 func (b *Broker) Close() error {
 	b.adminMu.Lock()
 	b.closed = true
@@ -374,6 +687,9 @@ func (b *Broker) Close() error {
 			}
 		}
 	}
+	b.purgeMu.Lock() // a background removal of deleted files finishes first
+	b.lock.release()
+	b.purgeMu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -519,35 +835,108 @@ func (b *Broker) writeMeta(m metaJSON) error {
 	return b.opts.FS.SyncDir(b.opts.DataDir)
 }
 
-// removeDeletedDirs removes the files of deleted topics (directories renamed to *.deleted).
+// Suffixes of the directories of deleted partitions, removed in the background and at start:
+// deleteDirSuffix now, oldDeleteDirSuffix as older versions named them. A live partition's
+// directory ends with "-<partition>", so neither can be mistaken for one.
+const (
+	deleteDirSuffix    = "-delete"
+	oldDeleteDirSuffix = ".deleted"
+	maxFileName        = 255 // bytes in one file name (ext4, xfs, btrfs)
+)
+
+// deleteDirName is the name a deleted partition's directory is moved to, as Apache Kafka names
+// it: "<topic>-<partition>.<unique id>-delete", with the topic cut short so that the whole fits
+// in one file name whatever the topic's length.
+func deleteDirName(topic string, p int32) string {
+	var id [16]byte
+	_, _ = io.ReadFull(rand.Reader, id[:])
+	suffix := "-" + strconv.Itoa(int(p)) + "." + hex.EncodeToString(id[:]) + deleteDirSuffix
+	return topic[:min(len(topic), maxFileName-len(suffix))] + suffix
+}
+
+// moveAside moves a partition's directory out of the way (renamed to a deleteDirName, removed
+// in the background). When the rename fails, the files are removed in place; the error says
+// why when neither works.
+func (b *Broker) moveAside(topic string, p int32) error {
+	dir := b.partitionDir(topic, p)
+	if _, err := b.opts.FS.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	renameErr := b.opts.FS.Rename(dir, filepath.Join(b.opts.DataDir, deleteDirName(topic, p)))
+	if renameErr == nil {
+		return nil
+	}
+	if err := removeAll(b.opts.FS, dir); err != nil {
+		return fmt.Errorf("cluster: %s could not be moved aside (%v) nor removed: %w", dir, renameErr, err)
+	}
+	return nil
+}
+
+// removeAll removes dir and everything in it; a missing dir is no error.
+func removeAll(fs vfs.FS, dir string) error {
+	names, err := fs.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		path := filepath.Join(dir, n)
+		if info, err := fs.Stat(path); err == nil && info.IsDir() {
+			if err := removeAll(fs, path); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fs.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if err := fs.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// removeDeletedDirs removes the directories of deleted partitions.
 func (b *Broker) removeDeletedDirs() {
+	b.purgeMu.Lock()
+	defer b.purgeMu.Unlock()
 	names, err := b.opts.FS.ReadDir(b.opts.DataDir)
 	if err != nil {
 		return
 	}
 	for _, n := range names {
-		if !strings.HasSuffix(n, ".deleted") {
+		if !strings.HasSuffix(n, deleteDirSuffix) && !strings.HasSuffix(n, oldDeleteDirSuffix) {
 			continue
 		}
 		dir := filepath.Join(b.opts.DataDir, n)
-		files, _ := b.opts.FS.ReadDir(dir)
-		for _, f := range files {
-			_ = b.opts.FS.Remove(filepath.Join(dir, f))
-		}
-		if err := b.opts.FS.Remove(dir); err != nil {
+		if err := removeAll(b.opts.FS, dir); err != nil {
 			b.logger.Warn("could not remove a deleted topic's directory", zap.String("dir", dir), zap.Error(err))
 		}
 	}
 }
 
-func (s *Snapshot) with(t *Topic) *Snapshot {
-	next := &Snapshot{Topics: make(map[string]*Topic, len(s.Topics)+1)}
+func (s *Snapshot) withAll(ts []*Topic) *Snapshot {
+	next := &Snapshot{Topics: make(map[string]*Topic, len(s.Topics)+len(ts))}
 	for k, v := range s.Topics {
 		next.Topics[k] = v
 	}
-	next.Topics[t.Name] = t
+	for _, t := range ts {
+		next.Topics[t.Name] = t
+	}
 	next.Names = sortedNames(next.Topics)
 	return next
+}
+
+// partitions counts the partitions of every topic.
+func (s *Snapshot) partitions() int {
+	n := 0
+	for _, t := range s.Topics {
+		n += len(t.Replicas)
+	}
+	return n
 }
 
 func (s *Snapshot) without(name string) *Snapshot {

@@ -25,6 +25,15 @@ const (
 	TimestampTypeLogAppendTime = "LogAppendTime"
 )
 
+// Minimums of the segment configs. MinSegmentBytes is Apache Kafka 4's minimum of segment.bytes
+// and log.segment.bytes. MinSegmentMs is stricter than Kafka's 1 ms: every segment holds three
+// file descriptors until retention removes it, and a topic rolling a segment on nearly every
+// produce would exhaust them; one minute bounds a partition to 1,440 rolls a day.
+const (
+	MinSegmentBytes = 1 << 20
+	MinSegmentMs    = 60_000
+)
+
 // Defaults are the broker-wide values a topic gets for configs it does not set.
 type Defaults struct {
 	RetentionMs     int64 // -1: keep forever
@@ -118,9 +127,12 @@ func BuildTopicConfig(overrides map[string]string, d Defaults) (*TopicConfig, er
 		case ConfigRetentionBytes:
 			c.RetentionBytes, err = num(-1)
 		case ConfigSegmentBytes:
-			c.SegmentBytes, err = num(14)
+			c.SegmentBytes, err = num(MinSegmentBytes)
+			if err == nil && c.SegmentBytes > 1<<31-1 {
+				err = bad("must be at most 2147483647")
+			}
 		case ConfigSegmentMs:
-			c.SegmentMs, err = num(1)
+			c.SegmentMs, err = num(MinSegmentMs)
 		case ConfigMaxMessageBytes:
 			var n int64
 			n, err = num(0)

@@ -37,7 +37,8 @@ func TestCrashKill9UnderLoad(t *testing.T) {
 		topic      = "crash"
 		partitions = 3
 	)
-	b := startBroker(t, t.TempDir(), "THORSTREAM_FSYNC=always", "THORSTREAM_SEGMENT_BYTES=256KiB")
+	// Segments below the 1 MiB minimum, so that the crash rounds cross many segment rolls.
+	b := startBroker(t, t.TempDir(), "THORSTREAM_FSYNC=always", "THORSTREAM_INTERNAL_SEGMENT_BYTES=256KiB")
 	admin := newClient(t, b.addr)
 	if err := admin.CreateTopic(ctx(t, 30*time.Second), topic, partitions, 1, nil); err != nil {
 		t.Fatal(err)

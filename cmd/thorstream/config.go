@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -44,6 +45,10 @@ type Config struct {
 	DefaultPartitions int32
 	MaxFrameBytes     int64
 	PprofAddr         string
+	// Limits of topic creation.
+	MaxPartitions           int
+	MaxPartitionsPerRequest int
+	MaxAutoCreateTopics     int
 }
 
 // setting is one configuration item: its variable, flag, default and parser.
@@ -96,12 +101,31 @@ func settings() []setting {
 			c.Fsync, err = parseFsync(v)
 			return err
 		}},
-		{"THORSTREAM_SEGMENT_BYTES", "segment-bytes", "1GiB", "roll a segment at this size (bytes, or KiB/MiB/GiB)", func(c *Config, v string) (err error) {
-			c.SegmentBytes, err = parseSize(v, 4096, false)
+		{"THORSTREAM_SEGMENT_BYTES", "segment-bytes", "1GiB", "roll a segment at this size (bytes, or KiB/MiB/GiB; 1MiB to 2GiB-1)", func(c *Config, v string) (err error) {
+			c.SegmentBytes, err = parseSize(v, cluster.MinSegmentBytes, false)
+			if err == nil && c.SegmentBytes > 1<<31-1 {
+				err = fmt.Errorf("%q is larger than 2147483647 bytes", v)
+			}
 			return err
 		}},
-		{"THORSTREAM_SEGMENT_MS", "segment-ms", "604800000", "roll a segment after this many milliseconds", func(c *Config, v string) (err error) {
+		{"THORSTREAM_INTERNAL_SEGMENT_BYTES", "internal-segment-bytes", "", "for tests only: a segment size below THORSTREAM_SEGMENT_BYTES' 1MiB minimum (at least 4KiB), which it replaces (empty: off)", func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			n, err := parseSize(v, 4096, false)
+			if err == nil && n > 1<<31-1 {
+				err = fmt.Errorf("%q is larger than 2147483647 bytes", v)
+			}
+			if err == nil {
+				c.SegmentBytes = n
+			}
+			return err
+		}},
+		{"THORSTREAM_SEGMENT_MS", "segment-ms", "604800000", "roll a segment after this many milliseconds (at least 60000)", func(c *Config, v string) (err error) {
 			c.SegmentMs, err = parseMillis(v, false)
+			if err == nil && c.SegmentMs < cluster.MinSegmentMs {
+				err = fmt.Errorf("%q is below the minimum of %d milliseconds", v, cluster.MinSegmentMs)
+			}
 			return err
 		}},
 		{"THORSTREAM_RETENTION_BYTES", "retention-bytes", "-1", "per-partition size limit (bytes, or KiB/MiB/GiB; -1: none)", func(c *Config, v string) (err error) {
@@ -150,6 +174,34 @@ func settings() []setting {
 				err = fmt.Errorf("%q is larger than 1GiB", v)
 			}
 			return err
+		}},
+		{"THORSTREAM_MAX_PARTITIONS", "max-partitions", "auto", "most partitions this broker hosts, all topics together (auto: 10000, fewer when the open-files limit leaves less than 3 descriptors a partition in three quarters of it)", func(c *Config, v string) error {
+			if v == "auto" {
+				c.MaxPartitions = autoMaxPartitions()
+				return nil
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1_000_000 {
+				return fmt.Errorf("%q is not a partition count (1 to 1000000, or auto)", v)
+			}
+			c.MaxPartitions = n
+			return nil
+		}},
+		{"THORSTREAM_MAX_PARTITIONS_PER_REQUEST", "max-partitions-per-request", "10000", "most partitions one CreateTopics request creates, summed over its topics", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1_000_000 {
+				return fmt.Errorf("%q is not a partition count (1 to 1000000)", v)
+			}
+			c.MaxPartitionsPerRequest = n
+			return nil
+		}},
+		{"THORSTREAM_MAX_AUTO_CREATE_TOPICS", "max-auto-create-topics", "100", "most topics one Metadata or Produce request auto-creates (the others are refused with THROTTLING_QUOTA_EXCEEDED, which clients retry)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 100_000 {
+				return fmt.Errorf("%q is not a number of topics (1 to 100000)", v)
+			}
+			c.MaxAutoCreateTopics = n
+			return nil
 		}},
 		{"THORSTREAM_PPROF_ADDR", "pprof-addr", "", "serve Go's net/http/pprof profiles on this host:port (empty: off; keep it on loopback)", func(c *Config, v string) (err error) {
 			if v != "" {
@@ -220,6 +272,18 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 		return nil, &ConfigError{Env: "THORSTREAM_KAFKA_ADDR", Flag: "kafka-addr", Err: fmt.Errorf("%s is also THORSTREAM_ADDR", c.KafkaAddr)}
 	}
 	return c, nil
+}
+
+// autoMaxPartitions is THORSTREAM_MAX_PARTITIONS=auto: cluster.DefaultMaxPartitions, or fewer
+// when three descriptors a partition (one segment's .log, .index and .timeindex) would take more
+// than three quarters of the open-files limit (the rest is for connections and further segments).
+// The Go runtime has raised the soft limit to the hard one by then.
+func autoMaxPartitions() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return cluster.DefaultMaxPartitions
+	}
+	return int(max(1, min(uint64(cluster.DefaultMaxPartitions), lim.Cur/4)))
 }
 
 func parseAddr(v string) (string, error) {

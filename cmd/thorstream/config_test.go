@@ -30,6 +30,31 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if !c.AutoCreateTopics || c.DefaultPartitions != 1 || c.MaxFrameBytes != 64<<20 || c.LogLevel != zapcore.InfoLevel {
 		t.Errorf("other defaults: %+v", c)
 	}
+	if c.MaxPartitions != autoMaxPartitions() || c.MaxPartitions < 1 || c.MaxPartitions > cluster.DefaultMaxPartitions ||
+		c.MaxPartitionsPerRequest != 10000 || c.MaxAutoCreateTopics != 100 {
+		t.Errorf("creation limits: %+v", c)
+	}
+}
+
+func TestLoadConfigLimitsAndTestSegments(t *testing.T) {
+	env := map[string]string{
+		"THORSTREAM_SEGMENT_BYTES":              "1MiB",
+		"THORSTREAM_INTERNAL_SEGMENT_BYTES":     "16KiB",
+		"THORSTREAM_SEGMENT_MS":                 "60000",
+		"THORSTREAM_MAX_PARTITIONS":             "500",
+		"THORSTREAM_MAX_PARTITIONS_PER_REQUEST": "50",
+		"THORSTREAM_MAX_AUTO_CREATE_TOPICS":     "7",
+	}
+	c, err := LoadConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SegmentBytes != 16<<10 || c.SegmentMs != 60000 {
+		t.Errorf("segments: %d bytes, %d ms; want the test size 16KiB and 60000 ms", c.SegmentBytes, c.SegmentMs)
+	}
+	if c.MaxPartitions != 500 || c.MaxPartitionsPerRequest != 50 || c.MaxAutoCreateTopics != 7 {
+		t.Errorf("limits: %+v", c)
+	}
 }
 
 func TestLoadConfigValues(t *testing.T) {
@@ -104,6 +129,15 @@ func TestLoadConfigErrors(t *testing.T) {
 	f("THORSTREAM_CLUSTER_PEERS", "1=127.0.0.1:1", "THORSTREAM_CLUSTER_PEERS", "which is this node")
 	f("THORSTREAM_SEGMENT_BYTES", "-5", "THORSTREAM_SEGMENT_BYTES", "not a size")
 	f("THORSTREAM_SEGMENT_BYTES", "1", "THORSTREAM_SEGMENT_BYTES", "smaller than the minimum")
+	f("THORSTREAM_SEGMENT_BYTES", "1048575", "THORSTREAM_SEGMENT_BYTES", "smaller than the minimum of 1048576")
+	f("THORSTREAM_SEGMENT_BYTES", "256KiB", "THORSTREAM_SEGMENT_BYTES", "smaller than the minimum")
+	f("THORSTREAM_SEGMENT_BYTES", "2GiB", "THORSTREAM_SEGMENT_BYTES", "larger than 2147483647")
+	f("THORSTREAM_INTERNAL_SEGMENT_BYTES", "1KiB", "THORSTREAM_INTERNAL_SEGMENT_BYTES", "smaller than the minimum of 4096")
+	f("THORSTREAM_SEGMENT_MS", "1", "THORSTREAM_SEGMENT_MS", "below the minimum of 60000")
+	f("THORSTREAM_MAX_PARTITIONS", "0", "THORSTREAM_MAX_PARTITIONS", "or auto")
+	f("THORSTREAM_MAX_PARTITIONS", "many", "THORSTREAM_MAX_PARTITIONS", "or auto")
+	f("THORSTREAM_MAX_PARTITIONS_PER_REQUEST", "0", "THORSTREAM_MAX_PARTITIONS_PER_REQUEST", "1 to 1000000")
+	f("THORSTREAM_MAX_AUTO_CREATE_TOPICS", "-3", "THORSTREAM_MAX_AUTO_CREATE_TOPICS", "1 to 100000")
 	f("THORSTREAM_RETENTION_BYTES", "-2", "THORSTREAM_RETENTION_BYTES", "not a size")
 	f("THORSTREAM_RETENTION_MS", "0", "THORSTREAM_RETENTION_MS", "not a number of milliseconds")
 	f("THORSTREAM_FSYNC", "interval:0", "THORSTREAM_FSYNC", "1 to 3600000")

@@ -43,6 +43,11 @@ func run(args []string) int {
 	logger := newLogger(cfg.LogLevel)
 	defer func() { _ = logger.Sync() }()
 	if err := serve(cfg, logger); err != nil {
+		if errors.Is(err, cluster.ErrDataDirInUse) {
+			// Another broker runs on this data directory: a setup error, like a bad setting.
+			fmt.Fprintf(os.Stderr, "thorstream: %v\n", err)
+			return 2
+		}
 		logger.Error("broker stopped with an error", zap.Error(err))
 		return 1
 	}
@@ -93,6 +98,10 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		DefaultPartitions: cfg.DefaultPartitions,
 		AutoCreateTopics:  cfg.AutoCreateTopics,
 		Logger:            logger,
+
+		MaxPartitions:           cfg.MaxPartitions,
+		MaxPartitionsPerRequest: cfg.MaxPartitionsPerRequest,
+		MaxAutoCreateTopics:     cfg.MaxAutoCreateTopics,
 	})
 	if err != nil {
 		return err
