@@ -23,20 +23,32 @@ func (s *Server) metadata(sess *Session, seq uint64, hdr proto.RequestHeader, bo
 	if names == nil {
 		names = s.Broker.Snapshot().Names
 	}
-	for _, name := range names {
-		t := s.Broker.Snapshot().Topics[name]
-		if t == nil && req.AllowAutoCreate && s.Broker.AutoCreateTopics() {
-			if err := cluster.ValidTopicName(name); err != nil {
-				code, msg := codeAndMessage(err)
-				resp.Topics = append(resp.Topics, proto.MetadataTopic{Name: name, ErrorCode: code, ErrorMessage: msg})
-				continue
+	snap := s.Broker.Snapshot()
+	topics := make([]*cluster.Topic, len(names))
+	errs := make([]error, len(names))
+	var missing []string
+	var idx []int
+	for i, name := range names {
+		if topics[i] = snap.Topics[name]; topics[i] == nil {
+			if req.AllowAutoCreate && s.Broker.AutoCreateTopics() {
+				missing = append(missing, name)
+				idx = append(idx, i)
 			}
-			var err error
-			if t, err = s.Broker.EnsureTopic(name); err != nil {
-				code, msg := codeAndMessage(err)
-				resp.Topics = append(resp.Topics, proto.MetadataTopic{Name: name, ErrorCode: code, ErrorMessage: msg})
-				continue
-			}
+		}
+	}
+	if len(missing) > 0 {
+		// Created together, at most the broker's per-request number (see EnsureTopics).
+		created, cerrs := s.Broker.EnsureTopics(missing)
+		for k := range missing {
+			topics[idx[k]], errs[idx[k]] = created[k], cerrs[k]
+		}
+	}
+	for i, name := range names {
+		t := topics[i]
+		if t == nil && errs[i] != nil && errcode.Of(errs[i]) != errcode.UnknownTopicOrPartition {
+			code, msg := codeAndMessage(errs[i])
+			resp.Topics = append(resp.Topics, proto.MetadataTopic{Name: name, ErrorCode: code, ErrorMessage: msg})
+			continue
 		}
 		if t == nil {
 			resp.Topics = append(resp.Topics, proto.MetadataTopic{
@@ -78,25 +90,37 @@ func (s *Server) createTopics(sess *Session, seq uint64, hdr proto.RequestHeader
 		return
 	}
 	var resp proto.TopicErrorsResponse
+	// The valid topics are created together: the request's limits apply to all of them, and the
+	// metadata is written once.
+	errs := make([]error, len(req.Topics))
+	var specs []cluster.TopicSpec
+	var idx []int
 	seen := map[string]bool{}
-	for _, t := range req.Topics {
-		var err error
+	for i, t := range req.Topics {
 		if seen[t.Name] {
-			err = errcode.New(errcode.InvalidRequest, "topic %q appears twice in the request", t.Name)
-		} else {
-			seen[t.Name] = true
-			configs := make(map[string]string, len(t.Configs))
-			for _, c := range t.Configs {
-				configs[c.Key] = c.Value
-			}
-			err = s.Broker.CreateTopic(cluster.TopicSpec{
-				Name:              t.Name,
-				Partitions:        t.NumPartitions,
-				ReplicationFactor: t.ReplicationFactor,
-				Configs:           configs,
-			}, req.ValidateOnly)
+			errs[i] = errcode.New(errcode.InvalidRequest, "topic %q appears twice in the request", t.Name)
+			continue
 		}
-		code, msg := codeAndMessage(err)
+		seen[t.Name] = true
+		configs := make(map[string]string, len(t.Configs))
+		for _, c := range t.Configs {
+			configs[c.Key] = c.Value
+		}
+		specs = append(specs, cluster.TopicSpec{
+			Name:              t.Name,
+			Partitions:        t.NumPartitions,
+			ReplicationFactor: t.ReplicationFactor,
+			Configs:           configs,
+		})
+		idx = append(idx, i)
+	}
+	if len(specs) > 0 {
+		for k, err := range s.Broker.CreateTopics(specs, req.ValidateOnly) {
+			errs[idx[k]] = err
+		}
+	}
+	for i, t := range req.Topics {
+		code, msg := codeAndMessage(errs[i])
 		resp.Topics = append(resp.Topics, proto.TopicError{Name: t.Name, ErrorCode: code, ErrorMessage: msg})
 	}
 	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))

@@ -22,6 +22,8 @@ type produceTxn struct {
 	corrID  int32
 	req     proto.ProduceRequest
 	appends Appends
+	// createErrs holds, by topic, why auto-creation failed; nil when nothing was created.
+	createErrs []error
 }
 
 var produceTxnPool = sync.Pool{New: func() any { return new(produceTxn) }}
@@ -47,9 +49,13 @@ func (s *Server) produce(sess *Session, seq uint64, hdr proto.RequestHeader, bod
 	if s.needsTopicCreation(&t.req) {
 		// Creating topics writes files: finish on a goroutine. Submitting stays non-blocking.
 		go func() {
+			names := make([]string, len(t.req.Topics))
 			for i := range t.req.Topics {
-				_, _ = s.Broker.EnsureTopic(string(t.req.Topics[i].Name))
+				names[i] = string(t.req.Topics[i].Name)
 			}
+			// All created together; a topic that could not be (a limit, a storage error) fails
+			// its partitions with that error.
+			_, t.createErrs = s.Broker.EnsureTopics(names)
 			t.submit()
 		}()
 		return
@@ -75,10 +81,13 @@ func (t *produceTxn) submit() {
 		topic := &t.req.Topics[i]
 		for j := range topic.Partitions {
 			p := &topic.Partitions[j]
-			if acksValid {
-				t.appends.Submit(slot, t.server.Broker.ReplicaBytes(topic.Name, p.Partition), p.Records)
-			} else {
+			switch err := t.createErr(i); {
+			case !acksValid:
 				t.appends.Fail(slot, errInvalidAcks)
+			case err != nil:
+				t.appends.Fail(slot, err)
+			default:
+				t.appends.Submit(slot, t.server.Broker.ReplicaBytes(topic.Name, p.Partition), p.Records)
 			}
 			slot++
 		}
@@ -134,9 +143,17 @@ func (t *produceTxn) encode() *Response {
 	return r
 }
 
+// createErr is why topic i could not be auto-created, nil when it exists (or was never missing).
+func (t *produceTxn) createErr(i int) error {
+	if i >= len(t.createErrs) || errcode.Of(t.createErrs[i]) == errcode.UnknownTopicOrPartition {
+		return nil // the replica lookup answers a missing topic
+	}
+	return t.createErrs[i]
+}
+
 func (t *produceTxn) free() {
 	t.frame.Release()
-	t.frame, t.sess, t.server = nil, nil, nil
+	t.frame, t.sess, t.server, t.createErrs = nil, nil, nil, nil
 	t.appends.Clear()
 	produceTxnPool.Put(t)
 }

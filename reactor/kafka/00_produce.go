@@ -36,6 +36,8 @@ type produceTxn struct {
 	req     kmsg.ProduceRequest
 	resp    kmsg.ProduceResponse
 	appends core.Appends
+	// createErrs holds, by topic, why auto-creation failed; nil when nothing was created.
+	createErrs []error
 }
 
 var produceTxnPool = sync.Pool{New: func() any { return new(produceTxn) }}
@@ -63,9 +65,13 @@ func (s *Server) produce(sess *core.Session, seq uint64, h header, body []byte, 
 	t.appends.Reset(n)
 	if h.version >= 3 && s.needsTopicCreation(&t.req) {
 		go func() {
+			names := make([]string, len(t.req.Topics))
 			for i := range t.req.Topics {
-				_, _ = s.Broker.EnsureTopic(strings.Clone(t.req.Topics[i].Topic))
+				names[i] = strings.Clone(t.req.Topics[i].Topic)
 			}
+			// All created together; a topic that could not be (a limit, a storage error) fails
+			// its partitions with that error.
+			_, t.createErrs = s.Broker.EnsureTopics(names)
 			t.submit()
 		}()
 		return
@@ -101,6 +107,8 @@ func (t *produceTxn) submit() {
 			p := &topic.Partitions[j]
 			if refuse != nil {
 				t.appends.Fail(slot, refuse)
+			} else if err := t.createErr(i); err != nil {
+				t.appends.Fail(slot, err)
 			} else {
 				t.appends.Submit(slot, t.server.Broker.Replica(topic.Topic, p.Partition), p.Records)
 			}
@@ -162,9 +170,17 @@ func (t *produceTxn) encode() *core.Response {
 	return encodeResponse(t.h, resp)
 }
 
+// createErr is why topic i could not be auto-created, nil when it exists (or was never missing).
+func (t *produceTxn) createErr(i int) error {
+	if i >= len(t.createErrs) || errcode.Of(t.createErrs[i]) == errcode.UnknownTopicOrPartition {
+		return nil // the replica lookup answers a missing topic
+	}
+	return t.createErrs[i]
+}
+
 func (t *produceTxn) free() {
 	t.frame.Release()
-	t.frame, t.sess, t.server = nil, nil, nil
+	t.frame, t.sess, t.server, t.createErrs = nil, nil, nil, nil
 	t.appends.Clear()
 	produceTxnPool.Put(t)
 }

@@ -5,7 +5,8 @@ package kafka
 // Topic lists: in v0 an empty list means every topic; from v1 a null list means every topic and
 // an empty one none (librdkafka's first call sends an empty list and expects no topics). Missing
 // topics are created when the request allows it (v4+; always in v0-v3, as in Kafka) and the
-// broker's auto-creation is on. Each partition carries its leader epoch; the cluster id and
+// broker's auto-creation is on, all of them together (see cluster.Broker.EnsureTopics for the
+// limits). Each partition carries its leader epoch; the cluster id and
 // controller are this node's.
 
 import (
@@ -39,22 +40,37 @@ func (s *Server) metadata(h header, body []byte) (kmsg.Response, error) {
 		}
 	}
 	allowCreate := h.version < 4 || req.AllowAutoTopicCreation
-	for _, name := range names {
-		t := s.Broker.Snapshot().Topics[name]
-		if t == nil && !all && allowCreate && s.Broker.AutoCreateTopics() {
-			if err := cluster.ValidTopicName(name); err != nil {
-				resp.Topics = append(resp.Topics, metadataTopicError(name, errcode.InvalidTopic))
-				continue
-			}
-			if created, err := s.Broker.EnsureTopic(name); err == nil {
-				t = created
+	snap := s.Broker.Snapshot()
+	topics := make([]*cluster.Topic, len(names))
+	codes := make([]errcode.Code, len(names))
+	var missing []string
+	var idx []int
+	for i, name := range names {
+		if topics[i] = snap.Topics[name]; topics[i] == nil {
+			codes[i] = errcode.UnknownTopicOrPartition
+			if !all && allowCreate && s.Broker.AutoCreateTopics() {
+				missing = append(missing, name)
+				idx = append(idx, i)
 			}
 		}
-		if t == nil {
-			resp.Topics = append(resp.Topics, metadataTopicError(name, errcode.UnknownTopicOrPartition))
+	}
+	if len(missing) > 0 {
+		// Created together, at most the broker's per-request number (the rest are refused with a
+		// retriable code); every limit answers its own error code.
+		created, errs := s.Broker.EnsureTopics(missing)
+		for k := range missing {
+			topics[idx[k]], codes[idx[k]] = created[k], errcode.Of(errs[k])
+			if created[k] == nil && codes[idx[k]] == errcode.None {
+				codes[idx[k]] = errcode.UnknownTopicOrPartition
+			}
+		}
+	}
+	for i, name := range names {
+		if topics[i] == nil {
+			resp.Topics = append(resp.Topics, metadataTopicError(name, codes[i]))
 			continue
 		}
-		resp.Topics = append(resp.Topics, s.metadataTopic(t))
+		resp.Topics = append(resp.Topics, s.metadataTopic(topics[i]))
 	}
 	return resp, nil
 }

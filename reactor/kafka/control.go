@@ -8,7 +8,8 @@ package kafka
 //	CreateTopics (19)    v0-7  partitions, replication factor, replica assignment, configs,
 //	                           validate-only
 //	DeleteTopics (20)    v0-5
-//	DeleteRecords (21)   v0-2  raises the log start offset (-1: the high watermark)
+//	DeleteRecords (21)   v0-2  raises the log start offset (-1: the high watermark); internal
+//	                           topics refuse it (INVALID_TOPIC_EXCEPTION, as Kafka)
 //	InitProducerId (22)  v0-4  a fresh producer id, epoch 0, for idempotent producers
 //	DescribeConfigs (32) v0-4  topic configs (overrides and defaults) and the broker's
 
@@ -112,11 +113,13 @@ func (s *Server) createTopics(h header, body []byte) (kmsg.Response, error) {
 		return nil, err
 	}
 	resp := kmsg.NewPtrCreateTopicsResponse()
+	// Every topic is checked first and the valid ones are created together: the request's limits
+	// apply to all of them, and the metadata is written once.
+	errs := make([]error, len(req.Topics))
+	var specs []cluster.TopicSpec
+	var idx []int
 	seen := map[string]bool{}
-	for _, t := range req.Topics {
-		rt := kmsg.NewCreateTopicsResponseTopic()
-		rt.Topic = t.Topic
-		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+	for i, t := range req.Topics {
 		var err error
 		switch {
 		case seen[t.Topic]:
@@ -142,10 +145,23 @@ func (s *Server) createTopics(h header, body []byte) (kmsg.Response, error) {
 				}
 			}
 			if err == nil {
-				err = s.Broker.CreateTopic(cluster.TopicSpec{Name: t.Topic, Partitions: partitions, ReplicationFactor: rf, Configs: configs}, req.ValidateOnly)
+				specs = append(specs, cluster.TopicSpec{Name: t.Topic, Partitions: partitions, ReplicationFactor: rf, Configs: configs})
+				idx = append(idx, i)
 			}
 		}
 		seen[t.Topic] = true
+		errs[i] = err
+	}
+	if len(specs) > 0 {
+		for k, err := range s.Broker.CreateTopics(specs, req.ValidateOnly) {
+			errs[idx[k]] = err
+		}
+	}
+	for i, t := range req.Topics {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic = t.Topic
+		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		err := errs[i]
 		rt.ErrorCode, rt.ErrorMessage = codeOf(err)
 		if h.version < 1 {
 			rt.ErrorMessage = nil
@@ -202,13 +218,9 @@ func (s *Server) deleteRecords(h header, body []byte) (kmsg.Response, error) {
 			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.LowWatermark = -1
-			if r := s.Broker.Replica(t.Topic, p.Partition); r == nil {
-				rp.ErrorCode = int16(errcode.UnknownTopicOrPartition)
-			} else {
-				start, err := r.DeleteRecords(p.Offset)
-				rp.ErrorCode, _ = codeOf(err)
-				rp.LowWatermark = start
-			}
+			start, err := s.Broker.DeleteRecords(t.Topic, p.Partition, p.Offset)
+			rp.ErrorCode, _ = codeOf(err)
+			rp.LowWatermark = start
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
