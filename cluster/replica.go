@@ -96,7 +96,7 @@ type Replica struct {
 	done    chan struct{}
 
 	// producers is the idempotent producers' state (writer goroutine only).
-	producers producerStates
+	producers *producerStates
 
 	highWatermark atomic.Int64
 	leaderEpoch   int32
@@ -109,14 +109,14 @@ type Replica struct {
 	// fenced holds the storage error that stopped the partition taking writes.
 	fenced atomic.Pointer[errcode.Error]
 
-	// Writer-goroutine scratch, reused across groups.
-	decompressed []byte
-	checker      recordChecker
-	checkRecord  func(*batch.Record) error
-	group        []*AppendRequest
-	results      []AppendResult
-	iovecs       [][]byte
-	dirty        bool
+	// Writer-goroutine scratch, reused across groups. The skipper keeps a 32 KiB buffer; the
+	// stream keeps nothing between batches (its decoders go back to shared pools).
+	skipper batch.RecordSkipper
+	stream  compress.Stream
+	group   []*AppendRequest
+	results []AppendResult
+	iovecs  [][]byte
+	dirty   bool
 
 	retentionEvery    time.Duration
 	internal          bool
@@ -151,8 +151,14 @@ type ReplicaOptions struct {
 	// state, each taken right after a sync; default 64 MiB. Start-up after a crash then reads
 	// only the batches appended since the last snapshot, not the whole log.
 	ProducerSnapshotBytes int64
-	Logger                *zap.Logger
-	Now                   func() time.Time
+	// ProducerIDExpiration is Kafka's producer.id.expiration.ms: a producer's idempotence state
+	// is dropped after this long without a batch from it (checked with RetentionCheck); default
+	// DefaultProducerIDExpiration (one day).
+	ProducerIDExpiration time.Duration
+	// MaxProducers bounds the producer ids the partition tracks; default DefaultMaxProducers.
+	MaxProducers int
+	Logger       *zap.Logger
+	Now          func() time.Time
 }
 
 // NewReplica starts the replica goroutine for an opened log.
@@ -190,8 +196,7 @@ func NewReplica(o ReplicaOptions) *Replica {
 		snapshotEvery:  o.ProducerSnapshotBytes,
 	}
 	r.waiters = map[*Waiter]struct{}{}
-	r.checkRecord = r.checker.check
-	producers, err := loadProducerStates(o.Log)
+	producers, err := loadProducerStates(o.Log, o.MaxProducers, o.ProducerIDExpiration, o.Now().UnixMilli())
 	if err != nil {
 		r.logger.Warn("could not rebuild all producer state: duplicates of batches sent before the restart may not be recognised", zap.Error(err))
 	}
@@ -303,6 +308,53 @@ func (r *Replica) OffsetForTimestamp(ts int64) (baseOffset, maxTimestamp int64, 
 	return off, maxTs, true, nil
 }
 
+// RecordForTimestamp answers ListOffsets by timestamp as Kafka does: the offset and timestamp of
+// the first committed record whose timestamp is at or after ts (found=false when none is). The
+// time index finds the batch; inside it the records are walked with a skipping iterator through a
+// bounded decompressing stream, stopping at the first match, so a call costs the batch's stored
+// bytes and a small buffer, never its decompressed size. A LogAppendTime batch needs no walk:
+// its records all carry its max timestamp.
+func (r *Replica) RecordForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	base, maxTs, found, err := r.OffsetForTimestamp(ts)
+	if err != nil || !found {
+		return -1, -1, false, err
+	}
+	b, err := r.Read(nil, base, 1, true)
+	if err != nil || len(b) == 0 {
+		return base, maxTs, true, nil
+	}
+	h, err := batch.ParseHeader(b)
+	if err != nil || h.Size() > len(b) || h.LogAppendTime() {
+		return base, maxTs, true, nil
+	}
+	w := recordWalkers.Get().(*recordWalker)
+	defer recordWalkers.Put(w)
+	defer w.skipper.Release()
+	defer w.stream.Release()
+	if h.Codec() == batch.CodecNone {
+		w.skipper.ResetBytes(&h, b[batch.HeaderSize:h.Size()])
+	} else if w.stream.Reset(h.Codec(), b[batch.HeaderSize:h.Size()], maxDecompressedBatch) != nil {
+		return base, maxTs, true, nil
+	} else {
+		w.skipper.ResetReader(&h, &w.stream, maxDecompressedBatch)
+	}
+	for w.skipper.Next() {
+		// The batch may start below base when the log start offset lies inside it.
+		if off, t := w.skipper.Offset(), w.skipper.Timestamp(); off >= base && t >= ts {
+			return off, t, true, nil
+		}
+	}
+	return base, maxTs, true, nil
+}
+
+// recordWalker is the state of one walk of a stored batch's records (ListOffsets by timestamp).
+type recordWalker struct {
+	skipper batch.RecordSkipper
+	stream  compress.Stream
+}
+
+var recordWalkers = sync.Pool{New: func() any { return new(recordWalker) }}
+
 // MaxTimestamp is the largest record timestamp in the log (-1 when empty).
 func (r *Replica) MaxTimestamp() int64 { return r.log.MaxTimestamp() }
 
@@ -394,7 +446,7 @@ func (r *Replica) appendGroup() {
 			res.Err = fenced
 		} else if verr := r.validate(req.Records, nowMs); verr != nil {
 			res.Err = verr
-		} else if dup, isDup, perr := r.checkProducer(req.Records); perr != nil {
+		} else if dup, isDup, perr := r.checkProducer(req.Records, nowMs); perr != nil {
 			res.Err = perr
 		} else if isDup {
 			// A retry of a batch already in the log: acknowledge it with its original offset.
@@ -416,7 +468,7 @@ func (r *Replica) appendGroup() {
 				h, _ := batch.ParseHeader(b)
 				next = h.NextOffset()
 				if h.ProducerID >= 0 {
-					r.producers.update(&h)
+					r.producers.update(&h, nowMs)
 				}
 				r.iovecs = append(r.iovecs, b)
 			}
@@ -493,7 +545,11 @@ func (r *Replica) validate(records []byte, nowMs int64) *errcode.Error {
 		if h.RecordCount == 0 {
 			return errcode.New(errcode.InvalidRecord, "empty record batch")
 		}
-		if verr := r.validateRecords(one); verr != nil {
+		if h.ProducerID >= 0 && h.BaseSequence < 0 {
+			// As Kafka: an idempotent producer's batches carry sequence numbers.
+			return errcode.New(errcode.InvalidRecord, "invalid sequence number %d in a batch from producer %d", h.BaseSequence, h.ProducerID)
+		}
+		if verr := r.validateRecords(one, &h); verr != nil {
 			return verr
 		}
 		// The broker overwrites the timestamp of a LogAppendTime topic: the producer's is not
@@ -510,7 +566,7 @@ func (r *Replica) validate(records []byte, nowMs int64) *errcode.Error {
 // checkProducer applies the idempotence rules to a request's batches (validated already). Only
 // batches with a producer id are checked; such a request must carry exactly one batch, as Kafka
 // requires of every v3+ produce.
-func (r *Replica) checkProducer(records []byte) (dupOffset int64, isDup bool, err *errcode.Error) {
+func (r *Replica) checkProducer(records []byte, nowMs int64) (dupOffset int64, isDup bool, err *errcode.Error) {
 	n, _ := batch.Size(records)
 	h, _ := batch.ParseHeader(records)
 	if h.IsTransactional() {
@@ -520,7 +576,7 @@ func (r *Replica) checkProducer(records []byte) (dupOffset int64, isDup bool, er
 		if h.ProducerID < 0 {
 			return 0, false, nil
 		}
-		return r.producers.check(&h)
+		return r.producers.check(&h, nowMs)
 	}
 	for rest := records; len(rest) > 0; {
 		n, _ := batch.Size(rest)
@@ -572,43 +628,54 @@ func (r *Replica) DeleteRecords(offset int64) (int64, error) {
 	return res.start, res.err
 }
 
-// recordChecker follows the offsets of one batch's records during validation. It lives in the
-// Replica, and checkRecord is bound once, so validation allocates nothing.
-type recordChecker struct {
-	base, next int64
-	record     batch.Record
-}
+// maxDecompressedBatch bounds what one batch may decompress to: a bigger one is refused with
+// CORRUPT_MESSAGE. Validation streams the records (see validateRecords), so this bounds work,
+// not memory.
+const maxDecompressedBatch = 64 << 20
 
-func (c *recordChecker) check(rec *batch.Record) error {
-	if rec.Offset != c.next {
-		return fmt.Errorf("%w: record %d has offset delta %d", errRecordOffsets, c.next-c.base, rec.Offset-c.base)
+// validateRecords walks the records of one batch (through a bounded decompressing stream when
+// compressed) and checks what the header cannot, like Kafka's validation before it assigns
+// offsets: every record is well formed, offset deltas run 0, 1, 2, …, the record count matches
+// the records present and no record has more than batch.MaxRecordHeaders headers. Keys, values
+// and headers are skipped, never copied: the memory it uses is the skipper's 32 KiB buffer and
+// the codec's window, whatever the decompressed size. Problems with the compressed data (corrupt,
+// or more than maxDecompressedBatch) give CORRUPT_MESSAGE; problems with the records
+// INVALID_RECORD, as in Kafka.
+func (r *Replica) validateRecords(one []byte, h *batch.Header) *errcode.Error {
+	section := one[batch.HeaderSize:]
+	s := &r.skipper
+	if h.Codec() == batch.CodecNone {
+		s.ResetBytes(h, section)
+	} else {
+		if err := r.stream.Reset(h.Codec(), section, maxDecompressedBatch); err != nil {
+			r.stream.Release()
+			return errcode.New(errcode.CorruptMessage, "%v", err)
+		}
+		s.ResetReader(h, &r.stream, maxDecompressedBatch)
 	}
-	c.next++
-	return nil
+	next := int32(0)
+	for s.Next() {
+		if d := s.OffsetDelta(); d != next {
+			s.Release()
+			r.stream.Release()
+			return errcode.New(errcode.InvalidRecord, "%v: record %d has offset delta %d", errRecordOffsets, next, d)
+		}
+		next++
+	}
+	err := s.Err()
+	s.Release()
+	r.stream.Release()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, compress.ErrTooLarge) || errors.Is(err, compress.ErrCorrupt):
+		return errcode.New(errcode.CorruptMessage, "%v", err)
+	default:
+		return errcode.New(errcode.InvalidRecord, "%v", err)
+	}
 }
 
 var errRecordOffsets = errors.New("offset deltas do not run 0, 1, 2, …")
-
-// maxDecompressedBatch bounds what one batch may decompress to during validation.
-const maxDecompressedBatch = 64 << 20
-
-// validateRecords walks the records of one batch (decompressing it first when compressed) and
-// checks what the header cannot: every record decodes, offset deltas run 0, 1, 2, … and the
-// count matches. Kafka validates the same before it assigns offsets.
-func (r *Replica) validateRecords(one []byte) *errcode.Error {
-	h, records, err := compress.DecompressBatch(one, r.decompressed[:0], maxDecompressedBatch)
-	if err != nil {
-		return errcode.New(errcode.CorruptMessage, "%v", err)
-	}
-	if h.Codec() != batch.CodecNone {
-		r.decompressed = records[:0] // keep the grown buffer for the next batch
-	}
-	r.checker.base, r.checker.next = h.BaseOffset, h.BaseOffset
-	if err := batch.DecodeRecordsInto(&h, records, &r.checker.record, r.checkRecord); err != nil {
-		return errcode.New(errcode.InvalidRecord, "%v", err)
-	}
-	return nil
-}
 
 func (r *Replica) syncIfDirty() {
 	if !r.dirty || r.fenced.Load() != nil {
@@ -648,6 +715,9 @@ func (r *Replica) checkpointRecoveryPoint() {
 func (r *Replica) enforceRetention() {
 	if r.fenced.Load() != nil {
 		return
+	}
+	if n := r.producers.expire(r.now().UnixMilli()); n > 0 {
+		r.logger.Debug("producer state expired", zap.Int("producers", n), zap.Int("remaining", r.producers.len()))
 	}
 	r.checkpointRecoveryPoint()
 	deleted, err := r.log.EnforceRetention()

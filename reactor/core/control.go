@@ -2,7 +2,6 @@ package core
 
 import (
 	"github.com/thorstream/thorstream/cluster"
-	"github.com/thorstream/thorstream/codec/batch"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/codec/proto"
 	"github.com/thorstream/thorstream/groups"
@@ -183,30 +182,14 @@ func OffsetAt(r *cluster.Replica, ts int64) (offset, timestamp int64, err error)
 	if ts < 0 {
 		return -1, -1, errcode.New(errcode.InvalidRequest, "timestamp %d is neither -1, -2 nor a time", ts)
 	}
-	base, maxTs, found, err := r.OffsetForTimestamp(ts)
+	// The time index finds the batch; the replica walks its records for the first at or after ts.
+	offset, timestamp, found, err := r.RecordForTimestamp(ts)
 	if err != nil {
 		return -1, -1, errcode.New(errcode.KafkaStorageError, "%v", err)
 	}
 	if !found {
 		return -1, -1, nil
 	}
-	// The time index finds the batch; the first record inside it at or after ts is the answer.
-	b, err := r.Read(nil, base, 1, true)
-	if err != nil || len(b) == 0 {
-		return base, maxTs, nil
-	}
-	n, err := batch.Size(b)
-	if err != nil || n > len(b) {
-		return base, maxTs, nil
-	}
-	offset, timestamp = base, maxTs
-	_ = recordsOf(b[:n], func(rec *batch.Record) error {
-		if rec.Timestamp >= ts {
-			offset, timestamp = rec.Offset, rec.Timestamp
-			return errStop
-		}
-		return nil
-	})
 	return offset, timestamp, nil
 }
 
