@@ -43,6 +43,9 @@ type Options struct {
 	InboxSize          int           // per-partition inbox; default 1024
 	RetentionCheck     time.Duration // default 30 s
 	IndexIntervalBytes int           // default 4096
+	// ProducerIDExpiration is Kafka's producer.id.expiration.ms: an idempotent producer's state
+	// is dropped after this long without a batch from it; default 1 day.
+	ProducerIDExpiration time.Duration
 	// MaxPartitions bounds the partitions this broker hosts, every topic together (each open
 	// segment holds three file descriptors); default DefaultMaxPartitions. Internal topics are
 	// counted but never refused.
@@ -734,6 +737,8 @@ func (b *Broker) openTopic(tj topicJSON) (*Topic, error) {
 			Internal:       tj.Internal,
 			Logger:         b.logger,
 			Now:            b.opts.Now,
+
+			ProducerIDExpiration: b.opts.ProducerIDExpiration,
 		}))
 	}
 	return t, nil

@@ -45,6 +45,8 @@ type Config struct {
 	DefaultPartitions int32
 	MaxFrameBytes     int64
 	PprofAddr         string
+	// How long an idempotent producer's state outlives its last batch (producer.id.expiration.ms).
+	ProducerIDExpirationMs int64
 	// Limits of topic creation.
 	MaxPartitions           int
 	MaxPartitionsPerRequest int
@@ -134,6 +136,10 @@ func settings() []setting {
 		}},
 		{"THORSTREAM_RETENTION_MS", "retention-ms", "604800000", "delete segments older than this many milliseconds (-1: keep forever)", func(c *Config, v string) (err error) {
 			c.RetentionMs, err = parseMillis(v, true)
+			return err
+		}},
+		{"THORSTREAM_PRODUCER_ID_EXPIRATION_MS", "producer-id-expiration-ms", "86400000", "drop an idempotent producer's state after this many milliseconds without a batch from it (Kafka's producer.id.expiration.ms)", func(c *Config, v string) (err error) {
+			c.ProducerIDExpirationMs, err = parseMillis(v, false)
 			return err
 		}},
 		{"THORSTREAM_EVENT_LOOPS", "event-loops", strconv.Itoa(min(runtime.NumCPU(), 4)), "number of network event loops", func(c *Config, v string) error {

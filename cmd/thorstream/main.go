@@ -102,6 +102,8 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		MaxPartitions:           cfg.MaxPartitions,
 		MaxPartitionsPerRequest: cfg.MaxPartitionsPerRequest,
 		MaxAutoCreateTopics:     cfg.MaxAutoCreateTopics,
+
+		ProducerIDExpiration: time.Duration(cfg.ProducerIDExpirationMs) * time.Millisecond,
 	})
 	if err != nil {
 		return err
