@@ -25,26 +25,29 @@ const (
 	sizesBaseTimestamp   = 1_700_000_000_000
 )
 
-// batchOfExactSize builds one valid one-record batch of exactly size bytes at offset 0; seed varies
-// its content and its timestamp.
+// batchOfExactSize builds one valid batch of exactly size bytes at offset 0: one record padded to
+// reach size, or, for the few sizes where the record's length varint changes width, a tiny first
+// record and a padded second one. seed varies its content and its timestamp.
 func batchOfExactSize(t testing.TB, seed int64, size int) []byte {
 	t.Helper()
-	value := max(size-80, 0)
-	for try := 0; try < 16; try++ {
-		var b batch.Builder
-		b.Reset()
-		v := make([]byte, value)
-		for i := range v {
-			v[i] = byte(i*13 + int(seed))
-		}
-		b.Append([]byte("k"), v, sizesBaseTimestamp+seed*1000, nil)
-		out := b.Finish()
-		if len(out) == size {
-			return bytes.Clone(out)
-		}
-		value += size - len(out) // varint lengths shift by a byte or two; converge
-		if value < 0 {
-			break
+	var b batch.Builder
+	for records := 1; records <= 2; records++ {
+		value := max(size-80, 0)
+		for try := 0; try < 8 && value >= 0; try++ {
+			b.Reset()
+			if records == 2 {
+				b.Append(nil, []byte{}, sizesBaseTimestamp+seed*1000, nil)
+			}
+			v := make([]byte, value)
+			for i := range v {
+				v[i] = byte(i*13 + int(seed))
+			}
+			b.Append([]byte("k"), v, sizesBaseTimestamp+seed*1000, nil)
+			out := b.Finish()
+			if len(out) == size {
+				return bytes.Clone(out)
+			}
+			value += size - len(out)
 		}
 	}
 	t.Fatalf("cannot build a batch of exactly %d bytes", size)
