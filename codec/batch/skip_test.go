@@ -149,7 +149,7 @@ func (z *countingZeros) Read(p []byte) (int, error) {
 // count, and a stream of zeros at its first record, reading only the skipper's buffer.
 func TestRecordSkipperStopsEarly(t *testing.T) {
 	h := Header{RecordCount: 1, LastOffsetDelta: 0}
-	prefix := binary.AppendVarint(nil, 62_000_010)                  // record length
+	prefix := binary.AppendVarint(nil, 62_000_010)                   // record length
 	prefix = append(prefix, recordBody(0, 0, -1, -1, 31_000_000)...) // then empty headers
 	src := io.MultiReader(bytes.NewReader(prefix), &countingZeros{})
 	var s RecordSkipper
