@@ -54,7 +54,8 @@ func lockDataDir(dir string) (*dataDirLock, error) {
 		return nil, fmt.Errorf("cluster: locking data directory %s: %w", dir, err)
 	}
 	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt(pid, 0)
 	}
 	if err != nil {
