@@ -283,13 +283,13 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 // autoMaxPartitions is THORSTREAM_MAX_PARTITIONS=auto: cluster.DefaultMaxPartitions, or fewer
 // when three descriptors a partition (one segment's .log, .index and .timeindex) would take more
 // than three quarters of the open-files limit (the rest is for connections and further segments).
-// The Go runtime has raised the soft limit to the hard one by then.
+// The hard limit counts: the broker raises the soft one to it at start.
 func autoMaxPartitions() int {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return cluster.DefaultMaxPartitions
 	}
-	return int(max(1, min(uint64(cluster.DefaultMaxPartitions), lim.Cur/4)))
+	return int(max(1, min(uint64(cluster.DefaultMaxPartitions), lim.Max/4)))
 }
 
 func parseAddr(v string) (string, error) {
