@@ -57,6 +57,9 @@ type Options struct {
 	// 2 GiB.
 	MaxDroppedFiles int
 	MaxDroppedBytes int64
+	// Files bounds the open .log files of sealed segments, shared by every log of a broker
+	// (default segment.DefaultFileCache).
+	Files *segment.FileCache
 	Logger          *zap.Logger      // default zap.NewNop()
 	Now             func() time.Time // default time.Now
 }

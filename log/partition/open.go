@@ -42,7 +42,7 @@ func Open(opts Options) (*Log, error) {
 		fs:          opts.FS,
 		dir:         opts.Dir,
 		logger:      opts.Logger,
-		segmentOpts: segment.Options{IndexIntervalBytes: opts.IndexIntervalBytes},
+		segmentOpts: segment.Options{IndexIntervalBytes: opts.IndexIntervalBytes, Files: opts.Files},
 	}
 	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
 		return nil, err
@@ -84,6 +84,13 @@ func Open(opts Options) (*Log, error) {
 	if err := l.Sync(); err != nil {
 		l.closeSegments()
 		return nil, err
+	}
+	// Sealed segments keep no file open until they are read (Options.Files).
+	for _, s := range segments[:len(segments)-1] {
+		if err := s.Seal(); err != nil {
+			l.closeSegments()
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -354,10 +361,12 @@ func (l *Log) loadEpochs(segments []*segment.Segment) error {
 			l.logger.Warn("rebuilt leader epoch cache", zap.String("dir", l.dir), zap.Int("entries", len(l.epochCache.entries)))
 		}
 	}
-	if l.epochCache.truncateFromEnd(l.active.NextOffset()) {
+	// Start first, then end: an entry moved up to a start offset equal to the log end (an empty
+	// log) is then dropped on this open as on every later one, so recovery is idempotent.
+	if l.epochCache.truncateFromStart(l.startOffset.Load()) {
 		changed = true
 	}
-	if l.epochCache.truncateFromStart(l.startOffset.Load()) {
+	if l.epochCache.truncateFromEnd(l.active.NextOffset()) {
 		changed = true
 	}
 	l.publishEpochs()

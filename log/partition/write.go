@@ -125,6 +125,9 @@ func (l *Log) Sync() error {
 		if err := s.SyncIndexes(); err != nil {
 			return l.fence("sync", err)
 		}
+		if err := s.Seal(); err != nil {
+			return l.fence("sync", err)
+		}
 	}
 	if l.activeUnsynced {
 		if err := l.active.Sync(); err != nil {
@@ -210,11 +213,22 @@ func (l *Log) TruncateTo(offset int64) error {
 			return fmt.Errorf("%w: %d is inside the batch at %d", ErrNotBoundary, offset, base)
 		}
 	}
+	// The recovery point comes down first: were it left above offset, a crash in the middle of
+	// the truncation could leave it naming offsets the log no longer has (and recovery would
+	// trust a hole).
+	if l.recoveryPoint > offset {
+		if err := l.writeRecoveryPoint(offset); err != nil {
+			return err
+		}
+	}
 	// Readers stop seeing the dropped segments before their files go.
 	kept := append([]*segment.Segment(nil), segs[:i+1]...)
 	dropped := segs[i+1:]
 	l.endOffset.Store(offset)
 	l.publish(kept)
+	if err := target.Unseal(); err != nil {
+		return l.fence("truncate", err)
+	}
 	l.active = target
 	for _, s := range dropped {
 		if err := s.Delete(); err != nil {

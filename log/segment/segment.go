@@ -17,6 +17,8 @@ import (
 type Options struct {
 	// IndexIntervalBytes is the log bytes between two index entries (default 4096).
 	IndexIntervalBytes int
+	// Files bounds the sealed segments' open .log files (default DefaultFileCache).
+	Files *FileCache
 }
 
 func (o Options) interval() int64 {
@@ -36,9 +38,14 @@ type Segment struct {
 	dir        string
 	baseOffset int64
 
+	// The writer's files, open while the segment is active (not sealed). Readers go through
+	// handle, which shares logFile while the segment is active and opens the .log on demand once
+	// it is sealed.
 	logFile       vfs.File
 	indexFile     vfs.File
 	timeIndexFile vfs.File
+	handle        *logHandle
+	sealed        bool // writer-only: Seal closed the writer's files
 
 	size         atomic.Int64 // bytes of .log readers may read
 	nextOffset   atomic.Int64 // offset after the last batch
@@ -91,6 +98,11 @@ func (s *Segment) TimeIndexEntries() []TimeIndexEntry {
 
 func newSegment(fs vfs.FS, dir string, baseOffset int64, opts Options) *Segment {
 	s := &Segment{fs: fs, dir: dir, baseOffset: baseOffset}
+	files := opts.Files
+	if files == nil {
+		files = DefaultFileCache
+	}
+	s.handle = &logHandle{cache: files, fs: fs, path: FileName(dir, baseOffset, LogSuffix)}
 	s.indexer = indexer{baseOffset: baseOffset, interval: opts.interval(), maxTimestamp: -1, lastTimeIndexTs: -1}
 	s.nextOffset.Store(baseOffset)
 	s.maxTimestamp.Store(-1)
@@ -112,20 +124,63 @@ func (s *Segment) openFiles(flag int) error {
 	s.timeIndexFile = open(TimeIndexSuffix)
 	if err != nil {
 		s.closeFiles()
+		return err
 	}
-	return err
+	s.handle.pin(s.logFile)
+	return nil
 }
 
 func (s *Segment) closeFiles() error {
 	var first error
-	for _, f := range []vfs.File{s.logFile, s.indexFile, s.timeIndexFile} {
+	if s.logFile != nil && s.handle.f != s.logFile {
+		first = s.logFile.Close() // not pinned yet (a failed open)
+	}
+	if err := s.handle.close(); err != nil && first == nil {
+		first = err
+	}
+	for _, f := range []vfs.File{s.indexFile, s.timeIndexFile} {
 		if f != nil {
 			if err := f.Close(); err != nil && first == nil {
 				first = err
 			}
 		}
 	}
+	s.logFile, s.indexFile, s.timeIndexFile = nil, nil, nil
 	return first
+}
+
+// Seal tells the segment it will not be written again (it was rolled and synced, indexes
+// included): the index files are closed, and the .log is handed to the FileCache, which closes
+// it while no reader needs it. Writer-only; a later Append or TruncateTo unseals it.
+func (s *Segment) Seal() error {
+	if s.sealed {
+		return nil
+	}
+	var first error
+	for _, f := range []vfs.File{s.indexFile, s.timeIndexFile} {
+		if err := f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.indexFile, s.timeIndexFile, s.logFile = nil, nil, nil
+	s.handle.unpin()
+	s.sealed = true
+	return first
+}
+
+// Sealed reports whether Seal was called since the segment was last written to.
+func (s *Segment) Sealed() bool { return s.sealed }
+
+// Unseal reopens the writer's files of a sealed segment (a truncation makes it active again).
+func (s *Segment) Unseal() error {
+	if !s.sealed {
+		return nil
+	}
+	if err := s.openFiles(os.O_RDWR); err != nil {
+		return err
+	}
+	s.sealed = false
+	return nil
 }
 
 // Create creates a new empty segment, replacing any files of the same name.
@@ -284,6 +339,9 @@ func rewriteIfDifferent(f vfs.File, want []byte) (rewritten bool, why error, err
 // error it tries to truncate the .log back to its previous size and returns the error; the
 // segment's visible state is unchanged. Steady state allocates nothing.
 func (s *Segment) Append(batches [][]byte) error {
+	if err := s.Unseal(); err != nil {
+		return err
+	}
 	pos := s.size.Load()
 	n, err := s.logFile.Writev(batches, pos)
 	if err != nil {
@@ -344,13 +402,18 @@ func (s *Segment) Append(batches [][]byte) error {
 }
 
 // Sync fdatasyncs the .log.
-func (s *Segment) Sync() error { return s.logFile.Sync() }
+func (s *Segment) Sync() error {
+	if s.sealed {
+		return nil // synced before it was sealed
+	}
+	return s.logFile.Sync()
+}
 
 // SyncIndexes fdatasyncs both index files if they were written since the last call. The
 // partition does it when it seals a segment, so a segment below the recovery point opens with
 // complete indexes.
 func (s *Segment) SyncIndexes() error {
-	if !s.indexesDirty {
+	if !s.indexesDirty || s.sealed {
 		return nil
 	}
 	if err := s.indexFile.Sync(); err != nil {
@@ -397,12 +460,12 @@ type headerPeek struct {
 	maxTimestamp int64
 }
 
-func (s *Segment) peek(pos, size int64, buf []byte) (headerPeek, error) {
+func (s *Segment) peek(f vfs.File, pos, size int64, buf []byte) (headerPeek, error) {
 	var p headerPeek
 	if size-pos < batch.HeaderSize {
 		return p, fmt.Errorf("%w: header at %d past size %d", ErrCorrupt, pos, size)
 	}
-	if _, err := readFull(s.logFile, buf[:headerPrefix], pos); err != nil {
+	if _, err := readFull(f, buf[:headerPrefix], pos); err != nil {
 		return p, s.readErr(err)
 	}
 	n, err := batch.Size(buf[:headerPrefix])
@@ -436,12 +499,17 @@ func (s *Segment) startFor(offset int64) (pos, baseOffset int64) {
 // Find returns the position and header of the batch that contains offset, searching the index and
 // then reading headers forward. ErrNotInSegment if offset is outside [BaseOffset, NextOffset).
 func (s *Segment) Find(offset int64) (pos int64, baseOffset int64, err error) {
+	f, err := s.handle.acquire()
+	if err != nil {
+		return 0, 0, s.readErr(err)
+	}
+	defer s.handle.release()
 	var buf [headerPrefix]byte
-	p, at, err := s.find(offset, buf[:])
+	p, at, err := s.find(f, offset, buf[:])
 	return at, p.baseOffset, err
 }
 
-func (s *Segment) find(offset int64, buf []byte) (headerPeek, int64, error) {
+func (s *Segment) find(f vfs.File, offset int64, buf []byte) (headerPeek, int64, error) {
 	size := s.size.Load()
 	if offset < s.baseOffset || offset >= s.nextOffset.Load() {
 		return headerPeek{}, 0, ErrNotInSegment
@@ -449,7 +517,7 @@ func (s *Segment) find(offset int64, buf []byte) (headerPeek, int64, error) {
 	pos, indexedBase := s.startFor(offset)
 	checkEntry := pos > 0
 	for pos < size {
-		p, err := s.peek(pos, size, buf)
+		p, err := s.peek(f, pos, size, buf)
 		if checkEntry {
 			checkEntry = false
 			if err != nil || p.baseOffset != indexedBase {
@@ -478,8 +546,13 @@ func (s *Segment) find(offset int64, buf []byte) (headerPeek, int64, error) {
 // but with minOne a first batch larger than maxBytes is returned whole. ErrNotInSegment if offset
 // is outside the segment.
 func (s *Segment) Read(dst []byte, offset int64, maxBytes int, maxOffset int64, minOne bool) ([]byte, error) {
+	f, err := s.handle.acquire()
+	if err != nil {
+		return dst, s.readErr(err)
+	}
+	defer s.handle.release()
 	var buf [headerPrefix]byte
-	first, pos, err := s.find(offset, buf[:])
+	first, pos, err := s.find(f, offset, buf[:])
 	if err != nil {
 		return dst, err
 	}
@@ -497,7 +570,7 @@ func (s *Segment) Read(dst []byte, offset int64, maxBytes int, maxOffset int64, 
 	start := len(dst)
 	dst = grow(dst, int(want))
 	chunk := dst[start : start+int(want)]
-	if _, err := readFull(s.logFile, chunk, pos); err != nil {
+	if _, err := readFull(f, chunk, pos); err != nil {
 		return dst[:start], s.readErr(err)
 	}
 	// Keep the whole batches below maxOffset that the chunk holds.
@@ -539,8 +612,13 @@ func (s *Segment) FindTimestamp(ts int64) (baseOffset, maxTimestamp int64, found
 		start = s.baseOffset + int64(s.timeIndex[i-1].RelativeOffset)
 	}
 	s.mu.RUnlock()
+	f, err := s.handle.acquire()
+	if err != nil {
+		return 0, 0, false, s.readErr(err)
+	}
+	defer s.handle.release()
 	var buf [headerPrefix]byte
-	p, pos, err := s.find(start, buf[:])
+	p, pos, err := s.find(f, start, buf[:])
 	if err != nil {
 		if errors.Is(err, ErrNotInSegment) {
 			return 0, 0, false, nil
@@ -556,7 +634,7 @@ func (s *Segment) FindTimestamp(ts int64) (baseOffset, maxTimestamp int64, found
 		if pos >= size {
 			return 0, 0, false, nil
 		}
-		if p, err = s.peek(pos, size, buf[:]); err != nil {
+		if p, err = s.peek(f, pos, size, buf[:]); err != nil {
 			return 0, 0, false, err
 		}
 	}
@@ -567,6 +645,9 @@ func (s *Segment) FindTimestamp(ts int64) (baseOffset, maxTimestamp int64, found
 func (s *Segment) TruncateTo(offset int64) error {
 	if offset == s.nextOffset.Load() {
 		return nil
+	}
+	if err := s.Unseal(); err != nil {
+		return err
 	}
 	pos, base, err := s.Find(offset)
 	if err != nil {
@@ -616,7 +697,7 @@ func (s *Segment) replayIndexer(index []IndexEntry, timeIndex []TimeIndexEntry) 
 	size := s.size.Load()
 	var buf [headerPrefix]byte
 	for pos < size {
-		p, err := s.peek(pos, size, buf[:])
+		p, err := s.peek(s.logFile, pos, size, buf[:])
 		if err != nil {
 			return err
 		}
