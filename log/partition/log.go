@@ -59,9 +59,9 @@ type Options struct {
 	MaxDroppedBytes int64
 	// Files bounds the open .log files of sealed segments, shared by every log of a broker
 	// (default segment.DefaultFileCache).
-	Files *segment.FileCache
-	Logger          *zap.Logger      // default zap.NewNop()
-	Now             func() time.Time // default time.Now
+	Files  *segment.FileCache
+	Logger *zap.Logger      // default zap.NewNop()
+	Now    func() time.Time // default time.Now
 }
 
 // Defaults of Options.
