@@ -28,6 +28,7 @@ import (
 
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/log/partition"
+	"github.com/thorstream/thorstream/log/segment"
 	"github.com/thorstream/thorstream/log/vfs"
 )
 
@@ -53,6 +54,10 @@ type Options struct {
 	// MaxPartitionsPerRequest bounds the partitions one CreateTopics request creates, summed over
 	// its topics; default DefaultMaxPartitionsPerRequest.
 	MaxPartitionsPerRequest int
+	// MaxOpenSegments bounds the .log files of sealed segments open at once, every partition
+	// together (they are opened to be read and closed when idle); default DefaultMaxOpenSegments.
+	// Active segments hold three descriptors each outside this bound.
+	MaxOpenSegments int
 	// MaxAutoCreateTopics bounds the topics one Metadata or Produce request auto-creates; default
 	// DefaultMaxAutoCreateTopics.
 	MaxAutoCreateTopics int
@@ -67,6 +72,8 @@ const (
 	DefaultMaxPartitions = 10000
 	// DefaultMaxPartitionsPerRequest is Apache Kafka's cap on the partitions one request creates.
 	DefaultMaxPartitionsPerRequest = 10000
+	// DefaultMaxOpenSegments is how many sealed segments' .log files stay open for readers.
+	DefaultMaxOpenSegments = segment.DefaultOpenSegments
 	// DefaultMaxAutoCreateTopics is how many unknown topics one request may create.
 	DefaultMaxAutoCreateTopics = 100
 )
@@ -92,6 +99,7 @@ type Broker struct {
 	opts      Options
 	logger    *zap.Logger
 	clusterID string
+	files     *segment.FileCache // bounds the open .log files of sealed segments, every partition together
 
 	snapshot atomic.Pointer[Snapshot]
 
@@ -183,7 +191,10 @@ func Open(o Options) (*Broker, error) {
 	if err := o.FS.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: data directory: %w", err)
 	}
-	b := &Broker{opts: o, logger: o.Logger}
+	if o.MaxOpenSegments <= 0 {
+		o.MaxOpenSegments = DefaultMaxOpenSegments
+	}
+	b := &Broker{opts: o, logger: o.Logger, files: segment.NewFileCache(o.MaxOpenSegments)}
 	if o.FS == vfs.Default {
 		// One broker per data directory, before anything in it is read or written.
 		lock, err := lockDataDir(o.DataDir)
@@ -718,6 +729,7 @@ func (b *Broker) openTopic(tj topicJSON) (*Topic, error) {
 			RetentionBytes:     cfg.RetentionBytes,
 			RetentionAge:       time.Duration(cfg.RetentionMs) * time.Millisecond,
 			IndexIntervalBytes: b.opts.IndexIntervalBytes,
+			Files:              b.files,
 			Logger:             b.logger,
 			Now:                b.opts.Now,
 		})

@@ -1,0 +1,94 @@
+package partition
+
+import (
+	"bytes"
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/thorstream/thorstream/log/segment"
+	"github.com/thorstream/thorstream/log/vfs"
+)
+
+// openFilesFS counts the files open through it.
+type openFilesFS struct {
+	vfs.FS
+	open atomic.Int64
+}
+
+type trackedFile struct {
+	vfs.File
+	fs     *openFilesFS
+	closed atomic.Bool
+}
+
+func (t *trackedFile) Close() error {
+	if t.closed.CompareAndSwap(false, true) {
+		t.fs.open.Add(-1)
+	}
+	return t.File.Close()
+}
+
+func (o *openFilesFS) track(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	o.open.Add(1)
+	return &trackedFile{File: f, fs: o}, nil
+}
+
+func (o *openFilesFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	return o.track(o.FS.OpenFile(name, flag, perm))
+}
+func (o *openFilesFS) Open(name string) (vfs.File, error)   { return o.track(o.FS.Open(name)) }
+func (o *openFilesFS) Create(name string) (vfs.File, error) { return o.track(o.FS.Create(name)) }
+
+// TestOpenFilesFollowActivity: a log of 60 segments holds the active segment's three files, plus
+// at most the cache's capacity of sealed .log files while they are read, whatever its history.
+func TestOpenFilesFollowActivity(t *testing.T) {
+	ofs := &openFilesFS{FS: vfs.NewMem()}
+	cache := segment.NewFileCache(4)
+	opts := testOptions(ofs, "/p", newClock())
+	opts.SegmentBytes = 4096
+	opts.Files = cache
+	l := mustOpen(t, opts)
+	batches := appendN(t, l, 60, 1, 0, 0, 3000) // one batch a segment
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(l.Segments()); n != 60 {
+		t.Fatalf("%d segments", n)
+	}
+	if got := ofs.open.Load(); got > 3+4 {
+		t.Fatalf("%d files open while writing 60 segments", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ofs.open.Load(); got != 0 {
+		t.Fatalf("%d files open after Close", got)
+	}
+
+	l = mustOpen(t, opts)
+	defer l.Close()
+	if got := ofs.open.Load(); got > 3+4 {
+		t.Fatalf("%d files open after Open, want the active segment's 3 and at most 4 cached", got)
+	}
+	if got := readAll(t, l, 0); !bytes.Equal(got, bytes.Join(batches, nil)) {
+		t.Fatal("content differs")
+	}
+	if got := ofs.open.Load(); got > 3+4 || cache.Open() > 4 {
+		t.Fatalf("%d files open after reading every segment (cache holds %d)", got, cache.Open())
+	}
+	if cache.Opened() < 59 {
+		t.Fatalf("sealed segments opened %d times", cache.Opened())
+	}
+	// A truncation into a sealed segment makes it writable again.
+	if err := l.TruncateTo(10); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 1, 1, 0, 0, 100)
+	if l.EndOffset() != 11 {
+		t.Fatalf("end %d after truncate and append", l.EndOffset())
+	}
+}
