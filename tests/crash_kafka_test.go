@@ -112,14 +112,14 @@ type crashLoad struct {
 
 	kgoLog *syncBuffer // the producers' kgo log (info and above), for diagnosing a failure
 
-	mu       sync.Mutex
-	acked    [][]crashAck // per partition, in the order the acknowledgements arrived; guarded by mu
+	mu    sync.Mutex
+	acked [][]crashAck // per partition, in the order the acknowledgements arrived; guarded by mu
 	// lastAckedBy is each producer's highest acknowledged offset in each partition (-1: none);
 	// guarded by mu
 	lastAckedBy [][]int64
-	failed   int          // records whose promise reported an error; guarded by mu
-	firstErr error        // guarded by mu
-	dataLoss []string     // partitions where a producer detected data loss; guarded by mu
+	failed      int      // records whose promise reported an error; guarded by mu
+	firstErr    error    // guarded by mu
+	dataLoss    []string // partitions where a producer detected data loss; guarded by mu
 
 	// rate bounds each producer's value bytes per second (0: as fast as it can); set between
 	// rounds only
