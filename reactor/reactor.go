@@ -14,9 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -60,19 +61,33 @@ type Reactor struct {
 	server Handler
 	kafka  Handler
 	logger *zap.Logger
-	// kafkaPort tells connections of the Kafka listener from the binary protocol's: both are
-	// served by the same engine (gnet.Rotate), and a connection knows its local address.
-	kafkaPort int
 
 	// stalled holds connections that stopped taking requests because their unsent output is over
 	// MaxOutboundBytes. gnet has no "output drained" event, so OnTick wakes them to look again.
 	stalled sync.Map // *conn → struct{}
 
-	engine   gnet.Engine
-	booted   chan struct{}
-	stopped  chan error
+	// The engine, and the listeners that feed it (listen.go). Connections carry their listener
+	// as their gnet context: OnOpen picks the protocol by it.
+	engine    gnet.Engine
+	listeners []*listener
+	acceptWG  sync.WaitGroup
+	// running is closed by the first OnTick: gnet starts the ticker after the event loops, so
+	// from then on Engine.Register may be called.
+	running     chan struct{}
+	runningOnce sync.Once
+	// engineDone is closed when gnet.Rotate has returned, with engineErr set.
+	engineDone chan struct{}
+	engineErr  error
+	// stopping is set by Stop before it closes anything, so the goroutines that see the
+	// listeners and the engine end can tell a stop from a failure; quit wakes backing-off loops.
+	stopping atomic.Bool
+	quit     chan struct{}
 	stopOnce sync.Once
-	addrs    []string
+	// done is closed, and err set, when the reactor stops serving (finish).
+	done       chan struct{}
+	finishOnce sync.Once
+	errMu      sync.Mutex
+	err        error
 }
 
 // New returns a Reactor serving the binary protocol with server and, when o.KafkaAddr is set,
@@ -93,55 +108,83 @@ func New(o Options, server Handler, kafka Handler) *Reactor {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	r := &Reactor{opts: o, server: server, kafka: kafka, logger: o.Logger, booted: make(chan struct{}), stopped: make(chan error, 1)}
-	if o.KafkaAddr != "" {
-		if _, port, err := net.SplitHostPort(o.KafkaAddr); err == nil {
-			r.kafkaPort, _ = strconv.Atoi(port)
-		}
+	return &Reactor{
+		opts: o, server: server, kafka: kafka, logger: o.Logger,
+		running: make(chan struct{}), engineDone: make(chan struct{}),
+		quit: make(chan struct{}), done: make(chan struct{}),
 	}
-	return r
 }
 
 // Start binds the listeners and starts the event loops. It returns once they accept connections,
-// or with the error that prevented it (an address in use, say).
+// or with the error that prevented it (an address in use, say). A port 0 binds a port the system
+// chooses: Addrs tells which. Watch Done for the reactor failing on its own.
 func (r *Reactor) Start() error {
-	r.addrs = []string{"tcp://" + r.opts.Addr}
+	names := r.opts.Addr
 	if r.opts.KafkaAddr != "" {
-		r.addrs = append(r.addrs, "tcp://"+r.opts.KafkaAddr)
+		names += ", " + r.opts.KafkaAddr
 	}
-	go func() {
-		err := gnet.Rotate(r, r.addrs,
-			gnet.WithMulticore(true),
-			gnet.WithNumEventLoop(r.opts.Loops),
-			gnet.WithReadBufferCap(r.opts.ReadBufferBytes),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithReuseAddr(true),
-			gnet.WithLoadBalancing(gnet.LeastConnections),
-			gnet.WithLogger(r.logger.Sugar()),
-			gnet.WithTicker(true),
-		)
-		r.stopped <- err
-	}()
+	lns, err := r.listen()
+	if err != nil {
+		close(r.engineDone) // no engine to wait for
+		return fmt.Errorf("reactor: listening on %s: %w", names, err)
+	}
+	socketPath, socketDir, err := engineSocket()
+	if err != nil {
+		closeListeners(lns)
+		close(r.engineDone)
+		return err
+	}
+	// Once the engine is up it holds the socket open; unlinking it leaves nothing to connect to.
+	defer os.RemoveAll(socketDir)
+	go r.runEngine(socketPath)
 	select {
-	case <-r.booted:
-		return nil
-	case err := <-r.stopped:
+	case <-r.running:
+	case <-r.engineDone:
+		closeListeners(lns)
+		err := r.engineErr
 		if err == nil {
-			err = errors.New("reactor: engine stopped before it started")
+			err = errors.New("the engine stopped before it started")
 		}
-		return fmt.Errorf("reactor: listening on %s: %w", strings.Join(r.addrs, ", "), err)
+		return fmt.Errorf("reactor: starting the event loops for %s: %w", names, err)
 	}
+	r.listeners = lns
+	for _, l := range lns {
+		r.acceptWG.Add(1)
+		go r.acceptLoop(l)
+	}
+	return nil
 }
 
-// Stop closes the listeners and every connection, and waits for the loops to end.
+// Stop stops accepting connections, then closes every connection and waits for the loops to
+// end. The engine is stopped even if the accept loops outlast ctx.
 func (r *Reactor) Stop(ctx context.Context) error {
 	var err error
 	r.stopOnce.Do(func() {
-		err = r.engine.Stop(ctx)
+		r.stopping.Store(true)
+		close(r.quit)
+		closeListeners(r.listeners)
+		accepting := make(chan struct{})
+		go func() {
+			r.acceptWG.Wait()
+			close(accepting)
+		}()
 		select {
-		case <-r.stopped:
+		case <-accepting:
 		case <-ctx.Done():
+			err = fmt.Errorf("reactor: waiting for the accept loops: %w", ctx.Err())
 		}
+		select {
+		case <-r.engineDone: // never started, or already ended on its own
+		default:
+			if stopErr := r.engine.Stop(ctx); stopErr != nil {
+				err = errors.Join(err, stopErr)
+			}
+			select {
+			case <-r.engineDone:
+			case <-ctx.Done():
+			}
+		}
+		r.finish(nil)
 	})
 	return err
 }
@@ -149,7 +192,6 @@ func (r *Reactor) Stop(ctx context.Context) error {
 // OnBoot records the engine.
 func (r *Reactor) OnBoot(eng gnet.Engine) gnet.Action {
 	r.engine = eng
-	close(r.booted)
 	return gnet.None
 }
 
@@ -190,10 +232,8 @@ func (c *conn) Close() { _ = c.c.Close() }
 // OnOpen sets up the connection's session.
 func (r *Reactor) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	cs := &conn{c: c, logger: r.logger, handler: r.server}
-	if r.kafka != nil && r.kafkaPort != 0 {
-		if a, ok := c.LocalAddr().(*net.TCPAddr); ok && a.Port == r.kafkaPort {
-			cs.handler = r.kafka
-		}
+	if l, ok := c.Context().(*listener); ok {
+		cs.handler = l.handler
 	}
 	cs.sess = core.NewSession(cs, r.opts.Limits)
 	c.SetContext(cs)
@@ -280,6 +320,7 @@ const stalledCheckInterval = 20 * time.Millisecond
 // OnTick wakes connections stalled on unsent output, so they check it again on their loop. It
 // runs on its own goroutine.
 func (r *Reactor) OnTick() (time.Duration, gnet.Action) {
+	r.runningOnce.Do(func() { close(r.running) })
 	r.stalled.Range(func(k, _ any) bool {
 		r.stalled.Delete(k)
 		k.(*conn).Wake()

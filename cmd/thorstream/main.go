@@ -63,6 +63,7 @@ func newLogger(level zapcore.Level) *zap.Logger {
 }
 
 func serve(cfg *Config, logger *zap.Logger) error {
+	raiseFileLimit(logger)
 	if len(cfg.Peers) > 0 {
 		logger.Warn("THORSTREAM_CLUSTER_PEERS is set, but replication between nodes is not available yet: this node serves its own data only",
 			zap.Int("peers", len(cfg.Peers)))
@@ -160,16 +161,25 @@ func serve(cfg *Config, logger *zap.Logger) error {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	sig := <-sigs
+	sig, engineErr := waitForShutdown(sigs, engine.Done(), engine.Err)
 	signal.Stop(sigs)
-	logger.Info("shutting down", zap.Stringer("signal", sig))
+	if engineErr != nil {
+		// Listening on nothing helps nobody: close the logs cleanly and exit non-zero, so a
+		// supervisor starts the broker again.
+		logger.Error("the network engine stopped serving: shutting down", zap.Error(engineErr))
+	} else {
+		logger.Info("shutting down", zap.Stringer("signal", sig))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := engine.Stop(ctx); err != nil {
 		logger.Warn("stopping the network engine", zap.Error(err))
 	}
 	if err := broker.Close(); err != nil {
-		return fmt.Errorf("closing partitions: %w", err)
+		return errors.Join(engineErr, fmt.Errorf("closing partitions: %w", err))
+	}
+	if engineErr != nil {
+		return engineErr
 	}
 	logger.Info("thorstream stopped cleanly")
 	return nil
