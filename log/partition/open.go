@@ -341,6 +341,24 @@ func (l *Log) loadEpochs(segments []*segment.Segment) error {
 		return err
 	}
 	changed := false
+	if loaded {
+		// The checkpoint is written after the batches that change the epoch, so a crash can
+		// leave it behind what recovery kept past the recovery point: read those headers.
+		for _, s := range segments {
+			if s.NextOffset() <= l.recoveryPoint {
+				continue
+			}
+			err := s.Headers(l.recoveryPoint, func(h batch.Header) error {
+				if l.epochCache.assign(h.PartitionLeaderEpoch, h.BaseOffset) {
+					changed = true
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
 	if !loaded {
 		l.epochCache.entries = nil
 		for _, s := range segments {

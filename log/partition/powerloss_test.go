@@ -34,10 +34,6 @@ import (
 // crashing at several of them (and once after the last). THORSTREAM_POWERLOSS_SEEDS=N runs N
 // seeds (default 200); THORSTREAM_POWERLOSS_SEED=S and THORSTREAM_POWERLOSS_CRASH=C replay one
 // seed and one crash point; THORSTREAM_POWERLOSS_TRACE=1 logs the workload of every run.
-//
-// A few recovery defects are recognised narrowly (plKnown) and reported in the test log with
-// their first reproduction instead of failing the test; THORSTREAM_POWERLOSS_STRICT=1 makes them
-// fail like everything else. Remove a plKnown case once its defect is fixed.
 
 const powerLossMaxBatch = 1258291 // 1.2 MiB
 
@@ -367,10 +363,7 @@ func TestPowerLoss(t *testing.T) {
 	onlySeed := envInt(t, "THORSTREAM_POWERLOSS_SEED", -1)
 	onlyCrash := envInt(t, "THORSTREAM_POWERLOSS_CRASH", -1)
 	trace := os.Getenv("THORSTREAM_POWERLOSS_TRACE") != ""
-	strict := os.Getenv("THORSTREAM_POWERLOSS_STRICT") != ""
 	failures, runs, shortRuns, cutRecoveries := 0, 0, 0, 0
-	knownRuns := map[plKnown]int{}
-	knownFirst := map[plKnown]string{}
 	first, last := int64(1), seeds
 	if onlySeed >= 0 {
 		first, last = onlySeed, onlySeed
@@ -398,19 +391,13 @@ func TestPowerLoss(t *testing.T) {
 		}
 		for _, crash := range points {
 			runs++
-			p := &plCheck{t: t, sc: sc, crash: crash, total: total, trace: trace, strict: strict, known: map[plKnown]string{}}
+			p := &plCheck{t: t, sc: sc, crash: crash, total: total, trace: trace}
 			p.run()
 			if p.recoveredShort {
 				shortRuns++
 			}
 			if p.recoveryCut {
 				cutRecoveries++
-			}
-			for kind, why := range p.known {
-				knownRuns[kind]++
-				if knownFirst[kind] == "" {
-					knownFirst[kind] = why
-				}
 			}
 			if p.failed {
 				failures++
@@ -422,12 +409,6 @@ func TestPowerLoss(t *testing.T) {
 	}
 	t.Logf("%d seeds, %d crash runs: %d recovered less than was appended, %d had their first recovery cut by a second power loss",
 		last-first+1, runs, shortRuns, cutRecoveries)
-	for kind := plKnown(0); kind < plKnownCount; kind++ {
-		if knownRuns[kind] > 0 {
-			t.Logf("known recovery defect in %d runs (fatal with THORSTREAM_POWERLOSS_STRICT=1): %s; first: %s",
-				knownRuns[kind], kind, knownFirst[kind])
-		}
-	}
 }
 
 // plCheck is one crash run: workload, stop at an operation, power loss, recovery, checks.
@@ -436,57 +417,11 @@ type plCheck struct {
 	sc           plScenario
 	crash, total int64
 	trace        bool
-	strict       bool
 	m            plModel
 	failed       bool
-	known        map[plKnown]string // known defects seen when !strict, with the first description
 	// For the summary: the log recovered fewer offsets than were appended; the first recovery
 	// was itself cut by a power loss.
 	recoveredShort, recoveryCut bool
-}
-
-// plKnown names a recovery defect the test recognises narrowly and, unless
-// THORSTREAM_POWERLOSS_STRICT is set, reports in the log instead of failing on, so the test
-// guards every other property while those are open. Anything not recognised fails.
-type plKnown int
-
-const (
-	// The leader epoch checkpoint is behind the log: a batch of a new epoch was written, the
-	// checkpoint naming that epoch was not (the power went between the two), and the batch
-	// survived. Open trusts the checkpoint and does not assign epochs from the batches it
-	// validated after the recovery point.
-	plKnownEpochBehind plKnown = iota
-	// A crash inside TruncateTo leaves the recovery point past the cut: the truncated segment is
-	// fsynced before the checkpoint is lowered. With several segments the removed ones come back
-	// (their directory was not synced yet) below that stale recovery point, where recovery serves
-	// around a hole: the log is then not a prefix of what was written.
-	plKnownTruncateRecoveryPoint
-	// After the start offset reached the end offset, Open moves the first epoch entry up to the
-	// start offset, which is the end offset; the next Open drops that entry (it starts at the
-	// end): two Opens in a row disagree.
-	plKnownEpochAtEnd
-	plKnownCount
-)
-
-func (k plKnown) String() string {
-	return [...]string{
-		"leader epoch checkpoint behind the log after a crash between a batch of a new epoch and its checkpoint",
-		"recovery point past the cut after a crash inside TruncateTo",
-		"an epoch entry at the end offset, dropped by the next Open",
-	}[k]
-}
-
-// knownf records a known defect; in strict mode it fails the run like any other.
-func (p *plCheck) knownf(kind plKnown, format string, args ...any) {
-	p.t.Helper()
-	why := fmt.Sprintf(format, args...)
-	if p.strict {
-		p.errorf("%s: %s", kind, why)
-		return
-	}
-	if p.known[kind] == "" {
-		p.known[kind] = fmt.Sprintf("seed %d crash %d: %s", p.sc.seed, p.crash, why)
-	}
 }
 
 func (p *plCheck) errorf(format string, args ...any) {
@@ -567,7 +502,7 @@ func (p *plCheck) run() bool {
 			p.errorf("%s", why)
 			return false
 		}
-		p.knownf(plKnownTruncateRecoveryPoint, "%s", why)
+		p.errorf("%s", why)
 	}
 	p.recoveredShort = first.end < p.m.end()
 	if p.trace {
@@ -592,7 +527,7 @@ func (p *plCheck) run() bool {
 			p.errorf("%s", why)
 			return false
 		}
-		p.knownf(plKnownEpochAtEnd, "%s", why)
+		p.errorf("%s", why)
 	}
 
 	// The log takes appends at its recovered end.
@@ -651,7 +586,7 @@ func (p *plCheck) check(l *Log, fs vfs.FS) (plState, bool) {
 		if m.beforeTruncate == nil {
 			return fail(format, args...)
 		}
-		p.knownf(plKnownTruncateRecoveryPoint, "recovered [%d, %d), durable end %d, appended end %d: %s", s.start, s.end, m.durableEnd, m.end(), fmt.Sprintf(format, args...))
+		p.errorf("recovered [%d, %d), durable end %d, appended end %d: %s", s.start, s.end, m.durableEnd, m.end(), fmt.Sprintf(format, args...))
 		return s, false
 	}
 	if s.start < 0 || s.start > s.end {
@@ -733,7 +668,7 @@ func (p *plCheck) check(l *Log, fs vfs.FS) (plState, bool) {
 	}
 	// The epoch cache agrees with the batches' leader epochs.
 	if why := epochDisagreement(s); why != "" {
-		p.knownf(plKnownEpochBehind, "%s", why)
+		p.errorf("%s", why)
 		if p.failed {
 			return s, false
 		}

@@ -225,3 +225,36 @@ func resync(w *walker, window *[]byte, from int64) (int64, error) {
 	}
 	return w.size, nil
 }
+
+// Headers calls fn with the header of every batch from the one that holds offset (or the first
+// after it) to the end of the segment, reading headers only: the batches were validated when the
+// segment was recovered. Safe from any goroutine.
+func (s *Segment) Headers(offset int64, fn func(h batch.Header) error) error {
+	offset = max(offset, s.baseOffset)
+	if offset >= s.NextOffset() {
+		return nil
+	}
+	f, err := s.handle.acquire()
+	if err != nil {
+		return s.readErr(err)
+	}
+	defer s.handle.release()
+	var buf [headerPrefix]byte
+	_, pos, err := s.find(f, offset, buf[:])
+	if err != nil {
+		return err
+	}
+	size := s.size.Load()
+	w := walker{file: f, size: size}
+	for pos < size {
+		h, err := w.next(pos, -1)
+		if err != nil {
+			return err
+		}
+		if err := fn(h); err != nil {
+			return err
+		}
+		pos += int64(h.Size())
+	}
+	return nil
+}
