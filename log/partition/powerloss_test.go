@@ -359,7 +359,11 @@ func envInt(t *testing.T, name string, def int64) int64 {
 }
 
 func TestPowerLoss(t *testing.T) {
-	seeds := envInt(t, "THORSTREAM_POWERLOSS_SEEDS", 200)
+	defaultSeeds := int64(200)
+	if testing.Short() {
+		defaultSeeds = 25 // the race-detector pass; the plain run does 200
+	}
+	seeds := envInt(t, "THORSTREAM_POWERLOSS_SEEDS", defaultSeeds)
 	onlySeed := envInt(t, "THORSTREAM_POWERLOSS_SEED", -1)
 	onlyCrash := envInt(t, "THORSTREAM_POWERLOSS_CRASH", -1)
 	trace := os.Getenv("THORSTREAM_POWERLOSS_TRACE") != ""

@@ -15,8 +15,9 @@ import (
 	"github.com/thorstream/thorstream/log/vfs"
 )
 
-// defaultPropertyIterations is how many seeds TestRecoveryProperty runs unless
-// THORSTREAM_PROPERTY_ITERATIONS asks for more; THORSTREAM_PROPERTY_SEED replays one seed.
+// defaultPropertyIterations is how many seeds TestRecoveryProperty runs (a fifth of them under
+// -race) unless THORSTREAM_PROPERTY_ITERATIONS asks for more; THORSTREAM_PROPERTY_SEED replays
+// one seed.
 const defaultPropertyIterations = 100
 
 func propertySeeds(t *testing.T) []uint64 {
@@ -28,6 +29,12 @@ func propertySeeds(t *testing.T) []uint64 {
 		return []uint64{seed}
 	}
 	n := defaultPropertyIterations
+	if raceDetector {
+		n /= 5 // one goroutine: the detector only slows it down
+	}
+	if testing.Short() {
+		n /= 5 // the race-detector pass; the plain run does them all
+	}
 	if s := os.Getenv("THORSTREAM_PROPERTY_ITERATIONS"); s != "" {
 		var err error
 		if n, err = strconv.Atoi(s); err != nil || n <= 0 {

@@ -470,7 +470,13 @@ func TestSegmentSizeMatrix(t *testing.T) {
 			if c.big && vi > 0 {
 				continue // the biggest batches run once, to keep the run short
 			}
+			if testing.Short() && (c.big || vi > 0) {
+				continue // -short (the race-detector pass): the plain run covers these
+			}
 			t.Run(c.name+"/"+v.name, func(t *testing.T) {
+				if c.big && raceDetector {
+					t.Skip("batches of 8 MiB and more run without -race (one goroutine: nothing for the detector)")
+				}
 				var batches [][]byte
 				for i, mk := range c.makes {
 					seed := int64(ci*100 + i + 1)
