@@ -50,7 +50,16 @@ type Options struct {
 	// MaxOutboundBytes is how much written-but-unsent response data a connection may have before
 	// the broker stops taking its requests (a slow consumer); default 8 MiB.
 	MaxOutboundBytes int
-	Logger           *zap.Logger
+	// MaxInflightBytes is the broker-wide budget of bytes in flight (frames, fetch responses,
+	// unsent output) that Limits.Shared is made of when nil; default 512 MiB (memory.go).
+	MaxInflightBytes int
+	// FrameReadTimeout closes a connection whose client began a frame and has not sent all of
+	// it within this time; default 30 s.
+	FrameReadTimeout time.Duration
+	// IdleTimeout closes a connection that sent nothing and has nothing in flight for this
+	// long; default 10 minutes, negative: never.
+	IdleTimeout time.Duration
+	Logger      *zap.Logger
 }
 
 // Reactor is the network engine.
@@ -65,6 +74,8 @@ type Reactor struct {
 	// stalled holds connections that stopped taking requests because their unsent output is over
 	// MaxOutboundBytes. gnet has no "output drained" event, so OnTick wakes them to look again.
 	stalled sync.Map // *conn → struct{}
+	// watch keeps every connection's frame deadline and idle clock (memory.go).
+	watch watcher
 
 	// The engine, and the listeners that feed it (listen.go). Connections carry their listener
 	// as their gnet context: OnOpen picks the protocol by it.
@@ -105,6 +116,7 @@ func New(o Options, server Handler, kafka Handler) *Reactor {
 	if o.MaxOutboundBytes <= 0 {
 		o.MaxOutboundBytes = 8 << 20
 	}
+	o = withMemoryDefaults(o)
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -203,10 +215,9 @@ type conn struct {
 	handler Handler
 	logger  *zap.Logger
 
-	// A frame larger than what is buffered is assembled straight into its pooled buffer.
-	assembling *core.Frame
-	filled     int
-	seq        uint64
+	// asm is the frame being read: allocated as its bytes arrive, within the budget.
+	asm   core.Assembly
+	watch connWatch
 }
 
 // Writev queues r on the connection's loop; r.Written runs there after the write.
@@ -214,8 +225,9 @@ func (c *conn) Writev(r *core.Response) error {
 	cb, _ := r.TransportData.(gnet.AsyncCallback)
 	if cb == nil {
 		// Bound once per pooled Response and kept across reuse: a write allocates no closure.
-		cb = func(_ gnet.Conn, err error) error {
+		cb = func(c gnet.Conn, err error) error {
 			r.Written(err)
+			noteWritten(c)
 			return nil
 		}
 		r.TransportData = cb
@@ -237,6 +249,7 @@ func (r *Reactor) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	cs.sess = core.NewSession(cs, r.opts.Limits)
 	c.SetContext(cs)
+	r.watchOpen(cs)
 	return nil, gnet.None
 }
 
@@ -248,29 +261,46 @@ func (r *Reactor) OnClose(c gnet.Conn, err error) gnet.Action {
 	}
 	cs.sess.Close()
 	r.stalled.Delete(cs)
-	if cs.assembling != nil {
-		cs.assembling.Release()
-		cs.assembling = nil
-	}
+	r.watchClose(cs)
 	return gnet.None
 }
 
 // OnTraffic takes every whole frame the connection has buffered. gnet does not call again for
 // bytes it already holds, so the loop runs until less than a frame is left, or until the session
-// is paused (it wakes the connection when it has room).
+// is paused (it wakes the connection when it has room), or the budget is spent (the ticker wakes
+// the connection to try again).
 func (r *Reactor) OnTraffic(c gnet.Conn) gnet.Action {
 	cs := c.Context().(*conn)
+	r.noteTraffic(cs, c)
+	action := r.takeFrames(cs, c)
+	if action == gnet.None {
+		r.noteLeft(cs, c)
+	}
+	return action
+}
+
+func (r *Reactor) takeFrames(cs *conn, c gnet.Conn) gnet.Action {
 	for {
-		if cs.assembling != nil {
-			buf := cs.assembling.Bytes()
-			n, _ := c.Read(buf[cs.filled:])
-			cs.filled += n
-			if cs.filled < len(buf) {
-				return gnet.None
+		if cs.asm.Active() {
+			if !cs.asm.Complete() {
+				buffered := c.InboundBuffered()
+				if buffered == 0 {
+					return gnet.None
+				}
+				room := cs.asm.Room(buffered, r.opts.Limits.Shared)
+				if room == nil {
+					// The broker-wide budget is spent: leave the bytes buffered and try again at
+					// the next tick. gnet keeps reading the socket, so bound what piles up.
+					r.stalled.Store(cs, struct{}{})
+					return r.boundUnread(cs, c, "while the memory budget is spent")
+				}
+				n, _ := c.Read(room)
+				if !cs.asm.Filled(n) {
+					continue
+				}
 			}
-			f := cs.assembling
-			cs.assembling = nil
-			cs.handler.HandleFrame(cs.sess, cs.seq, f)
+			f, seq := cs.asm.Take()
+			cs.handler.HandleFrame(cs.sess, seq, f)
 			continue
 		}
 		if c.InboundBuffered() < proto.SizeLen {
@@ -289,36 +319,37 @@ func (r *Reactor) OnTraffic(c gnet.Conn) gnet.Action {
 		size, _, err := proto.FrameSize(prefix, r.opts.MaxFrameBytes)
 		if err != nil {
 			// The stream cannot be resynchronised after a bad size: close, as Kafka does.
-			cs.logger.Warn("closing connection after a bad frame", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
+			cs.logger.Warn("closing connection after a bad frame", zap.String("remote", cs.watch.remote), zap.Error(err))
 			return gnet.Close
 		}
 		seq, ok := cs.sess.Begin(size)
 		if !ok {
 			// Paused: the frame stays buffered until a response frees room and wakes us. Bound
 			// what an impatient client can pile up meanwhile.
-			if c.InboundBuffered() > r.opts.MaxFrameBytes+(1<<20) {
-				cs.logger.Warn("closing connection: too much unread input while its requests are in flight",
-					zap.Stringer("remote", c.RemoteAddr()), zap.Int("buffered", c.InboundBuffered()))
-				return gnet.Close
-			}
-			return gnet.None
+			return r.boundUnread(cs, c, "while its requests are in flight")
 		}
 		_, _ = c.Discard(proto.SizeLen)
-		f := core.NewFrame(size)
-		n, _ := c.Read(f.Bytes())
-		if n < size {
-			cs.assembling, cs.filled, cs.seq = f, n, seq
-			return gnet.None
-		}
-		cs.handler.HandleFrame(cs.sess, seq, f)
+		// The frame's buffer is allocated as its bytes arrive, not from the size it announces.
+		cs.asm.Start(size, seq)
 	}
+}
+
+// boundUnread closes a paused connection whose unread input passes a whole frame and 1 MiB.
+func (r *Reactor) boundUnread(cs *conn, c gnet.Conn, why string) gnet.Action {
+	if c.InboundBuffered() > r.opts.MaxFrameBytes+(1<<20) {
+		cs.logger.Warn("closing connection: too much unread input "+why,
+			zap.String("remote", cs.watch.remote), zap.Int("buffered", c.InboundBuffered()))
+		return gnet.Close
+	}
+	return gnet.None
 }
 
 // stalledCheckInterval is how often stalled connections look at their output again.
 const stalledCheckInterval = 20 * time.Millisecond
 
-// OnTick wakes connections stalled on unsent output, so they check it again on their loop. It
-// runs on its own goroutine.
+// OnTick wakes connections stalled on unsent output or on the memory budget, so they check again
+// on their loop, and closes connections past their frame deadline or idle timeout. It runs on
+// its own goroutine.
 func (r *Reactor) OnTick() (time.Duration, gnet.Action) {
 	r.runningOnce.Do(func() { close(r.running) })
 	r.stalled.Range(func(k, _ any) bool {
@@ -326,6 +357,7 @@ func (r *Reactor) OnTick() (time.Duration, gnet.Action) {
 		k.(*conn).Wake()
 		return true
 	})
+	r.tickWatch()
 	return stalledCheckInterval, gnet.None
 }
 

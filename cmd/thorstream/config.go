@@ -51,6 +51,10 @@ type Config struct {
 	MaxPartitions           int
 	MaxPartitionsPerRequest int
 	MaxAutoCreateTopics     int
+	// Memory and time limits of connections.
+	MaxInflightBytes     int64 // broker-wide budget of bytes in flight
+	FrameReadTimeoutMs   int64 // a frame begun must arrive within this
+	ConnectionsMaxIdleMs int64 // a connection sending nothing is closed after this (-1: never)
 }
 
 // setting is one configuration item: its variable, flag, default and parser.
@@ -209,6 +213,18 @@ func settings() []setting {
 			c.MaxAutoCreateTopics = n
 			return nil
 		}},
+		{"THORSTREAM_MAX_INFLIGHT_BYTES", "max-inflight-bytes", "512MiB", "broker-wide budget of bytes in flight on connections: request frames being read or served, fetch responses, unsent output (at least the max frame size)", func(c *Config, v string) (err error) {
+			c.MaxInflightBytes, err = parseSize(v, 1<<20, false)
+			return err
+		}},
+		{"THORSTREAM_FRAME_READ_TIMEOUT_MS", "frame-read-timeout-ms", "30000", "close a connection that began a request frame and has not sent all of it within this many milliseconds", func(c *Config, v string) (err error) {
+			c.FrameReadTimeoutMs, err = parseMillis(v, false)
+			return err
+		}},
+		{"THORSTREAM_CONNECTIONS_MAX_IDLE_MS", "connections-max-idle-ms", "600000", "close a connection that sent nothing and waits for nothing for this many milliseconds (-1: never)", func(c *Config, v string) (err error) {
+			c.ConnectionsMaxIdleMs, err = parseMillis(v, true)
+			return err
+		}},
 		{"THORSTREAM_PPROF_ADDR", "pprof-addr", "", "serve Go's net/http/pprof profiles on this host:port (empty: off; keep it on loopback)", func(c *Config, v string) (err error) {
 			if v != "" {
 				c.PprofAddr, err = parseAddr(v)
@@ -273,6 +289,10 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 		if len(c.Peers) > 0 {
 			c.DataDir = filepath.Join("data", "node-"+strconv.Itoa(int(c.NodeID)))
 		}
+	}
+	if c.MaxInflightBytes < c.MaxFrameBytes {
+		return nil, &ConfigError{Env: "THORSTREAM_MAX_INFLIGHT_BYTES", Flag: "max-inflight-bytes",
+			Err: fmt.Errorf("%d bytes is less than THORSTREAM_MAX_FRAME_BYTES (%d): a frame of the largest size could never be read", c.MaxInflightBytes, c.MaxFrameBytes)}
 	}
 	if c.KafkaAddr != "" && c.KafkaAddr == c.Addr {
 		return nil, &ConfigError{Env: "THORSTREAM_KAFKA_ADDR", Flag: "kafka-addr", Err: fmt.Errorf("%s is also THORSTREAM_ADDR", c.KafkaAddr)}

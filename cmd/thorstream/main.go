@@ -140,7 +140,12 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		KafkaAddr:     cfg.KafkaAddr,
 		Loops:         cfg.EventLoops,
 		MaxFrameBytes: int(cfg.MaxFrameBytes),
-		Logger:        logger,
+		// The budget of bytes in flight, and how long a frame may take to arrive and a
+		// connection may sit idle (docs/OPERATIONS.md, "Memory budget").
+		MaxInflightBytes: int(cfg.MaxInflightBytes),
+		FrameReadTimeout: time.Duration(cfg.FrameReadTimeoutMs) * time.Millisecond,
+		IdleTimeout:      time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
+		Logger:           logger,
 	}, server, kafkaServer)
 	if err := engine.Start(); err != nil {
 		_ = broker.Close()

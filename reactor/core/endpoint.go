@@ -65,20 +65,37 @@ func (e *Endpoint) FetchDeadline(maxWaitMs int32) time.Time {
 	return e.Now().Add(min(time.Duration(max(maxWaitMs, 0))*time.Millisecond, e.MaxFetchWait))
 }
 
-// ServeFetch runs the read-and-wait loop of one fetch for either protocol and returns the
-// response to encode. read fills a fresh response's data buffer from every partition and reports
-// the record bytes it read and whether a partition failed; the fetch is answered once minBytes
-// are there, a partition failed, maxWaitMs has passed, or closed reports the connection gone.
-// Responses of reads that came up short go back to their pools.
-func (e *Endpoint) ServeFetch(replicas []*cluster.Replica, maxWaitMs, minBytes int32, closed func() bool,
-	read func(*Response) (total int, errored bool)) *Response {
+// ServeFetch runs the read-and-wait loop of fetch request seq of sess for either protocol and
+// returns the response to encode. askedBytes is the fetch's max bytes. Before each read the
+// response is sized against the connection's share and the broker-wide budget
+// (Session.ReserveResponse), so a client that does not read its responses holds no more than its
+// share: read fills a fresh response's data buffer from every partition with at most limit
+// record bytes (0: read nothing now) and reports the bytes it read and whether a partition
+// failed. The fetch is answered once minBytes are there, a partition failed, maxWaitMs has
+// passed, or the connection closed; while the budget is short it waits like a fetch that found
+// no data, and is answered with what the budget allows. Responses of reads that came up short
+// go back to their pools.
+func (e *Endpoint) ServeFetch(sess *Session, seq uint64, askedBytes int, replicas []*cluster.Replica, maxWaitMs, minBytes int32,
+	read func(resp *Response, limit int) (total int, errored bool)) *Response {
 	var resp *Response
-	WaitForData(replicas, e.FetchDeadline(maxWaitMs), e.Now, closed, func(last bool) bool {
+	held, starved := 0, false
+	WaitForData(replicas, e.FetchDeadline(maxWaitMs), e.Now, sess.Closed, func() bool { return starved }, func(last bool) bool {
 		if resp != nil {
-			resp.Written(nil) // not enough data last time: give the buffers back
+			sess.DropResponse(seq, resp, held) // not enough data last time: give everything back
 		}
 		resp = NewResponse()
-		total, errored := read(resp)
+		granted, short := sess.ReserveResponse(seq, e.ResponseBudget(askedBytes))
+		total, errored := read(resp, granted)
+		if !sess.SettleResponse(seq, resp, granted, total) {
+			// A first batch larger than the grant, and no memory for the rest of it: answer
+			// with nothing for now rather than more than the budget.
+			resp.Written(nil)
+			resp = NewResponse()
+			total, errored = read(resp, 0)
+			sess.SettleResponse(seq, resp, 0, total)
+			short = true
+		}
+		held, starved = total, short
 		return last || total >= int(minBytes) || errored
 	})
 	return resp

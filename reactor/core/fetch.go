@@ -29,9 +29,9 @@ func (s *Server) fetch(sess *Session, seq uint64, hdr proto.RequestHeader, body 
 		f.Release()
 		return
 	}
-	// The response may hold this much: it counts against the connection's in-flight bytes, so a
-	// client that pipelines fetches, or reads slowly, cannot make the broker hold more.
-	sess.Reserve(seq, s.ResponseBudget(int(t.req.MaxBytes)))
+	// The response is sized against the connection's share and the broker-wide budget before
+	// each read (ServeFetch), so a client that pipelines fetches, or reads slowly, cannot make the
+	// broker hold more.
 	go t.run()
 }
 
@@ -51,17 +51,19 @@ func (t *fetchTxn) run() {
 		}
 	}
 	results := make([]PartitionRead, n)
-	resp := s.ServeFetch(t.replicas, t.req.MaxWaitMs, t.req.MinBytes, t.sess.Closed, func(resp *Response) (int, bool) {
-		return t.read(resp, results)
-	})
+	resp := s.ServeFetch(t.sess, t.seq, int(t.req.MaxBytes), t.replicas, t.req.MaxWaitMs, t.req.MinBytes,
+		func(resp *Response, limit int) (int, bool) {
+			return t.read(resp, results, limit)
+		})
 	t.sess.Complete(t.seq, t.encode(resp, results))
 }
 
-// read fills results and resp's data buffer from every partition. It returns the record bytes
-// read and whether any partition has an error (which answers the fetch at once, as Kafka does).
-func (t *fetchTxn) read(resp *Response, results []PartitionRead) (total int, errored bool) {
+// read fills results and resp's data buffer from every partition with at most limit record bytes
+// (but a first batch whole). It returns the record bytes read and whether any partition has an
+// error (which answers the fetch at once, as Kafka does).
+func (t *fetchTxn) read(resp *Response, results []PartitionRead, limit int) (total int, errored bool) {
 	data := resp.Data()
-	remaining := t.server.ResponseBudget(int(t.req.MaxBytes))
+	remaining := limit
 	slot := 0
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]
@@ -70,11 +72,11 @@ func (t *fetchTxn) read(resp *Response, results []PartitionRead) (total int, err
 			res := &results[slot]
 			r := t.replicas[slot]
 			slot++
-			limit := 0
+			partitionLimit := 0
 			if remaining > 0 {
-				limit = min(int(p.PartitionMaxBytes), remaining)
+				partitionLimit = min(int(p.PartitionMaxBytes), remaining)
 			}
-			data.B, *res = ReadPartition(r, data.B, p.FetchOffset, limit, total == 0)
+			data.B, *res = ReadPartition(r, data.B, p.FetchOffset, partitionLimit, total == 0)
 			if res.Code != errcode.None {
 				errored = true
 				continue

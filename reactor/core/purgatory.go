@@ -10,16 +10,24 @@ import (
 	"github.com/thorstream/thorstream/log/partition"
 )
 
+// budgetRetryInterval is how often a fetch that the broker-wide budget left short reads again.
+const budgetRetryInterval = 50 * time.Millisecond
+
 // WaitForData is the fetch purgatory shared by both protocols. It calls read until read reports
 // that the fetch can be answered (enough bytes, or an error); between calls it sleeps until a
 // high watermark of one of replicas moves or the deadline passes. At the deadline it calls read
 // one last time with last=true. replicas may hold nils (unknown partitions). canceled stops the
 // wait early (the connection closed).
 //
+// starved, when it reports true after a read, says the read came up short for want of memory
+// (the broker-wide budget): the wait then also ends after budgetRetryInterval, to read again as
+// soon as other connections have given memory back.
+//
 // One Waiter is registered with every replica involved, after the first read, and the high
 // watermarks are checked again after registering, so an advance between the read and the
 // registration is not missed.
-func WaitForData(replicas []*cluster.Replica, deadline time.Time, now func() time.Time, canceled func() bool, read func(last bool) (done bool)) {
+func WaitForData(replicas []*cluster.Replica, deadline time.Time, now func() time.Time, canceled func() bool, starved func() bool,
+	read func(last bool) (done bool)) {
 	if read(false) || canceled() {
 		return
 	}
@@ -56,10 +64,26 @@ func WaitForData(replicas []*cluster.Replica, deadline time.Time, now func() tim
 		}
 		return false
 	}
+	var retry *time.Timer
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
 	for {
 		if !grew() {
+			var retryC <-chan time.Time
+			if starved() {
+				if retry == nil {
+					retry = time.NewTimer(budgetRetryInterval)
+				} else {
+					retry.Reset(budgetRetryInterval)
+				}
+				retryC = retry.C
+			}
 			select {
 			case <-waiter.C:
+			case <-retryC:
 			case <-timer.C:
 				read(true)
 				return

@@ -17,6 +17,10 @@ type Response struct {
 	// TransportData is the transport's own per-response state, kept across pool reuse (the gnet
 	// transport stores its write callback here so a write allocates no closure).
 	TransportData any
+	// budget and charged are the broker-wide bytes the response holds until written
+	// (Session.SettleResponse).
+	budget  *Budget
+	charged int
 }
 
 var responsePool = sync.Pool{New: func() any { return new(Response) }}
@@ -55,8 +59,11 @@ func (r *Response) Size() int {
 	return n
 }
 
-// Written releases the response's buffers. The transport calls it exactly once.
+// Written releases the response's buffers and its bytes in the broker-wide budget. The transport
+// calls it exactly once.
 func (r *Response) Written(error) {
+	r.budget.Release(r.charged)
+	r.budget, r.charged = nil, 0
 	if r.head != nil {
 		bytebufferpool.Put(r.head)
 		r.head = nil

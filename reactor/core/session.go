@@ -3,6 +3,7 @@ package core
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // Transport is what a Session needs from a connection. Every method must be safe from any
@@ -20,10 +21,14 @@ type Transport interface {
 }
 
 // Limits bounds what one connection may have in flight: requests accepted whose responses have
-// not been handed to the transport yet, and the bytes of their frames.
+// not been handed to the transport yet, and the bytes of their frames, fetch responses and unsent
+// output. MaxInFlightBytes is the connection's share of Shared, the broker-wide budget that frame
+// buffers, fetch responses and unsent output are drawn from.
 type Limits struct {
 	MaxInFlight      int // default 128
 	MaxInFlightBytes int // default 64 MiB
+	// Shared is the broker-wide budget of bytes in flight; nil: no broker-wide cap.
+	Shared *Budget
 }
 
 func (l Limits) withDefaults() Limits {
@@ -57,6 +62,10 @@ type Session struct {
 	inFlightBytes int
 	paused        bool
 	closed        bool
+
+	// unsent is the response bytes waiting in the connection's output buffer, as the transport
+	// last saw them (SetUnsent, from the connection's loop only); read by fetch goroutines.
+	unsent atomic.Int64
 }
 
 type slot struct {
@@ -90,17 +99,79 @@ func (s *Session) Begin(frameBytes int) (seq uint64, ok bool) {
 	return seq, true
 }
 
-// Reserve adds n bytes to request seq's share of the in-flight budget until it completes. A
-// fetch reserves the response size it may produce, so a connection cannot have more fetched data
-// pending than MaxInFlightBytes. Safe from any goroutine.
-func (s *Session) Reserve(seq uint64, n int) {
+// Budget is the broker-wide budget the session draws from (nil: none).
+func (s *Session) Budget() *Budget { return s.limits.Shared }
+
+// SetUnsent records that n bytes of responses wait in the connection's output buffer because the
+// client has not read them yet. They count against the connection's share and the broker-wide
+// budget until they leave. The transport calls it from the connection's loop, whenever it looks
+// (after a write, when woken), and with 0 when the connection closes.
+func (s *Session) SetUnsent(n int) {
+	old := s.unsent.Swap(int64(n))
+	if d := n - int(old); d > 0 {
+		s.limits.Shared.Force(d)
+	} else {
+		s.limits.Shared.Release(-d)
+	}
+}
+
+// Unsent is the response bytes waiting in the connection's output buffer.
+func (s *Session) Unsent() int { return int(s.unsent.Load()) }
+
+// ReserveResponse sizes the response request seq is about to build (a fetch's records) before any
+// of it is read: asked bytes at most, less what the connection already holds against its share
+// (frames and responses in flight, unsent output), and no more than the broker-wide budget lets
+// responses have (Budget.ResponseCeiling). The grant counts against both until SettleResponse;
+// it is 0 when either is spent, and the caller then reads nothing. budgetShort reports that the
+// broker-wide budget, not the connection's own backlog, cut the grant. Safe from any goroutine.
+func (s *Session) ReserveResponse(seq uint64, asked int) (grant int, budgetShort bool) {
 	s.mu.Lock()
 	sl := &s.slots[seq%uint64(len(s.slots))]
-	if !sl.done {
-		sl.bytes += n
-		s.inFlightBytes += n
+	if room := s.limits.MaxInFlightBytes - s.inFlightBytes - s.Unsent(); room > 0 && asked > 0 && !sl.done {
+		want := min(asked, room)
+		grant = s.limits.Shared.AcquireUpToBelow(want, s.limits.Shared.ResponseCeiling())
+		budgetShort = grant < want
+		sl.bytes += grant
+		s.inFlightBytes += grant
 	}
 	s.mu.Unlock()
+	return grant, budgetShort
+}
+
+// SettleResponse trims request seq's reservation from granted to used, the bytes resp holds, and
+// hands the broker-wide part to resp, which returns it once written. A response larger than its
+// grant (a first batch comes whole) takes the difference from the budget if it can; when it
+// cannot, SettleResponse returns false, having given the whole grant back, and the caller must
+// drop resp. The connection's part ends with Complete, or with DropResponse when resp is thrown
+// away unsent. Safe from any goroutine.
+func (s *Session) SettleResponse(seq uint64, resp *Response, granted, used int) bool {
+	d := used - granted
+	if d > 0 && !s.limits.Shared.TryAcquire(d) {
+		s.settle(seq, -granted)
+		s.limits.Shared.Release(granted)
+		return false
+	}
+	s.settle(seq, d)
+	s.limits.Shared.Release(-d) // no-op when d >= 0
+	resp.budget, resp.charged = s.limits.Shared, used
+	return true
+}
+
+// settle adds d to request seq's bytes in flight.
+func (s *Session) settle(seq uint64, d int) {
+	s.mu.Lock()
+	if sl := &s.slots[seq%uint64(len(s.slots))]; !sl.done {
+		sl.bytes += d
+		s.inFlightBytes += d
+	}
+	s.mu.Unlock()
+}
+
+// DropResponse releases resp, a settled response of request seq that will not be sent (a fetch
+// read too little and reads again), with its used bytes.
+func (s *Session) DropResponse(seq uint64, resp *Response, used int) {
+	s.settle(seq, -used)
+	resp.Written(nil)
 }
 
 // Complete files the response of request seq (nil: the request has no response, e.g. a produce

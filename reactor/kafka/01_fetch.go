@@ -47,9 +47,9 @@ func (s *Server) fetch(sess *core.Session, seq uint64, h header, body []byte, f 
 		s.abort(sess, seq, f)
 		return
 	}
-	// The response may hold this much: it counts against the connection's in-flight bytes, so a
-	// client that pipelines fetches, or reads slowly, cannot make the broker hold more.
-	sess.Reserve(seq, s.ResponseBudget(int(t.req.MaxBytes)))
+	// The response is sized against the connection's share and the broker-wide budget before
+	// each read (ServeFetch), so a client that pipelines fetches, or reads slowly, cannot make the
+	// broker hold more.
 	go t.run()
 }
 
@@ -75,15 +75,16 @@ func (t *fetchTxn) run() {
 		}
 	}
 	t.results = make([]core.PartitionRead, n)
-	resp := s.ServeFetch(t.replicas, t.req.MaxWaitMillis, t.req.MinBytes, t.sess.Closed, t.read)
+	resp := s.ServeFetch(t.sess, t.seq, int(t.req.MaxBytes), t.replicas, t.req.MaxWaitMillis, t.req.MinBytes, t.read)
 	t.encode(resp)
 	t.sess.Complete(t.seq, resp)
 }
 
-// read fills t.results and resp's data buffer from every partition.
-func (t *fetchTxn) read(resp *core.Response) (total int, errored bool) {
+// read fills t.results and resp's data buffer from every partition with at most limit record
+// bytes (but a first batch whole).
+func (t *fetchTxn) read(resp *core.Response, limit int) (total int, errored bool) {
 	data := resp.Data()
-	remaining := t.server.ResponseBudget(int(t.req.MaxBytes))
+	remaining := limit
 	slot := 0
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]
@@ -100,11 +101,11 @@ func (t *fetchTxn) read(resp *core.Response) (total int, errored bool) {
 				errored = true
 				continue
 			}
-			limit := 0
+			partitionLimit := 0
 			if remaining > 0 {
-				limit = min(int(p.PartitionMaxBytes), remaining)
+				partitionLimit = min(int(p.PartitionMaxBytes), remaining)
 			}
-			data.B, *res = core.ReadPartition(r, data.B, p.FetchOffset, limit, total == 0)
+			data.B, *res = core.ReadPartition(r, data.B, p.FetchOffset, partitionLimit, total == 0)
 			if res.Code != errcode.None {
 				errored = true
 				continue
