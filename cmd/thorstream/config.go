@@ -50,6 +50,7 @@ type Config struct {
 	// Limits of topic creation.
 	MaxPartitions           int
 	MaxPartitionsPerRequest int
+	MaxOpenSegments         int
 	MaxAutoCreateTopics     int
 	// Memory and time limits of connections.
 	MaxInflightBytes     int64 // broker-wide budget of bytes in flight
@@ -203,6 +204,14 @@ func settings() []setting {
 				return fmt.Errorf("%q is not a partition count (1 to 1000000)", v)
 			}
 			c.MaxPartitionsPerRequest = n
+			return nil
+		}},
+		{"THORSTREAM_MAX_OPEN_SEGMENTS", "max-open-segments", "1024", "most .log files of sealed segments open at once, every partition together: they are opened to be read and closed when idle (active segments hold 3 descriptors each besides)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1_000_000 {
+				return fmt.Errorf("%q is not a number of files (1 to 1000000)", v)
+			}
+			c.MaxOpenSegments = n
 			return nil
 		}},
 		{"THORSTREAM_MAX_AUTO_CREATE_TOPICS", "max-auto-create-topics", "100", "most topics one Metadata or Produce request auto-creates (the others are refused with THROTTLING_QUOTA_EXCEEDED, which clients retry)", func(c *Config, v string) error {

@@ -102,6 +102,7 @@ func serve(cfg *Config, logger *zap.Logger) error {
 
 		MaxPartitions:           cfg.MaxPartitions,
 		MaxPartitionsPerRequest: cfg.MaxPartitionsPerRequest,
+		MaxOpenSegments:         cfg.MaxOpenSegments,
 		MaxAutoCreateTopics:     cfg.MaxAutoCreateTopics,
 
 		ProducerIDExpiration: time.Duration(cfg.ProducerIDExpirationMs) * time.Millisecond,
