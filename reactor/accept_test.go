@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -203,8 +204,7 @@ func (a *flakyAcceptor) AcceptTCP() (*net.TCPConn, error) {
 func TestAcceptBacksOffOnDescriptorExhaustionAndRecovers(t *testing.T) {
 	logs, observed := observer.New(zap.InfoLevel)
 	r := New(Options{Addr: "127.0.0.1:0", Logger: zap.New(logs)}, echoHandler{"binary:"}, nil)
-	// Start binds the real listener; swap in the flaky one before the accept loop first runs by
-	// building the reactor's pieces the way Start does.
+	// The reactor's pieces are built as Start builds them, with the flaky listener swapped in.
 	lns, err := r.listen()
 	if err != nil {
 		t.Fatal(err)
@@ -213,25 +213,7 @@ func TestAcceptBacksOffOnDescriptorExhaustionAndRecovers(t *testing.T) {
 	flaky := &flakyAcceptor{TCPListener: lns[0].ln.(*net.TCPListener)}
 	flaky.failures.Store(failures)
 	lns[0].ln = flaky
-	path, dir, err := engineSocket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	go r.runEngine(path)
-	select {
-	case <-r.running:
-	case <-r.engineDone:
-		t.Fatalf("engine did not start: %v", r.engineErr)
-	}
-	r.listeners = lns
-	r.acceptWG.Add(1)
-	go r.acceptLoop(lns[0])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = r.Stop(ctx)
-	})
+	startWithListeners(t, r, lns, os.TempDir())
 
 	started := time.Now()
 	if got := roundTrip(t, r.Addrs()[0], "serving again"); got != "binary:serving again" {
@@ -268,6 +250,61 @@ func TestAcceptBacksOffOnDescriptorExhaustionAndRecovers(t *testing.T) {
 	recovered := observed.FilterMessage("accepting connections again").All()
 	if len(recovered) != 1 || recovered[0].ContextMap()["failures"].(int64) != failures {
 		t.Errorf("recovery logged as %v, want once with failures=%d", recovered, failures)
+	}
+}
+
+// startWithListeners starts r as Start does, with lns as its listeners and the engine's own
+// socket under one of parents.
+func startWithListeners(t *testing.T, r *Reactor, lns []*listener, parents ...string) {
+	t.Helper()
+	path, dir := engineSocket(parents...)
+	if dir != "" {
+		defer os.RemoveAll(dir)
+	}
+	go r.runEngine(path)
+	select {
+	case <-r.running:
+	case <-r.engineDone:
+		t.Fatalf("engine did not start on %s: %v", path, r.engineErr)
+	}
+	r.listeners = lns
+	for _, l := range lns {
+		r.acceptWG.Add(1)
+		go r.acceptLoop(l)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	})
+}
+
+func TestEngineSocketIsUnlinkedOnceBound(t *testing.T) {
+	parent := t.TempDir()
+	t.Setenv("TMPDIR", parent) // where Start makes the engine's socket
+	r := startReactor(t, Options{})
+	if entries, err := os.ReadDir(parent); err != nil || len(entries) != 0 {
+		t.Fatalf("the engine's socket directory is still there: %v, %v", entries, err)
+	}
+	if got := roundTrip(t, r.Addrs()[0], "served as usual"); got != "binary:served as usual" {
+		t.Fatalf("answered %q", got)
+	}
+}
+
+func TestEngineSocketFallsBackToAnAbstractSocket(t *testing.T) {
+	unwritable := filepath.Join(t.TempDir(), "missing", "dir")
+	path, dir := engineSocket(unwritable)
+	if dir != "" || !strings.HasPrefix(path, "@thorstream-engine-") {
+		t.Fatalf("engineSocket without a usable directory = %q, %q", path, dir)
+	}
+	r := New(Options{Addr: "127.0.0.1:0"}, echoHandler{"binary:"}, nil)
+	lns, err := r.listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	startWithListeners(t, r, lns, unwritable)
+	if got := roundTrip(t, r.Addrs()[0], "abstractly served"); got != "binary:abstractly served" {
+		t.Fatalf("answered %q", got)
 	}
 }
 

@@ -14,6 +14,7 @@ package reactor
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -93,22 +94,26 @@ func closeListeners(lns []*listener) {
 	}
 }
 
-// engineSocket makes a private directory for the engine's own listener and returns the
-// listener's path in it. The caller removes dir once the engine has bound the socket.
-func engineSocket() (path, dir string, err error) {
-	for _, parent := range []string{os.TempDir(), "/tmp"} {
-		dir, err = os.MkdirTemp(parent, "thorstream-engine-")
+// engineSocket returns the address of the engine's own listener: a socket path in a fresh
+// private directory under the first of parents where one can be made (the caller removes dir
+// once the engine has bound the socket, which unlinks it), else a Linux abstract socket name with
+// dir empty. An abstract socket cannot be unlinked: anyone on the host could connect to it, and
+// then gnet's acceptor would run, so it is the last resort of a host without a writable
+// temporary directory.
+func engineSocket(parents ...string) (path, dir string) {
+	for _, parent := range parents {
+		d, err := os.MkdirTemp(parent, "thorstream-engine-")
 		if err != nil {
 			continue
 		}
-		path = filepath.Join(dir, "e.sock")
-		if len(path) < 100 { // sun_path holds 108 bytes
-			return path, dir, nil
+		if p := filepath.Join(d, "e.sock"); len(p) < 100 { // sun_path holds 108 bytes
+			return p, d
 		}
-		_ = os.RemoveAll(dir)
-		err = fmt.Errorf("socket path %q is too long", path)
+		_ = os.RemoveAll(d)
 	}
-	return "", "", fmt.Errorf("reactor: the engine's internal listener: %w", err)
+	var random [8]byte
+	_, _ = rand.Read(random[:])
+	return fmt.Sprintf("@thorstream-engine-%d-%x", os.Getpid(), random), ""
 }
 
 // runEngine runs the gnet engine until it stops, then records why.

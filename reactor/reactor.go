@@ -140,14 +140,15 @@ func (r *Reactor) Start() error {
 		close(r.engineDone) // no engine to wait for
 		return fmt.Errorf("reactor: listening on %s: %w", names, err)
 	}
-	socketPath, socketDir, err := engineSocket()
-	if err != nil {
-		closeListeners(lns)
-		close(r.engineDone)
-		return err
+	socketPath, socketDir := engineSocket(os.TempDir(), "/tmp", "/dev/shm")
+	if socketDir != "" {
+		// Once the engine is up it holds the socket open; unlinking it leaves nothing to
+		// connect to.
+		defer os.RemoveAll(socketDir)
+	} else {
+		r.logger.Warn("no writable temporary directory: the network engine's internal listener is an abstract Unix socket",
+			zap.String("socket", socketPath))
 	}
-	// Once the engine is up it holds the socket open; unlinking it leaves nothing to connect to.
-	defer os.RemoveAll(socketDir)
 	go r.runEngine(socketPath)
 	select {
 	case <-r.running:
