@@ -274,6 +274,20 @@ func (l *crashLoad) safeToDelete() []int64 {
 	return out
 }
 
+// highestAcked returns the highest acknowledged offset of each partition (-1: none).
+func (l *crashLoad) highestAcked() []int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]int64, l.partitions)
+	for p := range out {
+		out[p] = -1
+		for _, last := range l.lastAckedBy {
+			out[p] = max(out[p], last[p])
+		}
+	}
+	return out
+}
+
 // kgoEvents returns the lines of the producers' kgo log about producer ids, epochs and sequence
 // numbers (resets after an OUT_OF_ORDER_SEQUENCE_NUMBER, for instance).
 func (l *crashLoad) kgoEvents() []string {
@@ -309,16 +323,21 @@ func (b *syncBuffer) countOutput(s string) int {
 type startupReport struct {
 	tornTails    int
 	bytesDropped []int64
-	warnings     []string // every WARN and ERROR line
+	tornTailEnds map[string]int64 // partition directory name: where its torn tail was cut
+	warnings     []string         // every WARN and ERROR line
 }
 
-var bytesDroppedField = regexp.MustCompile(`"bytes_dropped": (\d+)`)
+var (
+	bytesDroppedField   = regexp.MustCompile(`"bytes_dropped": (\d+)`)
+	validEndOffsetField = regexp.MustCompile(`"valid_end_offset": (\d+)`)
+	dirField            = regexp.MustCompile(`"dir": "([^"]+)"`)
+)
 
 // inspectStartup reads a broker's start-up output. A fenced partition or a corrupt batch fails
 // the test: after kill -9 with fsync always, recovery must leave every partition writable.
 func inspectStartup(t *testing.T, out string) startupReport {
 	t.Helper()
-	var r startupReport
+	r := startupReport{tornTailEnds: map[string]int64{}}
 	for _, line := range strings.Split(out, "\n") {
 		if !strings.Contains(line, "\tWARN\t") && !strings.Contains(line, "\tERROR\t") {
 			continue
@@ -330,6 +349,13 @@ func inspectStartup(t *testing.T, out string) startupReport {
 				n, _ := strconv.ParseInt(m[1], 10, 64)
 				r.bytesDropped = append(r.bytesDropped, n)
 			}
+			dir, end := dirField.FindStringSubmatch(line), validEndOffsetField.FindStringSubmatch(line)
+			if dir == nil || end == nil {
+				t.Errorf("a torn tail line without its directory or valid end offset: %s", line)
+				continue
+			}
+			n, _ := strconv.ParseInt(end[1], 10, 64)
+			r.tornTailEnds[filepath.Base(dir[1])] = n
 		}
 		if strings.Contains(line, "fenced") || strings.Contains(line, "corrupt batch") {
 			t.Errorf("after the restart: %s", line)
@@ -527,10 +553,11 @@ type crashEnv struct {
 	kgoEvents  int // kgo log events already reported
 }
 
-// newCrashEnv starts a broker with extraEnv, creates topic with configs and makes the producers.
-func newCrashEnv(t *testing.T, topic string, partitions int32, configs map[string]string, extraEnv []string, producers, sizeMin, sizeMax int, opts ...kgo.Opt) *crashEnv {
+// newCrashEnv starts a broker with the default settings, creates topic with configs and makes
+// the producers.
+func newCrashEnv(t *testing.T, topic string, partitions int32, configs map[string]string, producers, sizeMin, sizeMax int, opts ...kgo.Opt) *crashEnv {
 	t.Helper()
-	b := startKafkaBroker(t, extraEnv...)
+	b := startKafkaBroker(t)
 	admin := newKafkaClient(t, b.kafkaAddr)
 	createTopic(t, admin, topic, partitions, configs)
 	admin.Close()
@@ -552,12 +579,20 @@ func (e *crashEnv) crashRound(round int, killNow func(), afterKill func(), opts 
 	e.b.kill()
 	e.load.stop()
 	killedAt := e.load.roundAcks.Load()
+	ackedBeforeKill := e.load.highestAcked()
 	if afterKill != nil {
 		afterKill()
 	}
 	before := e.b.output.String()
 	e.b.restart()
 	startup := inspectStartup(t, e.b.output.String())
+	// With fsync always, an acknowledged batch is on disk: a torn tail can only be data nobody
+	// was told was stored.
+	for p, last := range ackedBeforeKill {
+		if end, torn := startup.tornTailEnds[fmt.Sprintf("%s-%d", e.topic, p)]; torn && end <= last {
+			t.Errorf("round %d: partition %d's torn tail was cut at offset %d, but offset %d was acknowledged before the kill", round, p, end, last)
+		}
+	}
 	e.tornTails += startup.tornTails
 	e.dropped = append(e.dropped, startup.bytesDropped...)
 	e.load.drain()
@@ -628,7 +663,7 @@ func (e *crashEnv) ackTarget(n int64) {
 // segments) while two kgo producers with default batching write 50 B to 2 KB records to four
 // partitions as fast as they can.
 func TestCrashKafkaIdempotentProducers(t *testing.T) {
-	e := newCrashEnv(t, "crash-kgo", 4, nil, nil, 2, 50, 2000)
+	e := newCrashEnv(t, "crash-kgo", 4, nil, 2, 50, 2000)
 	for round := range crashRounds(t) {
 		target := int64(15_000 + rand.IntN(15_000))
 		e.crashRound(round, func() { e.ackTarget(target) }, nil, crashVerifyOptions{})
@@ -640,7 +675,7 @@ func TestCrashKafkaIdempotentProducers(t *testing.T) {
 // batches of up to 2 MiB (the topic's max.message.bytes raised to match).
 func TestCrashKafkaLargeRecords(t *testing.T) {
 	const maxBatch = 2 << 20
-	e := newCrashEnv(t, "crash-large", 3, map[string]string{"max.message.bytes": strconv.Itoa(maxBatch)}, nil,
+	e := newCrashEnv(t, "crash-large", 3, map[string]string{"max.message.bytes": strconv.Itoa(maxBatch)},
 		2, 100_000, 1_000_000, kgo.ProducerBatchMaxBytes(maxBatch))
 	for round := range crashRounds(t) {
 		target := int64(40 + rand.IntN(60))
@@ -668,7 +703,7 @@ func logSegments(t *testing.T, dir string) int {
 // segment: the topic's segments are 1 MiB, so about every full batch rolls one.
 func TestCrashKafkaDuringSegmentRoll(t *testing.T) {
 	const topic = "crash-roll"
-	e := newCrashEnv(t, topic, 3, map[string]string{"segment.bytes": strconv.Itoa(1 << 20)}, nil, 2, 50, 2000)
+	e := newCrashEnv(t, topic, 3, map[string]string{"segment.bytes": strconv.Itoa(1 << 20)}, 2, 50, 2000)
 	for round := range crashRounds(t) {
 		part := round % 3
 		dir := filepath.Join(e.b.dataDir, fmt.Sprintf("%s-%d", topic, part))
@@ -709,7 +744,7 @@ func TestCrashKafkaDuringSegmentDeletion(t *testing.T) {
 	e := newCrashEnv(t, topic, partitions, map[string]string{
 		"segment.bytes":   strconv.Itoa(1 << 20),
 		"retention.bytes": strconv.Itoa(64 << 20),
-	}, nil, 2, 50, 2000)
+	}, 2, 50, 2000)
 	admin := newKafkaClient(t, e.b.kafkaAddr)
 	lowWatermarks := make([]int64, partitions) // acknowledged DeleteRecords
 	for round := range crashRounds(t) {
