@@ -242,16 +242,26 @@ func (l *crashLoad) drain() {
 	}
 }
 
+// crashSnapshot is a copy of what the producers were told so far.
+type crashSnapshot struct {
+	acked    [][]crashAck // per partition, in acknowledgement order
+	total    int          // acknowledged records
+	failed   int          // failed records
+	firstErr error        // the first failure
+	dataLoss []string     // partitions where a producer detected data loss
+}
+
 // snapshot copies the acknowledgements so far.
-func (l *crashLoad) snapshot() (acked [][]crashAck, total, failed int, firstErr error, dataLoss []string) {
+func (l *crashLoad) snapshot() crashSnapshot {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	acked = make([][]crashAck, len(l.acked))
+	s := crashSnapshot{acked: make([][]crashAck, len(l.acked)), failed: l.failed, firstErr: l.firstErr,
+		dataLoss: append([]string(nil), l.dataLoss...)}
 	for p := range l.acked {
-		acked[p] = append([]crashAck(nil), l.acked[p]...)
-		total += len(acked[p])
+		s.acked[p] = append([]crashAck(nil), l.acked[p]...)
+		s.total += len(s.acked[p])
 	}
-	return acked, total, l.failed, l.firstErr, append([]string(nil), l.dataLoss...)
+	return s
 }
 
 // safeToDelete returns, per partition, the lowest of the producers' highest acknowledged
@@ -598,7 +608,8 @@ func (e *crashEnv) crashRound(round int, killNow func(), afterKill func(), opts 
 	e.load.drain()
 	e.rounds++
 
-	acked, total, failed, firstErr, dataLoss := e.load.snapshot()
+	snap := e.load.snapshot()
+	acked, total, failed, firstErr, dataLoss := snap.acked, snap.total, snap.failed, snap.firstErr, snap.dataLoss
 	if opts.minStart == nil {
 		opts.minStart = e.lastStarts
 	} else {
@@ -639,7 +650,7 @@ func (e *crashEnv) summary(acknowledged, lost int) {
 
 // finish prints the summary and fails a test in which nothing was acknowledged.
 func (e *crashEnv) finish() {
-	_, total, _, _, _ := e.load.snapshot()
+	total := e.load.snapshot().total
 	e.summary(total, 0)
 	if total == 0 {
 		e.t.Fatal("no record was acknowledged")
@@ -882,7 +893,8 @@ func TestCrashKafkaCleanStopLargeBatches(t *testing.T) {
 		if err := p.client.Flush(ctx(t, 2*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		acked, n, failed, firstErr, _ := l.snapshot()
+		snap := l.snapshot()
+		acked, n, failed, firstErr := snap.acked, snap.total, snap.failed, snap.firstErr
 		if failed > 0 {
 			t.Fatalf("round %d: %d records failed, the first: %v", round, failed, firstErr)
 		}
