@@ -97,7 +97,11 @@ func (l *Log) roll() error {
 	if err != nil {
 		return l.fence("roll", err)
 	}
-	// Even if its .log was synced, the sealed segment's indexes still need a sync.
+	// Even if its .log was synced, the sealed segment's indexes still need a sync. Sealed now,
+	// it holds no descriptor until a reader needs it, whether or not the policy ever syncs.
+	if err := l.active.Seal(); err != nil {
+		return l.fence("roll", err)
+	}
 	l.rolledUnsynced = append(l.rolledUnsynced, l.active)
 	old := l.snapshot().segments
 	segs := make([]*segment.Segment, len(old), len(old)+1)
@@ -123,9 +127,6 @@ func (l *Log) Sync() error {
 			return l.fence("sync", err)
 		}
 		if err := s.SyncIndexes(); err != nil {
-			return l.fence("sync", err)
-		}
-		if err := s.Seal(); err != nil {
 			return l.fence("sync", err)
 		}
 	}

@@ -46,6 +46,7 @@ type Segment struct {
 	timeIndexFile vfs.File
 	handle        *logHandle
 	sealed        bool // writer-only: Seal closed the writer's files
+	logDirty      bool // writer-only, sealed segments: the .log may hold unsynced writes
 
 	size         atomic.Int64 // bytes of .log readers may read
 	nextOffset   atomic.Int64 // offset after the last batch
@@ -149,13 +150,15 @@ func (s *Segment) closeFiles() error {
 	return first
 }
 
-// Seal tells the segment it will not be written again (it was rolled and synced, indexes
-// included): the index files are closed, and the .log is handed to the FileCache, which closes
-// it while no reader needs it. Writer-only; a later Append or TruncateTo unseals it.
+// Seal tells the segment it will not be written again (it was rolled): the index files are
+// closed, and the .log is handed to the FileCache, which closes it while no reader needs it.
+// Sync and SyncIndexes still make what was written durable, through descriptors of their own.
+// Writer-only; a later Append or TruncateTo unseals it.
 func (s *Segment) Seal() error {
 	if s.sealed {
 		return nil
 	}
+	s.logDirty = true // unknown: the owner syncs before it counts on it
 	var first error
 	for _, f := range []vfs.File{s.indexFile, s.timeIndexFile} {
 		if err := f.Close(); err != nil && first == nil {
@@ -404,16 +407,46 @@ func (s *Segment) Append(batches [][]byte) error {
 // Sync fdatasyncs the .log.
 func (s *Segment) Sync() error {
 	if s.sealed {
-		return nil // synced before it was sealed
+		if !s.logDirty {
+			return nil
+		}
+		if err := syncPath(s.fs, s.Path()); err != nil {
+			return err
+		}
+		s.logDirty = false
+		return nil
 	}
 	return s.logFile.Sync()
+}
+
+// syncPath fdatasyncs a file through a descriptor of its own: a sync makes the file's data
+// durable whichever descriptor wrote it.
+func syncPath(fs vfs.FS, path string) error {
+	f, err := fs.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // SyncIndexes fdatasyncs both index files if they were written since the last call. The
 // partition does it when it seals a segment, so a segment below the recovery point opens with
 // complete indexes.
 func (s *Segment) SyncIndexes() error {
-	if !s.indexesDirty || s.sealed {
+	if !s.indexesDirty {
+		return nil
+	}
+	if s.sealed {
+		for _, suffix := range []string{IndexSuffix, TimeIndexSuffix} {
+			if err := syncPath(s.fs, FileName(s.dir, s.baseOffset, suffix)); err != nil {
+				return err
+			}
+		}
+		s.indexesDirty = false
 		return nil
 	}
 	if err := s.indexFile.Sync(); err != nil {
