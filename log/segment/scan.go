@@ -91,6 +91,11 @@ func isDataError(err error) bool {
 // offsets must be contiguous. An error returned by fn stops the scan and is returned; so is an
 // I/O error. Scan never modifies the file: it is the engine of the `segment dump` tool.
 func Scan(fs vfs.FS, path string, fn func(pos int64, h batch.Header, err error) error) error {
+	return scanFile(fs, path, false, fn)
+}
+
+// scanFile is Scan, or Salvage when salvage is set.
+func scanFile(fs vfs.FS, path string, salvage bool, fn func(pos int64, h batch.Header, err error) error) error {
 	f, err := fs.Open(path)
 	if err != nil {
 		return err
@@ -101,23 +106,32 @@ func Scan(fs vfs.FS, path string, fn func(pos int64, h batch.Header, err error) 
 		return err
 	}
 	expected := int64(-1)
-	if base, suffix, ok := ParseFileName(filepath.Base(path)); ok && suffix == LogSuffix {
+	if base, suffix, ok := ParseFileName(filepath.Base(path)); ok && suffix == LogSuffix && !salvage {
 		expected = base
 	}
 	w := walker{file: f, size: size, validate: true}
+	var window []byte
 	for pos := int64(0); pos < size; {
 		h, err := w.next(pos, expected)
 		if err != nil {
 			if !isDataError(err) {
 				return err
 			}
-			return fn(pos, h, err)
+			if err := fn(pos, h, err); err != nil || !salvage {
+				return err
+			}
+			if pos, err = resync(&w, &window, pos+1); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := fn(pos, h, nil); err != nil {
 			return err
 		}
 		pos += int64(h.Size())
-		expected = h.NextOffset()
+		if !salvage {
+			expected = h.NextOffset()
+		}
 	}
 	return nil
 }
@@ -158,39 +172,7 @@ func Verify(fs vfs.FS, path string) (VerifyResult, error) {
 // position where a whole valid batch starts and goes on from there. Offsets are not checked for
 // continuity. It never modifies the file.
 func Salvage(fs vfs.FS, path string, fn func(pos int64, h batch.Header, err error) error) error {
-	f, err := fs.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return err
-	}
-	w := walker{file: f, size: size, validate: true}
-	var window []byte
-	for pos := int64(0); pos < size; {
-		h, err := w.next(pos, -1)
-		if err == nil {
-			if err := fn(pos, h, nil); err != nil {
-				return err
-			}
-			pos += int64(h.Size())
-			continue
-		}
-		if !isDataError(err) {
-			return err
-		}
-		if err := fn(pos, h, err); err != nil {
-			return err
-		}
-		next, err := resync(&w, &window, pos+1)
-		if err != nil {
-			return err
-		}
-		pos = next
-	}
-	return nil
+	return scanFile(fs, path, true, fn)
 }
 
 // resync returns the first position at or after from where a valid batch starts, or the file size.
