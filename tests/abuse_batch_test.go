@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,28 +20,6 @@ import (
 	"github.com/thorstream/thorstream/codec/compress"
 	"github.com/thorstream/thorstream/codec/errcode"
 )
-
-func abuseBatchLong() bool { return os.Getenv("THORSTREAM_ABUSE_LONG") == "1" }
-
-// brokerKiB reads a kB field (VmRSS, VmHWM) of the broker's /proc status.
-func brokerKiB(t *testing.T, b *brokerProc, field string) int {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.cmd.Process.Pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("no %s in the broker's /proc status", field)
-	return 0
-}
 
 // rawBatch builds a batch whose records section is section (uncompressed) compressed with codec,
 // claiming count records, from producer pid (-1: none) at sequence seq.
@@ -165,7 +141,7 @@ func TestAbuseCompressedBatchBombs(t *testing.T) {
 	const partitions = 8
 	createAbuseTopic(t, cl, "bombs", partitions)
 	ordinaryClientWorks(t, b.kafkaAddr, "warmup")
-	rssBefore := brokerKiB(t, b.brokerProc, "VmRSS")
+	rssBefore := procStatusKiB(t, b.brokerProc.cmd.Process.Pid, "VmRSS")
 
 	bombs := []struct {
 		name  string
@@ -177,7 +153,7 @@ func TestAbuseCompressedBatchBombs(t *testing.T) {
 		{"a 65 MiB value", abuseBatch(t, batch.CodecZstd, abuseValues(1, 65<<20), 1, -1, -1), errcode.CorruptMessage},
 	}
 	rounds := 3
-	if abuseBatchLong() {
+	if abuseLong() {
 		rounds = 30
 	}
 	for _, bomb := range bombs {
@@ -221,7 +197,7 @@ func TestAbuseCompressedBatchBombs(t *testing.T) {
 	}
 	t.Logf("20 ListOffsets by timestamp on a 40 MiB batch in %v", time.Since(start))
 
-	peak, rssAfter := brokerKiB(t, b.brokerProc, "VmHWM"), brokerKiB(t, b.brokerProc, "VmRSS")
+	peak, rssAfter := procStatusKiB(t, b.brokerProc.cmd.Process.Pid, "VmHWM"), procStatusKiB(t, b.brokerProc.cmd.Process.Pid, "VmRSS")
 	t.Logf("broker RSS %d KiB before, %d KiB after, peak %d KiB", rssBefore, rssAfter, peak)
 	// One bomb decodes through the shared zstd decoders' 8 MiB windows and a 32 KiB buffer per
 	// partition; the rest is Go's heap slack.
@@ -243,13 +219,13 @@ func TestAbuseInventedProducerIDs(t *testing.T) {
 	cl := newKafkaClient(t, b.kafkaAddr)
 	createAbuseTopic(t, cl, "pids", 1)
 	ordinaryClientWorks(t, b.kafkaAddr, "warmup")
-	rssBefore := brokerKiB(t, b.brokerProc, "VmRSS")
+	rssBefore := procStatusKiB(t, b.brokerProc.cmd.Process.Pid, "VmRSS")
 
 	if code := produceAbuse(t, cl, "pids", map[int32][]byte{0: abuseBatch(t, batch.CodecNone, abuseValues(1, 10), 1, 5, -3)})[0]; errcode.Code(code) != errcode.InvalidRecord {
 		t.Fatalf("negative sequence: error %d, want INVALID_RECORD", code)
 	}
 	ids := 20_000
-	if abuseBatchLong() {
+	if abuseLong() {
 		ids = 200_000
 	}
 	section := abuseValues(1, 10)
@@ -275,7 +251,7 @@ func TestAbuseInventedProducerIDs(t *testing.T) {
 	if codes[0] != 10_000 || codes[int16(errcode.RequestTimedOut)] != ids-10_000 {
 		t.Fatalf("answers %v, want 10000 accepted and the rest REQUEST_TIMED_OUT", codes)
 	}
-	rssAfter := brokerKiB(t, b.brokerProc, "VmRSS")
+	rssAfter := procStatusKiB(t, b.brokerProc.cmd.Process.Pid, "VmRSS")
 	t.Logf("broker RSS %d KiB before, %d KiB after", rssBefore, rssAfter)
 	if rssAfter-rssBefore > 100<<10 {
 		t.Errorf("RSS grew by %d MiB, want at most 100 MiB", (rssAfter-rssBefore)>>10)

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,29 +23,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
-
-// longMemoryAbuse reports whether the long versions were asked for (make abuse).
-func longMemoryAbuse() bool { return os.Getenv("THORSTREAM_ABUSE_LONG") == "1" }
-
-// procStatusKiB reads a kB field (VmRSS, VmHWM) of a process's /proc status.
-func procStatusKiB(t *testing.T, pid int, field string) int {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
-}
 
 // heapStat reads one of the Go runtime's memory statistics (HeapAlloc, NextGC, …) of a broker
 // started with THORSTREAM_PPROF_ADDR=pprofAddr, from the heap profile's text form.
@@ -165,7 +141,7 @@ func startSlowloris(t *testing.T, addr string) *slowloris {
 func TestAbuseSlowlorisFramesAreBoundedAndTimedOut(t *testing.T) {
 	conns, timeout := 50, 12*time.Second
 	boundKiB := 96 << 10 // 96 MiB; 50 connections without the budget count 3.2 GB as live heap
-	if longMemoryAbuse() {
+	if abuseLong() {
 		conns, timeout, boundKiB = 500, 30*time.Second, 320<<10
 	}
 	pprofAddr := freeAddr(t)
@@ -271,7 +247,7 @@ func TestAbuseFetchersThatNeverReadAreBounded(t *testing.T) {
 	// with many fetchers cut off and replaced, buffers of closed connections wait in the network
 	// engine's pools and for the collector: a third budget's worth.
 	fetchers, budgetMiB, budgets := 10, 128, 2
-	if longMemoryAbuse() {
+	if abuseLong() {
 		fetchers, budgets = 40, 3
 	}
 	b := startKafkaBroker(t, "THORSTREAM_FSYNC=never", "THORSTREAM_MAX_INFLIGHT_BYTES="+strconv.Itoa(budgetMiB)+"MiB")

@@ -28,8 +28,6 @@ const (
 	codeInvalidPartitions = 37
 )
 
-func abuseLong() bool { return os.Getenv("THORSTREAM_ABUSE_LONG") == "1" }
-
 // topicDirs lists the partition directories in a data directory (not the internal topic's).
 func topicDirs(t *testing.T, dataDir string) []string {
 	t.Helper()
