@@ -69,7 +69,11 @@ func (r *Response) Written(error) {
 		r.head = nil
 	}
 	if r.data != nil {
-		bytebufferpool.Put(r.data)
+		// Like frames, large fetch data is left to the collector: pooled, a burst of big
+		// responses would stay in memory beside the budget that was meant to bound it.
+		if cap(r.data.B) <= maxPooledFrame {
+			bytebufferpool.Put(r.data)
+		}
 		r.data = nil
 	}
 	clear(r.Bufs)
