@@ -137,6 +137,7 @@ func ordinaryClientWorks(t *testing.T, addr, topic string) {
 // costs no more, and an ordinary client is served.
 func TestAbuseCompressedBatchBombs(t *testing.T) {
 	b := startKafkaBroker(t, "THORSTREAM_FSYNC=never")
+	verify := produceAcked(t, b.kafkaAddr, "acked-before-attack", 500)
 	cl := newKafkaClient(t, b.kafkaAddr)
 	const partitions = 8
 	createAbuseTopic(t, cl, "bombs", partitions)
@@ -208,6 +209,7 @@ func TestAbuseCompressedBatchBombs(t *testing.T) {
 		t.Errorf("RSS stayed %d MiB higher after the bombs, want at most 100 MiB", (rssAfter-rssBefore)>>10)
 	}
 	ordinaryClientWorks(t, b.kafkaAddr, "after-bombs")
+	verify()
 }
 
 // TestAbuseInventedProducerIDs: a client inventing producer ids (20,000 here, 200,000 with
@@ -216,6 +218,7 @@ func TestAbuseCompressedBatchBombs(t *testing.T) {
 // RSS and its producer-state checkpoint stay small, and an ordinary client is served.
 func TestAbuseInventedProducerIDs(t *testing.T) {
 	b := startKafkaBroker(t, "THORSTREAM_FSYNC=never")
+	verify := produceAcked(t, b.kafkaAddr, "acked-before-attack", 500)
 	cl := newKafkaClient(t, b.kafkaAddr)
 	createAbuseTopic(t, cl, "pids", 1)
 	ordinaryClientWorks(t, b.kafkaAddr, "warmup")
@@ -268,4 +271,6 @@ func TestAbuseInventedProducerIDs(t *testing.T) {
 	if fi.Size() > 1<<20 {
 		t.Fatalf("checkpoint of %d bytes for a bounded state, want at most 1 MiB", fi.Size())
 	}
+	b.restart()
+	verify()
 }

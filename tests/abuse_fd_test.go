@@ -209,6 +209,7 @@ func TestAbuseDescriptorExhaustionKeepsListening(t *testing.T) {
 	}
 	const topic = "fd-exhaustion"
 	createTopic(t, newKafkaClient(t, kafkaAddr), topic, 1, nil)
+	verify := produceAcked(t, kafkaAddr, "acked-before-attack", 500)
 	if err := kafkaRoundTrip(kafkaAddr, topic, "before exhaustion", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -225,4 +226,6 @@ func TestAbuseDescriptorExhaustionKeepsListening(t *testing.T) {
 	}
 	_ = probe.c.Close()
 	b.stop() // a clean exit, status 0, after SIGTERM
+	b.restart()
+	verify()
 }

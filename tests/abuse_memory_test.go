@@ -147,6 +147,7 @@ func TestAbuseSlowlorisFramesAreBoundedAndTimedOut(t *testing.T) {
 	pprofAddr := freeAddr(t)
 	b := startKafkaBroker(t, "THORSTREAM_FSYNC=never", "THORSTREAM_PPROF_ADDR="+pprofAddr,
 		"THORSTREAM_FRAME_READ_TIMEOUT_MS="+strconv.Itoa(int(timeout/time.Millisecond)))
+	verify := produceAcked(t, b.kafkaAddr, "acked-before-attack", 500)
 	pid := b.cmd.Process.Pid
 	before := procStatusKiB(t, pid, "VmRSS")
 
@@ -212,6 +213,7 @@ func TestAbuseSlowlorisFramesAreBoundedAndTimedOut(t *testing.T) {
 	}
 	t.Logf("%d slowloris connections: resident memory %d KiB before, peak %d KiB (bound %d KiB); client served in %v; closed %v to %v after their frames began",
 		conns, before, peak, boundKiB, clientDone.Sub(opened).Round(time.Millisecond), first.Round(time.Millisecond), last.Round(time.Millisecond))
+	verify()
 }
 
 // fetchFrame is a Kafka Fetch v11 request frame for partition 0 of topic from offset 0, asking
@@ -254,6 +256,7 @@ func TestAbuseFetchersThatNeverReadAreBounded(t *testing.T) {
 	// letting the heap double, so the bound measures the budget and not the collector's pacing.
 	b := startKafkaBroker(t, "THORSTREAM_FSYNC=never", "THORSTREAM_MAX_INFLIGHT_BYTES="+strconv.Itoa(budgetMiB)+"MiB",
 		"GOMEMLIMIT="+strconv.Itoa(budgets*budgetMiB)+"MiB")
+	verify := produceAcked(t, b.kafkaAddr, "acked-before-attack", 500)
 	pid := b.cmd.Process.Pid
 	const topic = "plenty"
 	if err := produceAndConsume(ctx(t, 2*time.Minute), b.kafkaAddr, topic, 1024, 64<<10); err != nil { // 64 MiB
@@ -302,4 +305,5 @@ func TestAbuseFetchersThatNeverReadAreBounded(t *testing.T) {
 	cut := strings.Count(b.output.String(), "does not read its responses")
 	t.Logf("%d fetchers that do not read, budget %d MiB: resident memory %d KiB before, peak %d KiB (bound %d KiB); %d cut off",
 		fetchers, budgetMiB, before, peak, boundKiB, cut)
+	verify()
 }
