@@ -96,16 +96,14 @@ func serve(cfg *Config, logger *zap.Logger) error {
 			SegmentMs:       cfg.SegmentMs,
 			MaxMessageBytes: cluster.DefaultDefaults.MaxMessageBytes,
 		},
-		DefaultPartitions: cfg.DefaultPartitions,
-		AutoCreateTopics:  cfg.AutoCreateTopics,
-		Logger:            logger,
-
+		DefaultPartitions:       cfg.DefaultPartitions,
+		AutoCreateTopics:        cfg.AutoCreateTopics,
+		Logger:                  logger,
 		MaxPartitions:           cfg.MaxPartitions,
 		MaxPartitionsPerRequest: cfg.MaxPartitionsPerRequest,
 		MaxOpenSegments:         cfg.MaxOpenSegments,
 		MaxAutoCreateTopics:     cfg.MaxAutoCreateTopics,
-
-		ProducerIDExpiration: time.Duration(cfg.ProducerIDExpirationMs) * time.Millisecond,
+		ProducerIDExpiration:    time.Duration(cfg.ProducerIDExpirationMs) * time.Millisecond,
 	})
 	if err != nil {
 		return err
