@@ -17,12 +17,16 @@ import (
 const maxProduceAllocs = 0
 
 func produceAllocs(t *testing.T, fs vfs.FS, dir string) float64 {
-	b, err := cluster.Open(cluster.Options{DataDir: dir, FS: fs, Fsync: cluster.FsyncPolicy{Mode: cluster.FsyncNever}})
+	// Auto-creation on, as brokers run by default: the produce path checks every topic for it.
+	b, err := cluster.Open(cluster.Options{DataDir: dir, FS: fs, Fsync: cluster.FsyncPolicy{Mode: cluster.FsyncNever}, AutoCreateTopics: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if err := b.CreateTopic(cluster.TopicSpec{Name: "t", Partitions: 1, ReplicationFactor: 1}, false); err != nil {
+	// A name longer than 32 bytes: a []byte to string conversion of a shorter one can use the
+	// stack, which would hide an allocation real topic names pay.
+	const topic = "orders.payments.eu-west-1.v2-events"
+	if err := b.CreateTopic(cluster.TopicSpec{Name: topic, Partitions: 1, ReplicationFactor: 1}, false); err != nil {
 		t.Fatal(err)
 	}
 	s, err := NewServer(Options{Broker: b, AdvertisedAddr: "h:1"})
@@ -35,7 +39,7 @@ func produceAllocs(t *testing.T, fs vfs.FS, dir string) float64 {
 	sess := NewSession(tr, Limits{})
 
 	req, start := proto.AppendRequestFrame(nil, proto.RequestHeader{APIKey: proto.KeyProduce, APIVersion: 1, CorrelationID: 1})
-	req = produceReq(proto.AcksLeader, "t", 0, makeBatch(5, testNow.UnixMilli(), 1)).AppendTo(req)
+	req = produceReq(proto.AcksLeader, topic, 0, makeBatch(5, testNow.UnixMilli(), 1)).AppendTo(req)
 	proto.FinishFrame(req, start, 0)
 	body := req[proto.SizeLen:]
 

@@ -107,3 +107,12 @@ func (e *Endpoint) ServeFetch(sess *Session, seq uint64, askedBytes int, replica
 func (e *Endpoint) WouldCreateTopic(topic string) bool {
 	return e.Broker.AutoCreateTopics() && e.Broker.Snapshot().Topics[topic] == nil && cluster.ValidTopicName(topic) == nil
 }
+
+// wouldCreateTopicBytes is WouldCreateTopic for a name still in the request's bytes: the lookup of
+// a known topic, the produce path's case, converts nothing and allocates nothing.
+func (e *Endpoint) wouldCreateTopicBytes(topic []byte) bool {
+	if !e.Broker.AutoCreateTopics() || e.Broker.Snapshot().Topics[string(topic)] != nil {
+		return false
+	}
+	return cluster.ValidTopicName(string(topic)) == nil
+}

@@ -66,7 +66,7 @@ func (s *Server) produce(sess *Session, seq uint64, hdr proto.RequestHeader, bod
 // needsTopicCreation reports whether the request names a topic that auto-creation would create.
 func (s *Server) needsTopicCreation(req *proto.ProduceRequest) bool {
 	for i := range req.Topics {
-		if s.WouldCreateTopic(string(req.Topics[i].Name)) {
+		if s.wouldCreateTopicBytes(req.Topics[i].Name) {
 			return true
 		}
 	}
