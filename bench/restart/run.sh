@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Restart time after kill -9: fill a broker with GIB gibibytes through the Kafka protocol
-# (thorload, 1 KiB records, 4 partitions, default 1 GiB segments, fsync always), kill it with
-# SIGKILL, start it again and report the start-up time it logs ("thorstream started ... startup").
-# Then stop it with SIGTERM and report the start-up time after a clean stop.
+# Restart time after kill -9: fill a broker through the Kafka protocol (thorload, 1 KiB records,
+# 4 partitions, default 1 GiB segments, fsync always) and kill it with SIGKILL under that load
+# once its data directory holds GIB gibibytes; start it again and report the start-up time it logs
+# ("thorstream started ... startup"). Then stop it with SIGTERM and report the start-up time after
+# a clean stop.
 #
 #   bench/restart/run.sh 1      # 1 GiB
 #   bench/restart/run.sh 10     # 10 GiB (needs about 11 GB of free disk)
@@ -28,14 +29,18 @@ start() {
 startup() { grep "thorstream started" "$dir/broker.log" | sed 's/.*"startup": \([0-9.e+-]*\).*/\1 s/'; }
 
 start
-records=$((gib * 1024 * 1024))
+# Produce without end and kill the broker once the data directory holds GIB gibibytes, so the kill
+# lands under load with unsynced appends in flight.
 bin/thorload produce --brokers 127.0.0.1:$kport --topic restart --partitions 4 --record-size 1000 \
-	--records $records --producers 2 --quiet
-du -sh "$dir/data"
+	--records $((gib * 4 * 1024 * 1024)) --producers 2 --quiet >"$dir/load.log" 2>&1 &
+load=$!
+want=$((gib * 1024 * 1024))
+while [ "$(du -sk "$dir/data" | cut -f1)" -lt $want ]; do sleep 0.2; done
 kill -9 $pid; wait $pid 2>/dev/null || true
+kill $load 2>/dev/null || true; wait $load 2>/dev/null || true
 start
-echo "data: $(du -sh "$dir/data" | cut -f1); start-up after kill -9: $(startup)"
-grep -c "truncated torn tail" "$dir/broker.log" | sed 's/^/torn tails repaired: /'
+echo "data: $(du -sh "$dir/data" | cut -f1); start-up after kill -9 under load: $(startup)"
+echo "torn tails repaired: $(grep -c "truncated torn tail" "$dir/broker.log" || true)"
 kill -TERM $pid; wait $pid 2>/dev/null || true
 start
 echo "start-up after a clean stop: $(startup)"
