@@ -206,7 +206,11 @@ func settings() []setting {
 			c.MaxPartitionsPerRequest = n
 			return nil
 		}},
-		{"THORSTREAM_MAX_OPEN_SEGMENTS", "max-open-segments", "1024", "most .log files of sealed segments open at once, every partition together: they are opened to be read and closed when idle (active segments hold 3 descriptors each besides)", func(c *Config, v string) error {
+		{"THORSTREAM_MAX_OPEN_SEGMENTS", "max-open-segments", "auto", "most .log files of sealed segments open at once, every partition together: they are opened to be read and closed when idle; active segments hold 3 descriptors each besides (auto: 1024, fewer when the open-files limit is under 8192)", func(c *Config, v string) error {
+			if v == "auto" {
+				c.MaxOpenSegments = autoMaxOpenSegments()
+				return nil
+			}
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 1_000_000 {
 				return fmt.Errorf("%q is not a number of files (1 to 1000000)", v)
@@ -319,6 +323,17 @@ func autoMaxPartitions() int {
 		return cluster.DefaultMaxPartitions
 	}
 	return int(max(1, min(uint64(cluster.DefaultMaxPartitions), lim.Max/4)))
+}
+
+// autoMaxOpenSegments is THORSTREAM_MAX_OPEN_SEGMENTS=auto: cluster.DefaultMaxOpenSegments, or an
+// eighth of the open-files limit when that is less, so that with the partitions' quarter-limit
+// share (autoMaxPartitions, three descriptors each) an eighth is left for connections.
+func autoMaxOpenSegments() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return cluster.DefaultMaxOpenSegments
+	}
+	return int(max(16, min(uint64(cluster.DefaultMaxOpenSegments), lim.Max/8)))
 }
 
 func parseAddr(v string) (string, error) {

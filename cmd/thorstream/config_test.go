@@ -31,7 +31,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Errorf("other defaults: %+v", c)
 	}
 	if c.MaxPartitions != autoMaxPartitions() || c.MaxPartitions < 1 || c.MaxPartitions > cluster.DefaultMaxPartitions ||
-		c.MaxPartitionsPerRequest != 10000 || c.MaxAutoCreateTopics != 100 || c.MaxOpenSegments != 1024 {
+		c.MaxPartitionsPerRequest != 10000 || c.MaxAutoCreateTopics != 100 || c.MaxOpenSegments != autoMaxOpenSegments() {
 		t.Errorf("creation limits: %+v", c)
 	}
 }
