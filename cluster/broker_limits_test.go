@@ -352,7 +352,9 @@ func TestConcurrentCreationsCoalesce(t *testing.T) {
 		t.Fatal("the first creation did not reach its metadata write")
 	}
 	for i := 0; i < n; i++ {
-		go func() { errs <- b.CreateTopic(TopicSpec{Name: fmt.Sprintf("next-%d", i), Partitions: 1, ReplicationFactor: 1}, false) }()
+		go func() {
+			errs <- b.CreateTopic(TopicSpec{Name: fmt.Sprintf("next-%d", i), Partitions: 1, ReplicationFactor: 1}, false)
+		}()
 	}
 	deadline := time.Now().Add(waitTimeout)
 	for {
