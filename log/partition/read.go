@@ -86,15 +86,13 @@ func (l *Log) MaxTimestamp() int64 {
 // first. It is used to rebuild state kept beside the log, such as producer sequence numbers, at
 // start-up; call it before appends begin.
 func (l *Log) ScanHeaders(from int64, fn func(h batch.Header) error) error {
-	segs := l.snapshot().segments
-	for i, s := range segs {
-		if i+1 < len(segs) && segs[i+1].BaseOffset() <= from {
+	for _, s := range l.snapshot().segments {
+		if s.NextOffset() <= from {
 			continue // wholly before from
 		}
-		err := segment.Scan(l.fs, s.Path(), func(_ int64, h batch.Header, err error) error {
-			if err != nil {
-				return nil // a torn tail was truncated at open; nothing valid follows
-			}
+		// Headers only, from the batch holding from: recovery validated (or trusted) them all,
+		// and a start after a crash reads what follows the last snapshot, not whole segments.
+		err := s.Headers(from, func(h batch.Header) error {
 			if h.NextOffset() <= from {
 				return nil
 			}
