@@ -140,9 +140,10 @@ func (l *Log) recoverSegments() ([]*segment.Segment, error) {
 	l.recoveryPoint = recoveryPoint
 
 	var segments []*segment.Segment
-	// intact is false once a segment at or after the recovery point lost bytes or a gap opened
-	// there: what follows was never acknowledged as durable, and keeping it would leave a log that
-	// is not a prefix of what was written. It is moved aside, never deleted.
+	// Once a segment at or after the recovery point lost bytes, or a hole opens there, what
+	// follows was never durable as a whole, and keeping it would leave a log that is not a prefix
+	// of what was written: it is moved aside, never deleted. Below the recovery point a hole is
+	// kept and served around.
 	for i, base := range bases {
 		// A segment is trusted only if the next one starts at or below the recovery point,
 		// i.e. every offset it holds is below it (it was fsynced, indexes included).
@@ -164,7 +165,7 @@ func (l *Log) recoverSegments() ([]*segment.Segment, error) {
 			if trusted && !errors.Is(err, segment.ErrKeepDropped) {
 				// An fsynced segment that cannot be read: its files stay as they are, the
 				// partition serves every other segment, and the operator is told.
-				l.logger.Error("segment unreadable: its offsets are not served until it is repaired (see OPERATIONS.md, Recovery)",
+				l.logger.Error("segment unreadable: its offsets are not served until it is repaired (docs/OPERATIONS.md, Inspecting and repairing data)",
 					zap.String("dir", l.dir), zap.String("segment", segName), zap.Error(err))
 				continue
 			}
