@@ -3,6 +3,7 @@ package partition
 import (
 	"bytes"
 	"os"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -90,5 +91,33 @@ func TestOpenFilesFollowActivity(t *testing.T) {
 	appendN(t, l, 1, 1, 0, 0, 100)
 	if l.EndOffset() != 11 {
 		t.Fatalf("end %d after truncate and append", l.EndOffset())
+	}
+}
+
+// TestGroupAppendRollsBetweenBatches: one Append of many batches (a group commit) rolls where a
+// batch would overflow the active segment, so segments stay within SegmentBytes.
+func TestGroupAppendRollsBetweenBatches(t *testing.T) {
+	fs := vfs.NewMem()
+	opts := testOptions(fs, "/p", newClock())
+	opts.SegmentBytes = 1 << 20
+	l := mustOpen(t, opts)
+	defer l.Close()
+	var group [][]byte
+	for i := 0; i < 10; i++ {
+		group = append(group, makeBatch(int64(i), 1, 0, 0, 300<<10))
+	}
+	if err := l.Append(group); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := l.Segments(), []int64{0, 3, 6, 9}; !slices.Equal(got, want) {
+		t.Fatalf("segments %v, want %v (three 300 KiB batches a 1 MiB segment)", got, want)
+	}
+	for _, s := range l.snapshot().segments {
+		if s.Size() > opts.SegmentBytes {
+			t.Fatalf("segment %d holds %d bytes, more than %d", s.BaseOffset(), s.Size(), opts.SegmentBytes)
+		}
+	}
+	if got := readAll(t, l, 0); !bytes.Equal(got, bytes.Join(group, nil)) || l.EndOffset() != 10 {
+		t.Fatalf("content differs or end %d", l.EndOffset())
 	}
 }

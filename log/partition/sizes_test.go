@@ -130,18 +130,17 @@ func (m *logModel) next() int64 {
 	return h.NextOffset()
 }
 
-// append applies one Append call: roll first when the group would overflow a non-empty segment.
+// append applies one Append call: a roll before any batch that would overflow a non-empty
+// segment, as Kafka rolls.
 func (m *logModel) append(group [][]byte) {
-	var total int64
 	for _, b := range group {
-		total += int64(len(b))
+		if last := m.segments[len(m.segments)-1]; last.size > 0 && last.size+int64(len(b)) > m.segmentBytes {
+			m.segments = append(m.segments, modelSegment{base: m.next()})
+		}
+		last := &m.segments[len(m.segments)-1]
+		last.batches = append(slices.Clip(last.batches), b)
+		last.size += int64(len(b))
 	}
-	if last := m.segments[len(m.segments)-1]; last.size > 0 && last.size+total > m.segmentBytes {
-		m.segments = append(m.segments, modelSegment{base: m.next()})
-	}
-	last := &m.segments[len(m.segments)-1]
-	last.batches = append(slices.Clip(last.batches), group...)
-	last.size += total
 }
 
 // truncate applies TruncateTo(offset): segments that start after offset go, the one holding it

@@ -12,8 +12,10 @@ import (
 )
 
 // Append writes batches (each exactly one batch, already validated, baseOffset patched, the first
-// at NextOffset and contiguous) with one Writev, rolling first if needed. It does not fsync. In
-// steady state it allocates nothing.
+// at NextOffset and contiguous) with one Writev per segment they go to: as Kafka rolls before a
+// batch that would overflow the active segment, a group of batches is split where a roll falls,
+// so no segment grows past SegmentBytes by more than one batch. It does not fsync. In steady
+// state it allocates nothing.
 func (l *Log) Append(batches [][]byte) error {
 	if err := l.writerCheck(); err != nil {
 		return err
@@ -23,7 +25,6 @@ func (l *Log) Append(batches [][]byte) error {
 	}
 	// Check framing and contiguity from the headers only: the caller validated the CRCs.
 	next := l.active.NextOffset()
-	var total int64
 	for i, b := range batches {
 		h, err := batch.ParseHeader(b)
 		if err != nil {
@@ -35,36 +36,66 @@ func (l *Log) Append(batches [][]byte) error {
 		if h.BaseOffset != next || h.LastOffsetDelta < 0 {
 			return fmt.Errorf("%w: batch %d starts at %d, expected %d", ErrNotContiguous, i, h.BaseOffset, next)
 		}
+		if int64(len(b)) > segment.MaxSize {
+			return fmt.Errorf("%w: batch %d has %d bytes, more than a segment holds", ErrNotContiguous, i, len(b))
+		}
 		next = h.NextOffset()
-		total += int64(len(b))
 	}
-	if total > segment.MaxSize {
-		return fmt.Errorf("%w: %d bytes in one append, more than a segment holds", ErrNotContiguous, total)
+	for len(batches) > 0 {
+		run, size, runNext := l.fittingRun(batches)
+		if err := l.maybeRoll(size, runNext); err != nil {
+			return err
+		}
+		if err := l.active.Append(batches[:run]); err != nil {
+			return l.fence("write", err)
+		}
+		if l.activeFirstAppend.IsZero() {
+			l.activeFirstAppend = l.opts.Now()
+		}
+		l.activeUnsynced = true
+		l.endOffset.Store(runNext)
+		if err := l.assignEpochs(batches[:run]); err != nil {
+			return err
+		}
+		batches = batches[run:]
 	}
-	if err := l.maybeRoll(total, next); err != nil {
-		return err
-	}
-	if err := l.active.Append(batches); err != nil {
-		return l.fence("write", err)
-	}
-	if l.activeFirstAppend.IsZero() {
-		l.activeFirstAppend = l.opts.Now()
-	}
-	l.activeUnsynced = true
-	l.endOffset.Store(next)
+	return nil
+}
 
-	epochChanged := false
+// fittingRun is how many of batches (at least one) fit in the active segment together, their size
+// and the offset after them. A run that does not fit a non-empty active segment is its first batch
+// alone, which maybeRoll then puts in a new one.
+func (l *Log) fittingRun(batches [][]byte) (n int, size, nextOffset int64) {
+	activeSize, base := l.active.Size(), l.active.BaseOffset()
+	for n < len(batches) {
+		b := batches[n]
+		h, _ := batch.ParseHeader(b) // checked by Append
+		if n > 0 && (activeSize+size+int64(len(b)) > l.opts.SegmentBytes || h.LastOffset()-base > segment.MaxRelativeOffset) {
+			break
+		}
+		size += int64(len(b))
+		nextOffset = h.NextOffset()
+		n++
+	}
+	return n, size, nextOffset
+}
+
+// assignEpochs records the leader epochs of appended batches, rewriting the checkpoint when one
+// is new.
+func (l *Log) assignEpochs(batches [][]byte) error {
+	changed := false
 	for _, b := range batches {
 		h, _ := batch.ParseHeader(b)
 		if l.epochCache.assign(h.PartitionLeaderEpoch, h.BaseOffset) {
-			epochChanged = true
+			changed = true
 		}
 	}
-	if epochChanged {
-		l.publishEpochs()
-		if err := writeCheckpoint(l.fs, l.dir, leaderEpochCheckpoint, l.epochCache.lines()); err != nil {
-			return l.fence("checkpoint write", err)
-		}
+	if !changed {
+		return nil
+	}
+	l.publishEpochs()
+	if err := writeCheckpoint(l.fs, l.dir, leaderEpochCheckpoint, l.epochCache.lines()); err != nil {
+		return l.fence("checkpoint write", err)
 	}
 	return nil
 }
