@@ -23,23 +23,26 @@ const budgetRetryInterval = 50 * time.Millisecond
 // (the broker-wide budget): the wait then also ends after budgetRetryInterval, to read again as
 // soon as other connections have given memory back.
 //
-// One Waiter is registered with every replica involved, after the first read, and the high
-// watermarks are checked again after registering, so an advance between the read and the
-// registration is not missed.
+// One Waiter is registered with every replica involved, after the first read; the high
+// watermarks are taken before that read and checked again after registering, so an advance
+// between the read and the registration is not missed.
 func WaitForData(replicas []*cluster.Replica, deadline time.Time, now func() time.Time, canceled func() bool, starved func() bool,
 	read func(last bool) (done bool)) {
+	// The high watermarks are taken before the first read: one that moves after the read looked,
+	// but before the waiter is registered, then shows as grown instead of being missed (which
+	// would leave the fetch waiting for its whole max wait with data there).
+	seen := make([]int64, len(replicas))
+	for i, r := range replicas {
+		if r != nil {
+			seen[i] = r.HighWatermark()
+		}
+	}
 	if read(false) || canceled() {
 		return
 	}
 	if !now().Before(deadline) {
 		read(true)
 		return
-	}
-	seen := make([]int64, len(replicas))
-	for i, r := range replicas {
-		if r != nil {
-			seen[i] = r.HighWatermark()
-		}
 	}
 	waiter := cluster.NewWaiter()
 	for _, r := range replicas {
