@@ -244,10 +244,14 @@ func (c *conn) Close() { _ = c.c.Close() }
 
 // OnOpen sets up the connection's session.
 func (r *Reactor) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	cs := &conn{c: c, logger: r.logger, handler: r.server}
-	if l, ok := c.Context().(*listener); ok {
-		cs.handler = l.handler
+	l, ok := c.Context().(*listener)
+	if !ok {
+		// Not one of ours: only the engine's internal socket could hand it over (reachable only
+		// in its abstract-socket fallback). Serve nothing through it.
+		r.logger.Warn("closing a connection that did not come through a listener")
+		return nil, gnet.Close
 	}
+	cs := &conn{c: c, logger: r.logger, handler: l.handler}
 	cs.sess = core.NewSession(cs, r.opts.Limits)
 	c.SetContext(cs)
 	r.watchOpen(cs)
