@@ -331,12 +331,8 @@ func (r *Replica) RecordForTimestamp(ts int64) (offset, timestamp int64, found b
 	defer recordWalkers.Put(w)
 	defer w.skipper.Release()
 	defer w.stream.Release()
-	if h.Codec() == batch.CodecNone {
-		w.skipper.ResetBytes(&h, b[batch.HeaderSize:h.Size()])
-	} else if w.stream.Reset(h.Codec(), b[batch.HeaderSize:h.Size()], maxDecompressedBatch) != nil {
+	if walkRecords(&w.skipper, &w.stream, &h, b[batch.HeaderSize:h.Size()]) != nil {
 		return base, maxTs, true, nil
-	} else {
-		w.skipper.ResetReader(&h, &w.stream, maxDecompressedBatch)
 	}
 	for w.skipper.Next() {
 		// The batch may start below base when the log start offset lies inside it.
@@ -642,16 +638,9 @@ const maxDecompressedBatch = 64 << 20
 // or more than maxDecompressedBatch) give CORRUPT_MESSAGE; problems with the records
 // INVALID_RECORD, as in Kafka.
 func (r *Replica) validateRecords(one []byte, h *batch.Header) *errcode.Error {
-	section := one[batch.HeaderSize:]
 	s := &r.skipper
-	if h.Codec() == batch.CodecNone {
-		s.ResetBytes(h, section)
-	} else {
-		if err := r.stream.Reset(h.Codec(), section, maxDecompressedBatch); err != nil {
-			r.stream.Release()
-			return errcode.New(errcode.CorruptMessage, "%v", err)
-		}
-		s.ResetReader(h, &r.stream, maxDecompressedBatch)
+	if err := walkRecords(s, &r.stream, h, one[batch.HeaderSize:]); err != nil {
+		return errcode.New(errcode.CorruptMessage, "%v", err)
 	}
 	next := int32(0)
 	for s.Next() {
@@ -676,6 +665,22 @@ func (r *Replica) validateRecords(one []byte, h *batch.Header) *errcode.Error {
 }
 
 var errRecordOffsets = errors.New("offset deltas do not run 0, 1, 2, …")
+
+// walkRecords points s at the records section of the batch with header h, through st when the
+// batch is compressed (at most maxDecompressedBatch decompressed). An error is the compressed
+// data's; st is released then.
+func walkRecords(s *batch.RecordSkipper, st *compress.Stream, h *batch.Header, section []byte) error {
+	if h.Codec() == batch.CodecNone {
+		s.ResetBytes(h, section)
+		return nil
+	}
+	if err := st.Reset(h.Codec(), section, maxDecompressedBatch); err != nil {
+		st.Release()
+		return err
+	}
+	s.ResetReader(h, st, maxDecompressedBatch)
+	return nil
+}
 
 func (r *Replica) syncIfDirty() {
 	if !r.dirty || r.fenced.Load() != nil {
