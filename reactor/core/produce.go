@@ -144,14 +144,20 @@ func (t *produceTxn) encode() *Response {
 }
 
 // createErr is why topic i could not be auto-created, nil when it exists (or was never missing).
-func (t *produceTxn) createErr(i int) error {
-	if i >= len(t.createErrs) {
+func (t *produceTxn) createErr(i int) error { return CreateError(t.createErrs, i) }
+
+// CreateError is, for either protocol's produce, why its topic i could not be auto-created, from
+// the errors of the creation step (nil or short: nothing was created): nil when the topic exists
+// or was never missing, and nil for a missing or invalid topic too, which the replica lookup
+// answers whatever else the request names.
+func CreateError(createErrs []error, i int) error {
+	if i >= len(createErrs) {
 		return nil
 	}
-	if c := errcode.Of(t.createErrs[i]); c == errcode.UnknownTopicOrPartition || c == errcode.InvalidTopic {
-		return nil // the replica lookup answers a missing topic, whatever else the request names
+	if c := errcode.Of(createErrs[i]); c == errcode.UnknownTopicOrPartition || c == errcode.InvalidTopic {
+		return nil
 	}
-	return t.createErrs[i]
+	return createErrs[i]
 }
 
 func (t *produceTxn) free() {

@@ -171,15 +171,7 @@ func (t *produceTxn) encode() *core.Response {
 }
 
 // createErr is why topic i could not be auto-created, nil when it exists (or was never missing).
-func (t *produceTxn) createErr(i int) error {
-	if i >= len(t.createErrs) {
-		return nil
-	}
-	if c := errcode.Of(t.createErrs[i]); c == errcode.UnknownTopicOrPartition || c == errcode.InvalidTopic {
-		return nil // the replica lookup answers a missing topic, whatever else the request names
-	}
-	return t.createErrs[i]
-}
+func (t *produceTxn) createErr(i int) error { return core.CreateError(t.createErrs, i) }
 
 func (t *produceTxn) free() {
 	t.frame.Release()
