@@ -89,22 +89,31 @@ func snappyDecodedLen(src []byte, maxSize int) (int, error) {
 	}
 	total := 0
 	for p := src[xerialHeaderSize:]; len(p) > 0; {
-		if len(p) < 4 {
-			return 0, fmt.Errorf("%w: snappy: %d stray bytes after the last xerial block", ErrCorrupt, len(p))
+		block, rest, err := nextXerialBlock(p)
+		if err != nil {
+			return 0, err
 		}
-		blockLen := binary.BigEndian.Uint32(p)
-		p = p[4:]
-		if uint64(blockLen) > uint64(len(p)) {
-			return 0, fmt.Errorf("%w: snappy: xerial block of %d bytes, %d left", ErrCorrupt, blockLen, len(p))
-		}
-		n, err := s2.DecodedLen(p[:blockLen])
+		n, err := s2.DecodedLen(block)
 		if err != nil {
 			return 0, fmt.Errorf("%w: snappy: %w", ErrCorrupt, err)
 		}
 		if total += n; total > maxSize {
 			return 0, tooLarge(total)
 		}
-		p = p[blockLen:]
+		p = rest
 	}
 	return total, nil
+}
+
+// nextXerialBlock splits the length-prefixed xerial block at the start of p from what follows.
+func nextXerialBlock(p []byte) (block, rest []byte, err error) {
+	if len(p) < 4 {
+		return nil, nil, fmt.Errorf("%w: snappy: %d stray bytes after the last xerial block", ErrCorrupt, len(p))
+	}
+	blockLen := binary.BigEndian.Uint32(p)
+	p = p[4:]
+	if uint64(blockLen) > uint64(len(p)) {
+		return nil, nil, fmt.Errorf("%w: snappy: xerial block of %d bytes, %d left", ErrCorrupt, blockLen, len(p))
+	}
+	return p[:blockLen], p[blockLen:], nil
 }

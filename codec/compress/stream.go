@@ -2,7 +2,6 @@ package compress
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -318,16 +317,12 @@ func (s *Stream) readXerial(p []byte) (int, error) {
 		if len(rest) == 0 {
 			return 0, io.EOF
 		}
-		if len(rest) < 4 {
-			return 0, fmt.Errorf("%w: snappy: %d stray bytes after the last xerial block", ErrCorrupt, len(rest))
+		block, after, err := nextXerialBlock(rest)
+		if err != nil {
+			return 0, err
 		}
-		blockLen := binary.BigEndian.Uint32(rest)
-		rest = rest[4:]
-		if uint64(blockLen) > uint64(len(rest)) {
-			return 0, fmt.Errorf("%w: snappy: xerial block of %d bytes, %d left", ErrCorrupt, blockLen, len(rest))
-		}
-		s.xerialRest = rest[blockLen:]
-		if err := s.decodeSnappyBlock(rest[:blockLen]); err != nil {
+		s.xerialRest = after
+		if err := s.decodeSnappyBlock(block); err != nil {
 			return 0, err
 		}
 	}
