@@ -721,39 +721,49 @@ func (b *Broker) openTopic(tj topicJSON) (*Topic, error) {
 		copy(t.ID[:], raw)
 	}
 	for p := int32(0); p < tj.Partitions; p++ {
-		l, err := partition.Open(partition.Options{
-			FS:                 b.opts.FS,
-			Dir:                b.partitionDir(tj.Name, p),
-			SegmentBytes:       cfg.SegmentBytes,
-			SegmentAge:         time.Duration(cfg.SegmentMs) * time.Millisecond,
-			RetentionBytes:     cfg.RetentionBytes,
-			RetentionAge:       time.Duration(cfg.RetentionMs) * time.Millisecond,
-			IndexIntervalBytes: b.opts.IndexIntervalBytes,
-			Files:              b.files,
-			Logger:             b.logger,
-			Now:                b.opts.Now,
-		})
+		r, err := b.openReplica(tj.Name, p, cfg, tj.Internal)
 		if err != nil {
 			closeReplicas(t.Replicas)
-			return nil, fmt.Errorf("cluster: opening %s-%d: %w", tj.Name, p, err)
+			return nil, err
 		}
-		t.Replicas = append(t.Replicas, NewReplica(ReplicaOptions{
-			Topic:          tj.Name,
-			Partition:      p,
-			Log:            l,
-			Config:         cfg,
-			Fsync:          b.opts.Fsync,
-			InboxSize:      b.opts.InboxSize,
-			LeaderEpoch:    0,
-			RetentionCheck: b.opts.RetentionCheck,
-			Internal:       tj.Internal,
-			Logger:         b.logger,
-			Now:            b.opts.Now,
-
-			ProducerIDExpiration: b.opts.ProducerIDExpiration,
-		}))
+		t.Replicas = append(t.Replicas, r)
 	}
 	return t, nil
+}
+
+// openReplica opens (and recovers) one partition's log and starts its replica goroutine. Topic
+// creation, start-up and added partitions all open partitions here.
+func (b *Broker) openReplica(topic string, p int32, cfg *TopicConfig, internal bool) (*Replica, error) {
+	l, err := partition.Open(partition.Options{
+		FS:                 b.opts.FS,
+		Dir:                b.partitionDir(topic, p),
+		SegmentBytes:       cfg.SegmentBytes,
+		SegmentAge:         time.Duration(cfg.SegmentMs) * time.Millisecond,
+		RetentionBytes:     cfg.RetentionBytes,
+		RetentionAge:       time.Duration(cfg.RetentionMs) * time.Millisecond,
+		IndexIntervalBytes: b.opts.IndexIntervalBytes,
+		Files:              b.files,
+		Logger:             b.logger,
+		Now:                b.opts.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: opening %s-%d: %w", topic, p, err)
+	}
+	return NewReplica(ReplicaOptions{
+		Topic:          topic,
+		Partition:      p,
+		Log:            l,
+		Config:         cfg,
+		Fsync:          b.opts.Fsync,
+		InboxSize:      b.opts.InboxSize,
+		LeaderEpoch:    0,
+		RetentionCheck: b.opts.RetentionCheck,
+		Internal:       internal,
+		Logger:         b.logger,
+		Now:            b.opts.Now,
+
+		ProducerIDExpiration: b.opts.ProducerIDExpiration,
+	}), nil
 }
 
 func closeReplicas(rs []*Replica) {
