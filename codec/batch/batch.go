@@ -168,6 +168,21 @@ func Checksum(b []byte) uint32 { return crc32.Checksum(b[offAttributes:], castag
 // Validate checks one whole batch b (len(b) must equal its size): magic 2, the CRC, and that
 // lastOffsetDelta+1 equals the record count. It returns the parsed header.
 func Validate(b []byte) (Header, error) {
+	h, err := ValidateStored(b)
+	if err != nil {
+		return h, err
+	}
+	if int64(h.LastOffsetDelta)+1 != int64(h.RecordCount) {
+		return h, fmt.Errorf("%w: lastOffsetDelta %d, count %d", ErrCount, h.LastOffsetDelta, h.RecordCount)
+	}
+	return h, nil
+}
+
+// ValidateStored is Validate for a batch read from a log, which the log cleaner may have
+// rewritten: it keeps the offsets of the batch it came from (lastOffsetDelta) and fewer records,
+// none at all for the kept last batch of an idempotent producer. The record count must not
+// exceed lastOffsetDelta+1.
+func ValidateStored(b []byte) (Header, error) {
 	h, err := ParseHeader(b)
 	if err != nil {
 		return h, err
@@ -181,7 +196,7 @@ func Validate(b []byte) (Header, error) {
 	if got := Checksum(b); got != h.CRC {
 		return h, fmt.Errorf("%w: stored %08x, computed %08x", ErrCRC, h.CRC, got)
 	}
-	if h.RecordCount < 0 || h.LastOffsetDelta < 0 || int64(h.LastOffsetDelta)+1 != int64(h.RecordCount) {
+	if h.RecordCount < 0 || h.LastOffsetDelta < 0 || int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 {
 		return h, fmt.Errorf("%w: lastOffsetDelta %d, count %d", ErrCount, h.LastOffsetDelta, h.RecordCount)
 	}
 	return h, nil

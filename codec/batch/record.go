@@ -166,17 +166,25 @@ func DecodeRecords(h *Header, p []byte, fn func(*Record) error) error {
 // DecodeRecordsInto is DecodeRecords decoding into a caller-owned *Record, so a hot path that
 // reuses one Record (and its Headers slice) decodes without allocating.
 func DecodeRecordsInto(h *Header, p []byte, rec *Record, fn func(*Record) error) error {
+	return WalkRecords(h, p, rec, func(r *Record, _ []byte) error { return fn(r) })
+}
+
+// WalkRecords is DecodeRecordsInto that also hands fn each record's encoded bytes (its length
+// prefix included), which a batch holding a subset of the records can reuse unchanged: offset
+// and timestamp deltas are relative to the batch's base offset and timestamp.
+func WalkRecords(h *Header, p []byte, rec *Record, fn func(r *Record, raw []byte) error) error {
 	for i := int32(0); i < h.RecordCount; i++ {
 		length, n := varint32(p)
 		if n <= 0 || length < 0 || len(p)-n < int(length) {
 			return fmt.Errorf("%w: record %d length", ErrBadRecord, i)
 		}
+		raw := p[: n+int(length) : n+int(length)]
 		body := p[n : n+int(length)]
 		p = p[n+int(length):]
 		if err := decodeRecord(h, body, rec); err != nil {
 			return fmt.Errorf("%w: record %d", err, i)
 		}
-		if err := fn(rec); err != nil {
+		if err := fn(rec, raw); err != nil {
 			return err
 		}
 	}

@@ -53,7 +53,7 @@ func DecompressBatch(b []byte, dst []byte, maxSize int) (h batch.Header, records
 // the attributes, batchLength and the CRC recomputed. CodecNone appends the batch unchanged.
 // uncompressed must not overlap dst's spare capacity.
 func CompressBatch(dst []byte, uncompressed []byte, codec int) ([]byte, error) {
-	h, err := batch.Validate(uncompressed)
+	h, err := batch.ValidateStored(uncompressed)
 	if err != nil {
 		return dst, err
 	}

@@ -98,6 +98,8 @@ type Log struct {
 	startOffset atomic.Int64
 	endOffset   atomic.Int64
 	epochs      atomic.Pointer[[]EpochEntry]
+	durableEnd  atomic.Int64               // syncedEnd, for the cleaner
+	cleanState  atomic.Pointer[cleanState] // the cleaner checkpoint; written by the writer
 
 	// Writer-only.
 	active            *segment.Segment
@@ -111,6 +113,7 @@ type Log struct {
 	epochCache        epochCache
 	fenceErr          error
 	closed            bool
+	validateFrom      int64 // Open: a segment base whose cleaned-segment swap was just completed (-1 none)
 }
 
 func (o *Options) fill() error {
@@ -224,7 +227,7 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (endOffset int64, epochFound int32)
 
 // segmentFrom returns the segment to read offset from, and the offset to read: offset itself, or
 // the next segment's base offset when offset lies in a hole after the end of its segment (a
-// segment recovery found missing). A sealed segment's end never moves, and the active one has no
+// segment recovery found missing, or batches the cleaner removed). A sealed segment's end never moves, and the active one has no
 // successor, so the answer is stable for offsets below an end offset loaded before the snapshot.
 func (s *snapshot) segmentFrom(offset int64) (*segment.Segment, int64) {
 	i := sort.Search(len(s.segments), func(i int) bool { return s.segments[i].BaseOffset() > offset })
@@ -232,9 +235,12 @@ func (s *snapshot) segmentFrom(offset int64) (*segment.Segment, int64) {
 		return nil, offset
 	}
 	seg := s.segments[i-1]
-	if offset >= seg.NextOffset() && i < len(s.segments) {
-		next := s.segments[i]
-		return next, next.BaseOffset()
+	// Past the segment's last batch: the next segment with a batch at or after offset (the
+	// cleaner can leave a segment with no batch at all).
+	for offset >= seg.NextOffset() && i < len(s.segments) {
+		seg = s.segments[i]
+		offset = max(offset, seg.BaseOffset())
+		i++
 	}
 	return seg, offset
 }

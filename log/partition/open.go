@@ -41,10 +41,14 @@ func Open(opts Options) (*Log, error) {
 		opts:        opts,
 		fs:          opts.FS,
 		dir:         opts.Dir,
-		logger:      opts.Logger,
-		segmentOpts: segment.Options{IndexIntervalBytes: opts.IndexIntervalBytes, Files: opts.Files},
+		logger:       opts.Logger,
+		segmentOpts:  segment.Options{IndexIntervalBytes: opts.IndexIntervalBytes, Files: opts.Files},
+		validateFrom: -1,
 	}
 	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := l.loadCleanerState(); err != nil {
 		return nil, err
 	}
 	segments, err := l.recoverSegments()
@@ -138,6 +142,7 @@ func (l *Log) recoverSegments() ([]*segment.Segment, error) {
 		recoveryPoint = 0 // unknown: validate everything
 	}
 	l.recoveryPoint = recoveryPoint
+	firstDirty := l.cleanState.Load().firstDirty
 
 	var segments []*segment.Segment
 	// Once a segment at or after the recovery point lost bytes, or a hole opens there, what
@@ -147,18 +152,22 @@ func (l *Log) recoverSegments() ([]*segment.Segment, error) {
 	for i, base := range bases {
 		// A segment is trusted only if the next one starts at or below the recovery point,
 		// i.e. every offset it holds is below it (it was fsynced, indexes included).
-		trusted := i+1 < len(bases) && bases[i+1] <= recoveryPoint
+		trusted := i+1 < len(bases) && bases[i+1] <= recoveryPoint && base != l.validateFrom
+		// Segments the cleaner rewrote skip the offsets of removed batches; they all lie below
+		// the first dirty offset, and below the recovery point (only durable data is cleaned).
+		opts := l.segmentOpts
+		opts.Gaps = base < firstDirty || trusted
 		var (
 			seg *segment.Segment
 			rep segment.Report
 		)
 		switch {
 		case trusted:
-			seg, rep, err = segment.Open(l.fs, l.dir, base, l.segmentOpts)
-		case base < recoveryPoint:
-			seg, rep, err = segment.RecoverFrom(l.fs, l.dir, base, recoveryPoint, l.segmentOpts)
+			seg, rep, err = segment.Open(l.fs, l.dir, base, opts)
+		case base < recoveryPoint && base != l.validateFrom:
+			seg, rep, err = segment.RecoverFrom(l.fs, l.dir, base, recoveryPoint, opts)
 		default:
-			seg, rep, err = segment.Recover(l.fs, l.dir, base, l.segmentOpts)
+			seg, rep, err = segment.Recover(l.fs, l.dir, base, opts)
 		}
 		segName := filepath.Base(segment.FileName(l.dir, base, segment.LogSuffix))
 		if err != nil {
@@ -178,7 +187,7 @@ func (l *Log) recoverSegments() ([]*segment.Segment, error) {
 			l.logger.Warn("rebuilt segment indexes", zap.String("dir", l.dir), zap.String("segment", segName),
 				zap.Bool("index", rep.IndexRebuilt), zap.Bool("timeindex", rep.TimeIndexRebuilt), zap.NamedError("reason", rep.IndexError))
 		}
-		if n := len(segments); n > 0 && segments[n-1].NextOffset() != base {
+		if n := len(segments); n > 0 && segments[n-1].NextOffset() != base && segments[n-1].BaseOffset() >= firstDirty {
 			missingFrom := segments[n-1].NextOffset()
 			if base > recoveryPoint {
 				// After the recovery point: unacknowledged data beyond a hole. Keep a prefix.

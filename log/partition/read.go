@@ -30,18 +30,25 @@ func (l *Log) Read(dst []byte, offset int64, maxBytes int, maxOffset int64, minO
 	if offset >= maxOffset || offset == end {
 		return dst, nil
 	}
-	seg, offset := l.snapshot().segmentFrom(offset)
-	if seg == nil {
-		return dst, fmt.Errorf("%w: %d below the first segment", ErrOffsetOutOfRange, offset)
+	for attempt := 0; ; attempt++ {
+		snap := l.snapshot()
+		seg, from := snap.segmentFrom(offset)
+		if seg == nil {
+			return dst, fmt.Errorf("%w: %d below the first segment", ErrOffsetOutOfRange, offset)
+		}
+		if from >= maxOffset {
+			return dst, nil
+		}
+		out, err := seg.Read(dst, from, maxBytes, maxOffset, minOne)
+		if err != nil {
+			// The cleaner replaced the segment after we loaded the list: read the new one.
+			if errors.Is(err, segment.ErrDeleted) && attempt < 3 && l.snapshot() != snap {
+				continue
+			}
+			return dst, readError(from, err)
+		}
+		return out, nil
 	}
-	if offset >= maxOffset {
-		return dst, nil
-	}
-	out, err := seg.Read(dst, offset, maxBytes, maxOffset, minOne)
-	if err != nil {
-		return dst, readError(offset, err)
-	}
-	return out, nil
 }
 
 // readError maps a segment that went away under the reader (retention, truncation) to

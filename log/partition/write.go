@@ -174,6 +174,7 @@ func (l *Log) Sync() error {
 		l.dirUnsynced = false
 	}
 	l.syncedEnd = l.active.NextOffset()
+	l.durableEnd.Store(l.syncedEnd)
 	// Rolled segments became durable, or a truncation left the recovery point past the end: the
 	// active segment's base is a recovery point whatever its indexes hold.
 	if len(l.rolledUnsynced) > 0 || l.recoveryPoint > l.syncedEnd {
@@ -252,6 +253,19 @@ func (l *Log) TruncateTo(offset int64) error {
 		if err := l.writeRecoveryPoint(offset); err != nil {
 			return err
 		}
+	}
+	// So does the cleaner's first dirty offset: what is appended after the truncation is dirty.
+	if st := l.cleanState.Load(); st.firstDirty > offset {
+		next := &cleanState{firstDirty: offset}
+		for _, h := range st.horizons {
+			if h.offset <= offset {
+				next.horizons = append(next.horizons, h)
+			}
+		}
+		if err := writeCheckpoint(l.fs, l.dir, cleanerCheckpoint, next.lines(nil)); err != nil {
+			return l.fence("cleaner checkpoint", err)
+		}
+		l.cleanState.Store(next)
 	}
 	// Readers stop seeing the dropped segments before their files go.
 	kept := append([]*segment.Segment(nil), segs[:i+1]...)

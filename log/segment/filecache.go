@@ -79,9 +79,10 @@ func (h *logHandle) acquire() (vfs.File, error) {
 		c.mu.Unlock()
 		return f, nil
 	}
+	path := h.path
 	c.mu.Unlock()
 
-	f, err := h.fs.OpenFile(h.path, os.O_RDWR, 0)
+	f, err := h.fs.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +141,30 @@ func (h *logHandle) pin(f vfs.File) {
 	if old != nil {
 		old.Close()
 	}
+}
+
+// hold keeps the .log open and uncounted until close, so reads never reopen it by path: the file
+// at that path may be about to be replaced.
+func (h *logHandle) hold() error {
+	if _, err := h.acquire(); err != nil {
+		return err
+	}
+	c := h.cache
+	c.mu.Lock()
+	if !h.pinned {
+		h.pinned = true
+		c.open--
+	}
+	h.refs--
+	c.mu.Unlock()
+	return nil
+}
+
+// rename points the handle at the file's new path (it was renamed under the open descriptor).
+func (h *logHandle) rename(path string) {
+	h.cache.mu.Lock()
+	h.path = path
+	h.cache.mu.Unlock()
 }
 
 // unpin hands the file over to the cache: it is counted, and closed when idle and evicted.

@@ -91,7 +91,7 @@ func recoverSegment(fs vfs.FS, dir string, baseOffset int64, opts Options, trust
 		return fail(err)
 	}
 	limit := min(logSize, int64(MaxSize))
-	w := walker{file: s.logFile, size: limit, validate: true}
+	w := walker{file: s.logFile, size: limit, validate: true, gaps: s.gaps}
 
 	start := recoveryStart{offset: baseOffset}
 	if trustedEnd > baseOffset {

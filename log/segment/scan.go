@@ -15,6 +15,7 @@ type walker struct {
 	file     vfs.File
 	size     int64 // file size: nothing is read past it
 	validate bool  // full batch.Validate (reads whole batches) instead of headers only
+	gaps     bool  // the expected base offset is a minimum (a compacted segment)
 	buf      []byte
 }
 
@@ -54,7 +55,7 @@ func (w *walker) next(pos, expectedBase int64) (batch.Header, error) {
 		if _, err := readFull(w.file, whole[batch.HeaderSize:], pos+batch.HeaderSize); err != nil {
 			return h, err
 		}
-		if _, err := batch.Validate(whole); err != nil {
+		if _, err := batch.ValidateStored(whole); err != nil {
 			return h, fmt.Errorf("%w at position %d: %w", ErrCorrupt, pos, err)
 		}
 	} else if h.Magic != batch.Magic {
@@ -63,7 +64,7 @@ func (w *walker) next(pos, expectedBase int64) (batch.Header, error) {
 	if h.LastOffsetDelta < 0 {
 		return h, fmt.Errorf("%w at position %d: negative lastOffsetDelta %d", ErrCorrupt, pos, h.LastOffsetDelta)
 	}
-	if expectedBase >= 0 && h.BaseOffset != expectedBase {
+	if expectedBase >= 0 && (h.BaseOffset < expectedBase || !w.gaps && h.BaseOffset != expectedBase) {
 		return h, fmt.Errorf("%w at position %d: base offset %d, expected %d", ErrCorrupt, pos, h.BaseOffset, expectedBase)
 	}
 	return h, nil
@@ -91,11 +92,17 @@ func isDataError(err error) bool {
 // offsets must be contiguous. An error returned by fn stops the scan and is returned; so is an
 // I/O error. Scan never modifies the file: it is the engine of the `segment dump` tool.
 func Scan(fs vfs.FS, path string, fn func(pos int64, h batch.Header, err error) error) error {
-	return scanFile(fs, path, false, fn)
+	return scanFile(fs, path, false, false, fn)
+}
+
+// ScanCompacted is Scan for a segment the log cleaner rewrote: offsets must increase, but may
+// skip the offsets of removed batches.
+func ScanCompacted(fs vfs.FS, path string, fn func(pos int64, h batch.Header, err error) error) error {
+	return scanFile(fs, path, false, true, fn)
 }
 
 // scanFile is Scan, or Salvage when salvage is set.
-func scanFile(fs vfs.FS, path string, salvage bool, fn func(pos int64, h batch.Header, err error) error) error {
+func scanFile(fs vfs.FS, path string, salvage, gaps bool, fn func(pos int64, h batch.Header, err error) error) error {
 	f, err := fs.Open(path)
 	if err != nil {
 		return err
@@ -109,7 +116,7 @@ func scanFile(fs vfs.FS, path string, salvage bool, fn func(pos int64, h batch.H
 	if base, suffix, ok := ParseFileName(filepath.Base(path)); ok && suffix == LogSuffix && !salvage {
 		expected = base
 	}
-	w := walker{file: f, size: size, validate: true}
+	w := walker{file: f, size: size, validate: true, gaps: gaps}
 	var window []byte
 	for pos := int64(0); pos < size; {
 		h, err := w.next(pos, expected)
@@ -149,11 +156,20 @@ type VerifyResult struct {
 
 // Verify checks the .log file at path without modifying it (`segment verify`).
 func Verify(fs vfs.FS, path string) (VerifyResult, error) {
+	return verify(fs, path, false)
+}
+
+// VerifyCompacted is Verify for a segment the log cleaner rewrote (see ScanCompacted).
+func VerifyCompacted(fs vfs.FS, path string) (VerifyResult, error) {
+	return verify(fs, path, true)
+}
+
+func verify(fs vfs.FS, path string, gaps bool) (VerifyResult, error) {
 	res := VerifyResult{BadPosition: -1, NextOffset: -1}
 	if fi, err := fs.Stat(path); err == nil {
 		res.Size = fi.Size()
 	}
-	err := Scan(fs, path, func(pos int64, h batch.Header, err error) error {
+	err := scanFile(fs, path, false, gaps, func(pos int64, h batch.Header, err error) error {
 		if err != nil {
 			res.BadPosition = pos
 			res.Reason = err
@@ -172,7 +188,7 @@ func Verify(fs vfs.FS, path string) (VerifyResult, error) {
 // position where a whole valid batch starts and goes on from there. Offsets are not checked for
 // continuity. It never modifies the file.
 func Salvage(fs vfs.FS, path string, fn func(pos int64, h batch.Header, err error) error) error {
-	return scanFile(fs, path, true, fn)
+	return scanFile(fs, path, true, false, fn)
 }
 
 // resync returns the first position at or after from where a valid batch starts, or the file size.

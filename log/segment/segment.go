@@ -19,6 +19,11 @@ type Options struct {
 	IndexIntervalBytes int
 	// Files bounds the sealed segments' open .log files (default DefaultFileCache).
 	Files *FileCache
+	// Gaps says the segment may skip offsets between batches: the log cleaner removed the
+	// batches in between (a compacted segment). Offsets must still increase. Without it the
+	// batches of a segment must be contiguous, which recovery checks: a base offset is not
+	// covered by the batch CRC.
+	Gaps bool
 }
 
 func (o Options) interval() int64 {
@@ -37,6 +42,8 @@ type Segment struct {
 	fs         vfs.FS
 	dir        string
 	baseOffset int64
+	suffix     string // appended to the file names: "" or CleanedSuffix
+	gaps       bool   // Options.Gaps
 
 	// The writer's files, open while the segment is active (not sealed). Readers go through
 	// handle, which shares logFile while the segment is active and opens the .log on demand once
@@ -81,7 +88,11 @@ func (s *Segment) NextOffset() int64 { return s.nextOffset.Load() }
 func (s *Segment) MaxTimestamp() int64 { return s.maxTimestamp.Load() }
 
 // Path is the path of the .log file.
-func (s *Segment) Path() string { return FileName(s.dir, s.baseOffset, LogSuffix) }
+func (s *Segment) Path() string { return s.fileName(LogSuffix) }
+
+func (s *Segment) fileName(suffix string) string {
+	return FileName(s.dir, s.baseOffset, suffix) + s.suffix
+}
 
 // IndexEntries returns a copy of the in-memory offset index.
 func (s *Segment) IndexEntries() []IndexEntry {
@@ -98,12 +109,16 @@ func (s *Segment) TimeIndexEntries() []TimeIndexEntry {
 }
 
 func newSegment(fs vfs.FS, dir string, baseOffset int64, opts Options) *Segment {
-	s := &Segment{fs: fs, dir: dir, baseOffset: baseOffset}
+	return newSegmentNamed(fs, dir, baseOffset, "", opts)
+}
+
+func newSegmentNamed(fs vfs.FS, dir string, baseOffset int64, suffix string, opts Options) *Segment {
+	s := &Segment{fs: fs, dir: dir, baseOffset: baseOffset, suffix: suffix, gaps: opts.Gaps}
 	files := opts.Files
 	if files == nil {
 		files = DefaultFileCache
 	}
-	s.handle = &logHandle{cache: files, fs: fs, path: FileName(dir, baseOffset, LogSuffix)}
+	s.handle = &logHandle{cache: files, fs: fs, path: s.fileName(LogSuffix)}
 	s.indexer = indexer{baseOffset: baseOffset, interval: opts.interval(), maxTimestamp: -1, lastTimeIndexTs: -1}
 	s.nextOffset.Store(baseOffset)
 	s.maxTimestamp.Store(-1)
@@ -117,7 +132,7 @@ func (s *Segment) openFiles(flag int) error {
 			return nil
 		}
 		var f vfs.File
-		f, err = s.fs.OpenFile(FileName(s.dir, s.baseOffset, suffix), flag, 0o644)
+		f, err = s.fs.OpenFile(s.fileName(suffix), flag, 0o644)
 		return f
 	}
 	s.logFile = open(LogSuffix)
@@ -282,7 +297,7 @@ func (s *Segment) loadTrusted() (ok bool, err error) {
 		ix.offsetOfMaxTimestamp = s.baseOffset + int64(timeIndex[n-1].RelativeOffset)
 		ix.lastTimeIndexTs = ix.maxTimestamp
 	}
-	w := walker{file: s.logFile, size: logSize}
+	w := walker{file: s.logFile, size: logSize, gaps: s.gaps}
 	first := len(index) > 0 // the batch at the last entry was indexed already
 	for pos < logSize {
 		h, err := w.next(pos, expected)
@@ -442,7 +457,7 @@ func (s *Segment) SyncIndexes() error {
 	}
 	if s.sealed {
 		for _, suffix := range []string{IndexSuffix, TimeIndexSuffix} {
-			if err := syncPath(s.fs, FileName(s.dir, s.baseOffset, suffix)); err != nil {
+			if err := syncPath(s.fs, s.fileName(suffix)); err != nil {
 				return err
 			}
 		}
@@ -468,7 +483,7 @@ func (s *Segment) Delete() error {
 	s.closeFiles()
 	var first error
 	for _, suffix := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
-		if err := s.fs.Remove(FileName(s.dir, s.baseOffset, suffix)); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
+		if err := s.fs.Remove(s.fileName(suffix)); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
 			first = err
 		}
 	}

@@ -178,7 +178,7 @@ func verifiedPrefix(b []byte) (int, error) {
 			err = batch.ErrShort
 		}
 		if err == nil {
-			_, err = batch.Validate(b[n : n+size])
+			_, err = batch.ValidateStored(b[n : n+size])
 		}
 		if err != nil {
 			return n, err
