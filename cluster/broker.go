@@ -63,6 +63,8 @@ type Options struct {
 	MaxAutoCreateTopics int
 	Logger              *zap.Logger
 	Now                 func() time.Time
+	// Metrics are the storage metrics replicas count into (metrics.go); nil: none.
+	Metrics *Metrics
 }
 
 // Defaults of the creation limits.
@@ -763,6 +765,7 @@ func (b *Broker) openReplica(topic string, p int32, cfg *TopicConfig, internal b
 		Now:            b.opts.Now,
 
 		ProducerIDExpiration: b.opts.ProducerIDExpiration,
+		Metrics:              b.opts.Metrics,
 	}), nil
 }
 

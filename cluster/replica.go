@@ -37,6 +37,7 @@ type AppendRequest struct {
 	Records []byte
 	Owner   Completer
 	Slot    int
+	queued  int64 // when Submit took it, for metrics (metrics.go); 0 when they are off
 }
 
 // AppendResult is the outcome of one AppendRequest.
@@ -132,6 +133,8 @@ type Replica struct {
 	submitMu sync.RWMutex
 	closing  bool
 	closeLog sync.Once
+
+	metrics *replicaMetrics // nil: off (metrics.go)
 }
 
 // ReplicaOptions configures a Replica.
@@ -159,6 +162,7 @@ type ReplicaOptions struct {
 	MaxProducers int
 	Logger       *zap.Logger
 	Now          func() time.Time
+	Metrics      *Metrics // nil: none
 }
 
 // NewReplica starts the replica goroutine for an opened log.
@@ -194,6 +198,7 @@ func NewReplica(o ReplicaOptions) *Replica {
 		retentionEvery: o.RetentionCheck,
 		internal:       o.Internal,
 		snapshotEvery:  o.ProducerSnapshotBytes,
+		metrics:        o.Metrics.forReplica(o.Topic, o.Log),
 	}
 	r.waiters = map[*Waiter]struct{}{}
 	producers, err := loadProducerStates(o.Log, o.MaxProducers, o.ProducerIDExpiration, o.Now().UnixMilli())
@@ -240,6 +245,7 @@ func (r *Replica) Submit(req *AppendRequest) error {
 	if r.closing {
 		return ErrReplicaClosed
 	}
+	r.noteQueued(req)
 	select {
 	case r.inbox <- req:
 		return nil
@@ -477,9 +483,12 @@ func (r *Replica) appendGroup() {
 			for _, b := range r.iovecs {
 				r.appendedSinceSnapshot += int64(len(b))
 			}
+			r.noteAppended()
 		}
 		if err == nil && r.policy.Mode == FsyncAlways {
+			syncStart := r.syncClock()
 			if err = r.log.Sync(); err == nil {
+				r.noteSynced(syncStart, true)
 				r.maybeSnapshot()
 			}
 		} else if err == nil {
@@ -687,10 +696,12 @@ func (r *Replica) syncIfDirty() {
 		return
 	}
 	r.dirty = false
+	syncStart := r.syncClock()
 	if err := r.log.Sync(); err != nil {
 		r.fence(err)
 		return
 	}
+	r.noteSynced(syncStart, false)
 	r.maybeSnapshot()
 }
 
