@@ -240,7 +240,9 @@ func TestApplyConfigOpsLists(t *testing.T) {
 			t.Fatalf("%+v: %v %v, want cleanup.policy=%q", ops, got, err, want)
 		}
 	}
-	op := func(o ConfigOpType, v string) []ConfigOp { return []ConfigOp{{Op: o, Key: ConfigCleanupPolicy, Value: v}} }
+	op := func(o ConfigOpType, v string) []ConfigOp {
+		return []ConfigOp{{Op: o, Key: ConfigCleanupPolicy, Value: v}}
+	}
 	// The default ("delete") is the list appended to when the topic has no override.
 	f(op(ConfigAppend, "compact"), "delete,compact")
 	f(op(ConfigAppend, "delete"), "delete")
