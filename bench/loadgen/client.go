@@ -60,10 +60,16 @@ func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions i
 	return nil
 }
 
-// endOffsets returns the log end offset of every partition of topic, creating the topic
-// through Metadata when the broker auto-creates topics. It retries while the topic or its
-// leaders are still coming up.
-func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+// ListOffsets timestamps: the log end offset (high watermark) and the log start offset.
+const (
+	offsetLatest   = -1
+	offsetEarliest = -2
+)
+
+// listOffsets returns, for every partition of topic, the log end offset (at offsetLatest) or
+// the log start offset (at offsetEarliest). With create, the Metadata request lets the broker
+// auto-create the topic. It retries while the topic or its leaders are still coming up.
+func listOffsets(ctx context.Context, cl *kgo.Client, topic string, at int64, create bool) (map[int32]int64, error) {
 	var lastErr error
 	for attempt := 0; attempt < 50; attempt++ {
 		if attempt > 0 {
@@ -73,7 +79,7 @@ func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]in
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		offsets, err := listEnd(ctx, cl, topic)
+		offsets, err := listOffsetsOnce(ctx, cl, topic, at, create)
 		if err == nil {
 			return offsets, nil
 		}
@@ -83,15 +89,15 @@ func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]in
 			break
 		}
 	}
-	return nil, fmt.Errorf("loadgen: end offsets of %s: %w", topic, lastErr)
+	return nil, fmt.Errorf("loadgen: offsets of %s: %w", topic, lastErr)
 }
 
-func listEnd(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+func listOffsetsOnce(ctx context.Context, cl *kgo.Client, topic string, at int64, create bool) (map[int32]int64, error) {
 	meta := kmsg.NewPtrMetadataRequest()
 	mt := kmsg.NewMetadataRequestTopic()
 	mt.Topic = kmsg.StringPtr(topic)
 	meta.Topics = append(meta.Topics, mt)
-	meta.AllowAutoTopicCreation = true
+	meta.AllowAutoTopicCreation = create
 	metaResp, err := meta.RequestWith(ctx, cl)
 	if err != nil {
 		return nil, err
@@ -111,7 +117,7 @@ func listEnd(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64
 	for _, p := range metaResp.Topics[0].Partitions {
 		lp := kmsg.NewListOffsetsRequestTopicPartition()
 		lp.Partition = p.Partition
-		lp.Timestamp = -1 // latest
+		lp.Timestamp = at
 		lt.Partitions = append(lt.Partitions, lp)
 	}
 	list.Topics = append(list.Topics, lt)

@@ -36,7 +36,7 @@ func EndToEnd(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	ends, err := endOffsets(ctx, producer, o.Topic)
+	ends, err := listOffsets(ctx, producer, o.Topic, offsetLatest, true)
 	if err != nil {
 		return nil, err
 	}
@@ -54,8 +54,7 @@ func EndToEnd(ctx context.Context, o Options) (*Result, error) {
 	m := &meter{}                 // received records and their latency; every failure
 	var acknowledged atomic.Int64 // records the broker acknowledged
 	base := time.Now()
-	progressCtx, stopProgress := context.WithCancel(ctx)
-	progressDone := m.report(progressCtx, o.Progress, o.ProgressInterval, ModeEndToEnd, base)
+	stopWatch := m.watch(o, ModeEndToEnd, base)
 
 	// The consumer goroutine owns lastReceived; it stops when stop is closed.
 	stop := make(chan struct{})
@@ -131,11 +130,9 @@ func EndToEnd(ctx context.Context, o Options) (*Result, error) {
 		m.failed.Add(missing - 1)
 		m.failure(fmt.Errorf("%d acknowledged records were not received within %v of the last send", missing, o.IdleTimeout))
 	}
-	stopProgress()
-	<-progressDone
+	stopWatch()
 
-	r := m.result(ModeEndToEnd, o, LatencyEndToEnd, lastReceived.Sub(base))
+	r := m.result(ModeEndToEnd, o, LatencyEndToEnd, base, lastReceived.Sub(base))
 	r.Produced = want
-	r.Options = resultOptions(ModeEndToEnd, o)
 	return r, nil
 }

@@ -137,20 +137,21 @@ type Latency struct {
 	Count  uint64  `json:"count"`
 	MeanMs float64 `json:"mean_ms"`
 	P50Ms  float64 `json:"p50_ms"`
+	P90Ms  float64 `json:"p90_ms"`
 	P99Ms  float64 `json:"p99_ms"`
 	P999Ms float64 `json:"p99_9_ms"`
 	MaxMs  float64 `json:"max_ms"`
 }
 
-// Summary returns h's count, mean, p50, p99, p99.9 and max in milliseconds.
+// Summary returns h's count, mean, p50, p90, p99, p99.9 and max in milliseconds.
 func (h *Histogram) Summary() Latency {
-	ms := func(ns int64) float64 { return float64(ns) / float64(time.Millisecond) }
 	return Latency{
 		Count:  h.total,
 		MeanMs: h.Mean() / float64(time.Millisecond),
-		P50Ms:  ms(h.Quantile(0.50)),
-		P99Ms:  ms(h.Quantile(0.99)),
-		P999Ms: ms(h.Quantile(0.999)),
-		MaxMs:  ms(h.max),
+		P50Ms:  nsToMs(h.Quantile(0.50)),
+		P90Ms:  nsToMs(h.Quantile(0.90)),
+		P99Ms:  nsToMs(h.Quantile(0.99)),
+		P999Ms: nsToMs(h.Quantile(0.999)),
+		MaxMs:  nsToMs(h.max),
 	}
 }

@@ -87,9 +87,10 @@ func TestProduceThenConsumeAgainstBroker(t *testing.T) {
 			produced.Records, produced.Bytes, produced.Failed, produced.FirstErrors, records, records*100)
 	}
 	// An unpaced run measures the latency of one record in 16.
-	if l := produced.Latency; l.Count != records/16 || l.P50Ms <= 0 || l.P50Ms > l.P99Ms || l.P99Ms > l.MaxMs {
+	if l := produced.Latency; l.Count != records/16 || l.P50Ms <= 0 || l.P50Ms > l.P90Ms || l.P90Ms > l.P99Ms || l.P99Ms > l.MaxMs {
 		t.Fatalf("produce latency summary inconsistent: %+v", l)
 	}
+	checkSeries(t, produced)
 
 	consumed, err := loadgen.Consume(ctx, loadgen.Options{Brokers: []string{addr}, Topic: "load", Records: records})
 	if err != nil {
@@ -98,6 +99,31 @@ func TestProduceThenConsumeAgainstBroker(t *testing.T) {
 	if consumed.Records != records || consumed.Failed != 0 || consumed.Bytes != records*100 {
 		t.Fatalf("consume: %d records, %d bytes, %d failed %v; want %d, %d, 0",
 			consumed.Records, consumed.Bytes, consumed.Failed, consumed.FirstErrors, records, records*100)
+	}
+
+	checkSeries(t, consumed)
+
+	// Without --records or --duration a run reads to the end offsets it found at its start.
+	toEnd, err := loadgen.Consume(ctx, loadgen.Options{Brokers: []string{addr}, Topic: "load"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if toEnd.Records != records || toEnd.Failed != 0 || toEnd.Options.Until != "the end offsets at the start" {
+		t.Fatalf("consume to the end: %d records, %d failed %v, until %q; want %d, 0",
+			toEnd.Records, toEnd.Failed, toEnd.FirstErrors, toEnd.Options.Until, records)
+	}
+	checkSeries(t, toEnd)
+
+	// From the end without a bound, a run reads until it is interrupted.
+	liveCtx, liveCancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	live, err := loadgen.Consume(liveCtx, loadgen.Options{Brokers: []string{addr}, Topic: "load", From: "end"})
+	liveCancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live.Records != 0 || live.Failed != 0 || live.ElapsedSec < 0.4 {
+		t.Fatalf("consume from the end: %d records, %d failed %v in %.3f s; want 0, 0 in 0.5 s",
+			live.Records, live.Failed, live.FirstErrors, live.ElapsedSec)
 	}
 
 	// Asking for more than the topic holds ends after the idle timeout, the shortfall failed.
@@ -136,6 +162,32 @@ func TestEndToEndAgainstBroker(t *testing.T) {
 	if r.Latency.Count != 2000 || r.Latency.MaxMs <= 0 {
 		t.Fatalf("e2e latency: %+v", r.Latency)
 	}
+	checkSeries(t, r)
+}
+
+// checkSeries checks that r's per-second series accounts for every record of the run, in
+// order, and ends with the run.
+func checkSeries(t *testing.T, r *loadgen.Result) {
+	t.Helper()
+	if len(r.Series) == 0 {
+		t.Fatalf("%s: no series", r.Mode)
+	}
+	var records, bytes int64
+	prev := 0.0
+	for _, s := range r.Series {
+		if s.TimeSec <= prev || s.Records < 0 || s.RecordsPerSec < 0 {
+			t.Fatalf("%s: series out of order or negative: %+v", r.Mode, r.Series)
+		}
+		records, bytes, prev = records+s.Records, bytes+s.Bytes, s.TimeSec
+	}
+	if records != r.Records || bytes != r.Bytes {
+		t.Fatalf("%s: series adds up to %d records, %d bytes; the run counted %d, %d", r.Mode, records, bytes, r.Records, r.Bytes)
+	}
+	// A final interval with nothing in it shorter than a tenth of the sample interval is left
+	// out of the series.
+	if prev+0.1 < r.ElapsedSec {
+		t.Fatalf("%s: series ends at %.3f s, the run at %.3f s", r.Mode, prev, r.ElapsedSec)
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -158,6 +210,8 @@ func TestValidate(t *testing.T) {
 	f(loadgen.ModeProduce, func(o *loadgen.Options) { o.Topic = "" }, true)
 	f(loadgen.ModeProduce, func(o *loadgen.Options) { o.Records = 0 }, true)
 	f(loadgen.ModeProduce, func(o *loadgen.Options) { o.Records, o.Duration = 0, time.Second }, false)
+	f(loadgen.ModeEndToEnd, func(o *loadgen.Options) { o.Records = 0 }, true)
+	f(loadgen.ModeConsume, func(o *loadgen.Options) { o.Records = 0 }, false) // reads to the end offsets
 	f(loadgen.ModeProduce, func(o *loadgen.Options) { o.Acks = "2" }, true)
 	f(loadgen.ModeProduce, func(o *loadgen.Options) { o.Acks = "1"; o.Idempotent = true }, true)
 	f(loadgen.ModeProduce, func(o *loadgen.Options) { o.Compression = "brotli" }, true)

@@ -4,8 +4,10 @@
 // partition read directly, no consumer group) and EndToEnd (timestamped records produced at a
 // fixed rate and consumed in the same process).
 //
-// Every run is bounded by a record count or a duration, prints a progress line every second
-// and returns a Result. Latencies go to a fixed-size log-linear Histogram (relative error under
+// A run is bounded by a record count or a duration (Consume without either reads up to the end
+// offsets it finds at its start), prints a progress line every second, samples its throughput
+// and latency every second into a series, and returns a Result; WriteReport renders one as a
+// self-contained HTML or SVG page. Latencies go to a fixed-size log-linear Histogram (relative error under
 // 1 %). Throughput in MiB/s uses 2^20 bytes, as Kafka's perf tools do, and counts key and value
 // bytes only.
 //
@@ -38,8 +40,10 @@ type Options struct {
 	Topic string
 
 	// Records stops the run after this many records (acknowledged for Produce, received for
-	// Consume and EndToEnd). Duration stops it after this long. At least one is required;
-	// with both, the first reached ends the run.
+	// Consume and EndToEnd). Duration stops it after this long. With both, the first reached
+	// ends the run. Produce and EndToEnd need at least one. Consume without either reads every
+	// partition up to the end offsets it finds when it starts, then stops (From "beginning"),
+	// or reads until its context is cancelled (From "end").
 	Records  int64
 	Duration time.Duration
 
@@ -78,6 +82,28 @@ type Options struct {
 	// Progress receives a progress line every ProgressInterval (default 1 s); nil is silent.
 	Progress         io.Writer
 	ProgressInterval time.Duration
+	// SampleInterval is the length of one interval of Result.Series. Default 1 s.
+	SampleInterval time.Duration
+}
+
+// untilEnd reports whether a Consume run reads up to the end offsets seen at its start.
+func (o Options) untilEnd(mode string) bool {
+	return mode == ModeConsume && o.Records == 0 && o.Duration == 0 && o.From != "end"
+}
+
+// until describes what ends a run of mode, for the Result.
+func (o Options) until(mode string) string {
+	switch {
+	case o.Records > 0 && o.Duration > 0:
+		return fmt.Sprintf("%d records or %v", o.Records, o.Duration)
+	case o.Records > 0:
+		return fmt.Sprintf("%d records", o.Records)
+	case o.Duration > 0:
+		return o.Duration.String()
+	case o.untilEnd(mode):
+		return "the end offsets at the start"
+	}
+	return "interrupted"
 }
 
 func (o Options) withDefaults(mode string) Options {
@@ -114,8 +140,11 @@ func (o Options) withDefaults(mode string) Options {
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = 10 * time.Second
 	}
-	if o.ProgressInterval == 0 {
+	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = time.Second
+	}
+	if o.SampleInterval <= 0 {
+		o.SampleInterval = time.Second
 	}
 	return o
 }
@@ -144,7 +173,7 @@ func (o Options) Validate(mode string) error {
 	if o.Records < 0 || o.Duration < 0 {
 		return bad("--records and --duration must not be negative")
 	}
-	if o.Records == 0 && o.Duration == 0 {
+	if o.Records == 0 && o.Duration == 0 && mode != ModeConsume {
 		return bad("one of --records or --duration is required")
 	}
 	if mode == ModeConsume {

@@ -48,8 +48,7 @@ func Produce(ctx context.Context, o Options) (*Result, error) {
 		recordPool.Put(r)
 	}
 	start := time.Now()
-	progressCtx, stopProgress := context.WithCancel(ctx)
-	progressDone := m.report(progressCtx, o.Progress, o.ProgressInterval, ModeProduce, start)
+	stopWatch := m.watch(o, ModeProduce, start)
 	// Cancelling ctx stops sending like the end of the run: what was sent is still waited for
 	// (at most deliveryTimeout per record).
 	var wg sync.WaitGroup
@@ -72,12 +71,9 @@ func Produce(ctx context.Context, o Options) (*Result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	stopProgress()
-	<-progressDone
+	stopWatch()
 
-	r := m.result(ModeProduce, o, LatencySendToAck, elapsed)
-	r.Options = resultOptions(ModeProduce, o)
-	return r, nil
+	return m.result(ModeProduce, o, LatencySendToAck, start, elapsed), nil
 }
 
 // sendLoop produces records made by value at o.Rate until o.Records are sent, o.Duration has

@@ -1,7 +1,8 @@
 // Command thorload drives any Kafka-compatible broker with franz-go and measures it, like
 // kafka-producer-perf-test and kafka-consumer-perf-test: produce, consume and end-to-end
-// latency runs, a progress line on stderr every second, a human summary and a JSON result.
-// Run `thorload -h` for usage. The work is done by package bench/loadgen.
+// latency runs, a progress line on stderr every second, a human summary, a JSON result and a
+// self-contained HTML or SVG report with throughput over time, the latency histogram and the
+// run's settings. Run `thorload -h` for usage. The work is done by package bench/loadgen.
 //
 // Exit status: 0 when every record succeeded, 1 when any failed (the first errors are printed)
 // or the run could not start, 2 on bad usage.
@@ -16,6 +17,8 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,7 +41,13 @@ commands:
   e2e       produce timestamped records at a fixed rate and consume them in this process;
             latency is receipt time minus send time
 
-Every run needs --brokers, --topic and --records N or --duration D (the first reached ends it).
+Every run needs --brokers and --topic. produce and e2e also need --records N or --duration D
+(with both, the first reached ends the run). consume without either reads every partition up
+to the end offsets it finds at its start and stops there (--from beginning, the default), or
+reads until interrupted (--from end); interrupting any run (Ctrl-C) ends it with a summary.
+
+--report FILE writes a self-contained report: throughput per second, latency percentiles and
+histogram, and every setting of the run (an SVG image if FILE ends in .svg, else HTML).
 Run 'thorload <command> -h' for the command's flags.
 
 exit status: 0 success, 1 a record failed or the run could not start, 2 bad usage
@@ -46,10 +55,33 @@ exit status: 0 success, 1 a record failed or the run could not start, 2 bad usag
 
 // command is a parsed command line.
 type command struct {
-	mode     string
-	options  loadgen.Options
-	jsonPath string
-	quiet    bool
+	mode       string
+	options    loadgen.Options
+	jsonPath   string
+	reportPath string
+	quiet      bool
+	// info is the command line and every flag's value, for the report.
+	info loadgen.ReportInfo
+}
+
+// commandHelp opens each command's -h output.
+var commandHelp = map[string]string{
+	"produce": `usage: thorload produce --brokers host:port --topic T (--records N | --duration D) [flags]
+
+Writes --record-size byte records at --rate; latency is send-to-ack per record.
+`,
+	"consume": `usage: thorload consume --brokers host:port --topic T [--records N] [--duration D] [flags]
+
+Reads every partition of the topic directly (no consumer group); latency is each record's age
+on arrival. Without --records or --duration it reads each partition up to the end offset it
+had when the run started, then stops and reports what it read (--from beginning), or reads
+until interrupted (--from end).
+`,
+	"e2e": `usage: thorload e2e --brokers host:port --topic T (--records N | --duration D) [flags]
+
+Produces timestamped records at --rate and consumes them in this process; latency is receipt
+time minus send time.
+`,
 }
 
 // parseArgs parses args (without the program name). It returns flag.ErrHelp for -h and an
@@ -76,13 +108,22 @@ func parseArgs(args []string, stderr io.Writer) (*command, error) {
 
 	fs := flag.NewFlagSet("thorload "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, commandHelp[args[0]], "\nflags:\n")
+		fs.PrintDefaults()
+	}
 	o := &c.options
 	var brokers string
 	fs.StringVar(&brokers, "brokers", "", "seed brokers, host:port[,host:port] (required)")
 	fs.StringVar(&o.Topic, "topic", "", "topic (required)")
-	fs.Int64Var(&o.Records, "records", 0, "stop after this many records")
+	if c.mode == loadgen.ModeConsume {
+		fs.Int64Var(&o.Records, "records", 0, "stop after this many records (neither this nor --duration: read to the end offsets seen at the start)")
+	} else {
+		fs.Int64Var(&o.Records, "records", 0, "stop after this many records")
+	}
 	fs.DurationVar(&o.Duration, "duration", 0, "stop after this long (e.g. 20s)")
 	fs.StringVar(&c.jsonPath, "json", "", "write the JSON result to this file ('-': stdout, the summary then goes to stderr)")
+	fs.StringVar(&c.reportPath, "report", "", "write a self-contained report to this file: SVG if it ends in .svg, else HTML")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
 	size, partitions, batchBytes := 100, 0, 1000012
 	if c.mode != loadgen.ModeConsume {
@@ -102,8 +143,10 @@ func parseArgs(args []string, stderr io.Writer) (*command, error) {
 	} else {
 		fs.StringVar(&o.From, "from", "beginning", "where to start: beginning or end")
 	}
-	if c.mode != loadgen.ModeProduce {
-		fs.DurationVar(&o.IdleTimeout, "idle-timeout", 10*time.Second, "with --records: give up after this long without a record")
+	if c.mode == loadgen.ModeConsume {
+		fs.DurationVar(&o.IdleTimeout, "idle-timeout", 10*time.Second, "with --records, or reading to the end offsets: give up after this long without a record")
+	} else if c.mode == loadgen.ModeEndToEnd {
+		fs.DurationVar(&o.IdleTimeout, "idle-timeout", 10*time.Second, "give up waiting for the last records after this long without one")
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -128,7 +171,26 @@ func parseArgs(args []string, stderr io.Writer) (*command, error) {
 			o.Brokers = append(o.Brokers, b)
 		}
 	}
+	c.info = reportInfo(fs, args)
 	return c, nil
+}
+
+// reportInfo records the command line and every flag's value (given or default).
+func reportInfo(fs *flag.FlagSet, args []string) loadgen.ReportInfo {
+	words := []string{"thorload"}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$") {
+			a = strconv.Quote(a)
+		}
+		words = append(words, a)
+	}
+	info := loadgen.ReportInfo{Command: strings.Join(words, " ")}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fs.VisitAll(func(f *flag.Flag) {
+		info.Flags = append(info.Flags, loadgen.Flag{Name: f.Name, Value: f.Value.String(), Set: given[f.Name]})
+	})
+	return info
 }
 
 var errUsage = errors.New("bad usage")
@@ -174,6 +236,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "thorload: %v\n", err)
 		return 1
 	}
+	if err := writeReport(c.reportPath, result, c.info); err != nil {
+		fmt.Fprintf(stderr, "thorload: %v\n", err)
+		return 1
+	}
 	if result.Failed > 0 {
 		return 1
 	}
@@ -192,6 +258,27 @@ func writeJSON(path string, r *loadgen.Result, stdout io.Writer) error {
 		return err
 	}
 	if err := r.WriteJSON(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeReport writes the report to path (nothing when path is empty): an SVG image when the
+// name ends in .svg, an HTML page otherwise.
+func writeReport(path string, r *loadgen.Result, info loadgen.ReportInfo) error {
+	if path == "" {
+		return nil
+	}
+	format := loadgen.ReportHTML
+	if strings.EqualFold(filepath.Ext(path), ".svg") {
+		format = loadgen.ReportSVG
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := loadgen.WriteReport(f, format, r, info); err != nil {
 		_ = f.Close()
 		return err
 	}

@@ -3,10 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/thorstream/thorstream/bench"
 	"github.com/thorstream/thorstream/bench/loadgen"
 )
 
@@ -62,6 +71,8 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		"produce --brokers a:1 --topic t --records 1 extra",
 		"consume --brokers a:1 --topic t --records 1 --from middle",
 		"consume --brokers a:1 --topic t --records 1 --rate 5",
+		"consume --brokers a:1 --topic t --records -1",
+		"e2e --brokers a:1 --topic t",
 		"e2e --brokers a:1 --topic t --records 1 --record-size 7",
 	} {
 		var stdout, stderr bytes.Buffer
@@ -81,4 +92,141 @@ func TestHelpExitsZero(t *testing.T) {
 			t.Errorf("%q printed no usage", args)
 		}
 	}
+}
+
+// TestReadmeCommandsParse keeps the command lines of README.md and docs/ valid: the consume
+// example has neither --records nor --duration.
+func TestReadmeCommandsParse(t *testing.T) {
+	for _, args := range []string{
+		"produce --brokers 127.0.0.1:9093 --topic load --record-size 100 --duration 30s",
+		"consume --brokers 127.0.0.1:9093 --topic load --from beginning",
+		"consume --brokers 127.0.0.1:9093 --topic load --from end --report live.svg",
+		"e2e --brokers 127.0.0.1:9093 --topic e2e --partitions 1 --rate 1000 --duration 10s --report e2e.html",
+	} {
+		var stderr bytes.Buffer
+		c, err := parseArgs(strings.Fields(args), &stderr)
+		if err == nil {
+			err = c.options.Validate(c.mode)
+		}
+		if err != nil {
+			t.Errorf("%q: %v\n%s", args, err, stderr.String())
+		}
+	}
+}
+
+// TestRunWritesReports runs thorload against a broker in this process: a produce run with an
+// HTML report and a consume run without --records or --duration (it stops at the end offsets
+// it found) with an SVG report. Both reports are well-formed and hold the percentiles and the
+// settings.
+func TestRunWritesReports(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker")
+	}
+	b, err := bench.Start(bench.Options{DataDir: t.TempDir(), Kafka: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("stopping the broker: %v", err)
+		}
+	})
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	htmlPath, jsonPath := filepath.Join(dir, "produce.html"), filepath.Join(dir, "produce.json")
+	var stdout, stderr bytes.Buffer
+	produce := "produce --brokers " + b.KafkaAddr + " --topic load --partitions 3 --records 5000 --rate 20000 --quiet" +
+		" --report " + htmlPath + " --json " + jsonPath
+	if code := run(ctx, strings.Fields(produce), &stdout, &stderr); code != 0 {
+		t.Fatalf("produce: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	var produced loadgen.Result
+	if raw, err := os.ReadFile(jsonPath); err != nil || json.Unmarshal(raw, &produced) != nil {
+		t.Fatalf("reading the JSON result: %v", err)
+	}
+	text := reportText(t, htmlPath, "html")
+	for _, want := range append(percentiles(produced.Latency),
+		"GOMAXPROCS", strconv.Itoa(runtime.GOMAXPROCS(0)), runtime.Version(), b.KafkaAddr,
+		produced.Start.Format(time.RFC3339), "--rate", "20000", "--record-size", "--compression", "none",
+		"thorload "+produce) {
+		if !strings.Contains(text, want) {
+			t.Errorf("produce report: no %q", want)
+		}
+	}
+
+	svgPath := filepath.Join(dir, "consume.svg")
+	stdout.Reset()
+	stderr.Reset()
+	consume := "consume --brokers " + b.KafkaAddr + " --topic load --from beginning --quiet --report " + svgPath + " --json -"
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, strings.Fields(consume), &stdout, &stderr) }()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("consume: exit %d\n%s", code, stderr.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("consume without --records or --duration did not stop")
+	}
+	var consumed loadgen.Result
+	if err := json.Unmarshal(stdout.Bytes(), &consumed); err != nil {
+		t.Fatalf("consume JSON: %v\n%s", err, stdout.String())
+	}
+	if consumed.Records != 5000 || consumed.Failed != 0 {
+		t.Fatalf("consume read %d records, %d failed %v; want 5000, 0", consumed.Records, consumed.Failed, consumed.FirstErrors)
+	}
+	text = reportText(t, svgPath, "svg")
+	for _, want := range append(percentiles(consumed.Latency),
+		"GOMAXPROCS", runtime.Version(), "the end offsets at the start", "--from", "beginning", "--records") {
+		if !strings.Contains(text, want) {
+			t.Errorf("consume report: no %q", want)
+		}
+	}
+}
+
+// percentiles returns the labels and values a report shows for l.
+func percentiles(l loadgen.Latency) []string {
+	ms := func(v float64) string { return fmt.Sprintf("%.3f ms", v) }
+	return []string{"p50", ms(l.P50Ms), "p90", ms(l.P90Ms), "p99", ms(l.P99Ms), "p99.9", ms(l.P999Ms), "max", ms(l.MaxMs)}
+}
+
+// reportText parses the report at path as XML, checks that its root element is root and that
+// it has charts, and returns its text.
+func reportText(t *testing.T, path, root string) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	d.Strict = true
+	var text strings.Builder
+	first, svgs := "", 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s is not well-formed: %v", path, err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if first == "" {
+				first = tok.Name.Local
+			}
+			if tok.Name.Local == "svg" {
+				svgs++
+			}
+		case xml.CharData:
+			text.Write(tok)
+			text.WriteByte('\n')
+		}
+	}
+	if first != root || svgs < 4 {
+		t.Fatalf("%s: root <%s> with %d <svg> elements, want <%s> with the charts", path, first, svgs, root)
+	}
+	return text.String()
 }
