@@ -13,6 +13,7 @@ const (
 	KeyDeleteTopics int16 = 7
 	KeyAPIVersions  int16 = 8
 	KeyPing         int16 = 9
+	KeyBrokerStatus int16 = 10
 )
 
 // APIRange is the span of versions the broker serves for one key.
@@ -34,6 +35,7 @@ var Supported = []APIRange{
 	{KeyDeleteTopics, 1, 1},
 	{KeyAPIVersions, 1, 1},
 	{KeyPing, 1, 1},
+	{KeyBrokerStatus, 1, 1},
 }
 
 // Version is the version every API has in protocol v1.
@@ -62,6 +64,8 @@ func KeyName(key int16) string {
 		return "ApiVersions"
 	case KeyPing:
 		return "Ping"
+	case KeyBrokerStatus:
+		return "BrokerStatus"
 	}
 	return "Unknown"
 }

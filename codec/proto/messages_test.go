@@ -128,6 +128,13 @@ var apis = []api{
 		request:  &PingRequest{Echo: 1_700_000_000_123},
 		response: &PingResponse{Echo: 1_700_000_000_123, NodeID: 1},
 	},
+	{
+		key: KeyBrokerStatus, name: "10_broker_status",
+		newReq: func() message { return new(BrokerStatusRequest) }, newResp: func() message { return new(BrokerStatusResponse) },
+		request: &BrokerStatusRequest{},
+		response: &BrokerStatusResponse{NodeID: 1, Version: "v0.1.0", UptimeMs: 90_061_000, Topics: 3, Partitions: 7, DataBytes: 1 << 30,
+			Listeners: []BrokerListener{{"binary", "0.0.0.0:9092", "10.0.0.1:9092"}, {"kafka", "0.0.0.0:9093", "10.0.0.1:9093"}}},
+	},
 }
 
 // requestTypes and responseTypes are every distinct body type, fresh.

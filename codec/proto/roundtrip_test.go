@@ -227,7 +227,7 @@ func TestKeyNameAndSupported(t *testing.T) {
 			t.Errorf("KeyName(%d) unknown", a.key)
 		}
 	}
-	if KeyName(10) != "Unknown" || KeyName(-1) != "Unknown" {
+	if KeyName(11) != "Unknown" || KeyName(-1) != "Unknown" {
 		t.Error("KeyName of an unknown key")
 	}
 }

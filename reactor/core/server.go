@@ -35,6 +35,8 @@ type Options struct {
 	// MaxFetchBytes caps the record bytes of one fetch response whatever the client asks
 	// (Kafka's fetch.max.bytes); default 55 MiB.
 	MaxFetchBytes int
+	// Listeners are what BrokerStatus reports; default: the binary listener at AdvertisedAddr.
+	Listeners []proto.BrokerListener
 }
 
 // Server serves the binary protocol.
@@ -42,6 +44,7 @@ type Server struct {
 	Endpoint
 	offsets *groups.Offsets
 	hint    proto.LeaderHint
+	status  statusInfo // for BrokerStatus (status.go)
 }
 
 // Software names the broker in ApiVersions responses.
@@ -54,7 +57,8 @@ func NewServer(o Options) (*Server, error) {
 		return nil, err
 	}
 	addr := net.JoinHostPort(e.AdvertisedHost, strconv.Itoa(int(e.AdvertisedPort)))
-	return &Server{Endpoint: e, offsets: o.Offsets, hint: proto.LeaderHint{ID: o.Broker.NodeID(), Addr: addr}}, nil
+	return &Server{Endpoint: e, offsets: o.Offsets, hint: proto.LeaderHint{ID: o.Broker.NodeID(), Addr: addr},
+		status: newStatusInfo(o, &e, addr)}, nil
 }
 
 // HandleFrame serves one request frame whose sequence number in sess is seq. It takes over the
@@ -124,6 +128,8 @@ func (s *Server) control(sess *Session, seq uint64, hdr proto.RequestHeader, bod
 		s.deleteTopics(sess, seq, hdr, body)
 	case proto.KeyListOffsets:
 		s.listOffsets(sess, seq, hdr, body)
+	case proto.KeyBrokerStatus:
+		s.brokerStatus(sess, seq, hdr, body)
 	}
 }
 
