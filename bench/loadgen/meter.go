@@ -27,8 +27,8 @@ type meter struct {
 	window      Histogram // guarded by mu: since the last sample of the series
 	firstErrors []string  // guarded by mu
 
-	// series is written by the watch goroutine only, and read once it has finished (the
-	// function watch returns waits for it).
+	// series is written by the watch goroutine only (under mu), and read once it has finished
+	// (the function watch returns waits for it).
 	series []Sample
 }
 
@@ -81,15 +81,15 @@ func (m *meter) watch(o Options, label string, start time.Time) (stop func()) {
 			defer t.Stop()
 			progress = t.C
 		}
-		lastSample := sampleState{at: start}
+		sampler := &sampler{start: start, last: sampleState{at: start}}
 		lastProgress := sampleState{at: start}
 		for {
 			select {
 			case <-quit:
-				m.sample(&lastSample, start, time.Now(), o.SampleInterval)
+				m.sample(sampler, time.Now(), o.SampleInterval)
 				return
 			case now := <-sampleTicker.C:
-				m.sample(&lastSample, start, now, 0)
+				m.sample(sampler, now, 0)
 			case now := <-progress:
 				m.progress(o.Progress, label, start, &lastProgress, now)
 			}
@@ -101,41 +101,62 @@ func (m *meter) watch(o Options, label string, start time.Time) (stop func()) {
 	}
 }
 
-// sampleState is where the previous sample or progress line left the counters.
+// sampleState is where a sample or a progress line left the counters.
 type sampleState struct {
 	at                     time.Time
 	records, bytes, failed int64
 }
 
-// sample appends the interval from last to now to the series of a run begun at start. A final interval shorter than
-// a tenth of full in which nothing happened is dropped (it would only show a dip that is not
-// there); full is 0 for a regular tick.
-func (m *meter) sample(last *sampleState, start, now time.Time, full time.Duration) {
-	records, bytes, failed := m.records.Load(), m.bytes.Load(), m.failed.Load()
-	secs := now.Sub(last.at).Seconds()
-	idle := records == last.records && failed == last.failed
-	if secs <= 0 || full > 0 && idle && now.Sub(last.at) < full/10 {
+// sampler turns the meter's counters into the series of a run begun at start. It is owned by
+// the watch goroutine.
+type sampler struct {
+	start      time.Time
+	last       sampleState // the end of the last sample
+	beforeLast sampleState // its start
+	lastWindow Histogram   // its latencies
+}
+
+// sample appends the interval since the last sample, up to now, to the series. final is the
+// full length of an interval when this is the run's last sample, 0 for a regular tick. A last
+// interval shorter than a quarter of final is folded into the one before it (over a few
+// milliseconds the acknowledgements of the records still in flight at the end would show as a
+// spike), or dropped when nothing happened in it.
+func (m *meter) sample(s *sampler, now time.Time, final time.Duration) {
+	cur := sampleState{at: now, records: m.records.Load(), bytes: m.bytes.Load(), failed: m.failed.Load()}
+	if !now.After(s.last.at) {
 		return
 	}
-	s := Sample{
-		TimeSec:       now.Sub(start).Seconds(),
-		Records:       records - last.records,
-		Bytes:         bytes - last.bytes,
-		Failed:        failed - last.failed,
-		RecordsPerSec: float64(records-last.records) / secs,
-		MiBPerSec:     float64(bytes-last.bytes) / secs / (1 << 20),
+	short := final > 0 && now.Sub(s.last.at) < final/4
+	if short && cur.records == s.last.records && cur.failed == s.last.failed {
+		return
 	}
+	from := s.last
 	m.mu.Lock()
-	if m.window.Count() > 0 {
-		s.Latency = m.window.Count()
-		s.P50Ms = nsToMs(m.window.Quantile(0.50))
-		s.P99Ms = nsToMs(m.window.Quantile(0.99))
-		s.MaxMs = nsToMs(m.window.Max())
-		m.window.Reset()
+	if short && len(m.series) > 0 {
+		m.series = m.series[:len(m.series)-1]
+		from = s.beforeLast
+		m.window.Merge(&s.lastWindow)
 	}
+	secs := now.Sub(from.at).Seconds()
+	sample := Sample{
+		TimeSec:       now.Sub(s.start).Seconds(),
+		Records:       cur.records - from.records,
+		Bytes:         cur.bytes - from.bytes,
+		Failed:        cur.failed - from.failed,
+		RecordsPerSec: float64(cur.records-from.records) / secs,
+		MiBPerSec:     float64(cur.bytes-from.bytes) / secs / (1 << 20),
+	}
+	if m.window.Count() > 0 {
+		sample.Latency = m.window.Count()
+		sample.P50Ms = nsToMs(m.window.Quantile(0.50))
+		sample.P99Ms = nsToMs(m.window.Quantile(0.99))
+		sample.MaxMs = nsToMs(m.window.Max())
+	}
+	s.lastWindow = m.window
+	m.window.Reset()
+	m.series = append(m.series, sample)
 	m.mu.Unlock()
-	m.series = append(m.series, s)
-	*last = sampleState{at: now, records: records, bytes: bytes, failed: failed}
+	s.beforeLast, s.last = from, cur
 }
 
 // progress writes one progress line covering the time since last.

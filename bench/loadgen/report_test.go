@@ -17,16 +17,16 @@ func testResult(t *testing.T) *Result {
 	t.Helper()
 	m := &meter{}
 	start := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	last := sampleState{at: start}
+	s := &sampler{start: start, last: sampleState{at: start}}
 	for sec := 1; sec <= 3; sec++ {
 		for i := range 1000 * sec {
 			m.success(100, time.Duration(i%500+1)*10*time.Microsecond*time.Duration(sec))
 		}
-		m.sample(&last, start, start.Add(time.Duration(sec)*time.Second), 0)
+		m.sample(s, start.Add(time.Duration(sec)*time.Second), 0)
 	}
 	m.count(100)
 	m.failure(errors.New("a <broken> & failed record"))
-	m.sample(&last, start, start.Add(3500*time.Millisecond), time.Second)
+	m.sample(s, start.Add(3500*time.Millisecond), time.Second)
 	o := Options{Brokers: []string{"127.0.0.1:9093"}, Topic: `load<&">`, Records: 6001}.withDefaults(ModeProduce)
 	return m.result(ModeProduce, o, LatencySendToAck, start, 3500*time.Millisecond)
 }
@@ -142,26 +142,54 @@ func TestWriteReportWithoutDataOrFlags(t *testing.T) {
 }
 
 func TestSeriesSamples(t *testing.T) {
-	m := &meter{}
 	start := time.Now()
-	last := sampleState{at: start}
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+
+	m := &meter{}
+	s := &sampler{start: start, last: sampleState{at: start}}
 	for range 300 {
 		m.count(1 << 10)
 	}
 	m.success(1<<10, 3*time.Millisecond)
-	m.sample(&last, start, start.Add(500*time.Millisecond), 0)
-	m.sample(&last, start, start.Add(time.Second), 0) // an empty interval is kept
-	m.sample(&last, start, start.Add(time.Second+time.Millisecond), time.Second)
+	m.sample(s, at(500), 0)
+	m.sample(s, at(1000), 0)           // an empty interval is kept
+	m.sample(s, at(1001), time.Second) // a short idle last interval is dropped
 	if len(m.series) != 2 {
-		t.Fatalf("%d samples, want 2 (a short idle tail is dropped): %+v", len(m.series), m.series)
+		t.Fatalf("%d samples, want 2: %+v", len(m.series), m.series)
 	}
-	s := m.series[0]
-	if s.TimeSec != 0.5 || s.Records != 301 || s.RecordsPerSec != 602 || s.MiBPerSec != 301.0*1024/0.5/(1<<20) ||
-		s.Latency != 1 || s.P99Ms < 3 || s.P99Ms > 3.03 {
-		t.Errorf("first sample %+v", s)
+	first := m.series[0]
+	if first.TimeSec != 0.5 || first.Records != 301 || first.RecordsPerSec != 602 ||
+		first.MiBPerSec != 301.0*1024/0.5/(1<<20) || first.Latency != 1 || first.P99Ms < 3 || first.P99Ms > 3.03 {
+		t.Errorf("first sample %+v", first)
 	}
-	if s := m.series[1]; s.TimeSec != 1 || s.Records != 0 || s.Latency != 0 || s.P99Ms != 0 {
-		t.Errorf("second sample %+v", s)
+	if second := m.series[1]; second.TimeSec != 1 || second.Records != 0 || second.Latency != 0 || second.P99Ms != 0 {
+		t.Errorf("second sample %+v", second)
+	}
+
+	// A short last interval with records in it is folded into the one before, latencies too.
+	m = &meter{}
+	s = &sampler{start: start, last: sampleState{at: start}}
+	m.count(1)
+	m.sample(s, at(1000), 0)
+	m.success(1, 5*time.Millisecond)
+	m.sample(s, at(2000), 0)
+	m.success(1, 7*time.Millisecond)
+	m.count(1)
+	m.sample(s, at(2200), time.Second)
+	if len(m.series) != 2 {
+		t.Fatalf("%d samples, want 2: %+v", len(m.series), m.series)
+	}
+	if last := m.series[1]; last.TimeSec != 2.2 || last.Records != 3 || last.RecordsPerSec != 3/1.2 ||
+		last.Latency != 2 || last.P50Ms < 5 || last.P50Ms > 5.05 || last.MaxMs != 7 {
+		t.Errorf("merged last sample %+v", last)
+	}
+	// A run shorter than a quarter interval still has its one sample.
+	m = &meter{}
+	s = &sampler{start: start, last: sampleState{at: start}}
+	m.count(1)
+	m.sample(s, at(100), time.Second)
+	if len(m.series) != 1 || m.series[0].Records != 1 {
+		t.Errorf("short run: %+v", m.series)
 	}
 }
 
