@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/log/cleaner"
 	"github.com/thorstream/thorstream/log/partition"
 	"github.com/thorstream/thorstream/log/segment"
 	"github.com/thorstream/thorstream/log/vfs"
@@ -61,8 +62,12 @@ type Options struct {
 	// MaxAutoCreateTopics bounds the topics one Metadata or Produce request auto-creates; default
 	// DefaultMaxAutoCreateTopics.
 	MaxAutoCreateTopics int
-	Logger              *zap.Logger
-	Now                 func() time.Time
+	// Cleaner configures log compaction (the cleaner threads, their memory and I/O rate); it
+	// runs unless CleanerDisabled.
+	Cleaner         cleaner.Options
+	CleanerDisabled bool
+	Logger          *zap.Logger
+	Now             func() time.Time
 	// Metrics are the storage metrics replicas count into (metrics.go); nil: none.
 	Metrics *Metrics
 }
@@ -125,6 +130,17 @@ type Broker struct {
 	purgeMu sync.Mutex
 
 	lock *dataDirLock // nil on a filesystem other than the operating system's
+
+	cleaner *cleaner.Cleaner // nil when disabled
+}
+
+// Cleaner is the broker's log cleaner (nil when disabled).
+func (b *Broker) Cleaner() *cleaner.Cleaner { return b.cleaner }
+
+func (b *Broker) closeCleaner() {
+	if b.cleaner != nil {
+		b.cleaner.Close()
+	}
 }
 
 // OnTopicDeleted registers fn to run (under the admin lock, so it must not call back into the
@@ -197,6 +213,13 @@ func Open(o Options) (*Broker, error) {
 		o.MaxOpenSegments = DefaultMaxOpenSegments
 	}
 	b := &Broker{opts: o, logger: o.Logger, files: segment.NewFileCache(o.MaxOpenSegments)}
+	if !o.CleanerDisabled {
+		co := o.Cleaner
+		if co.Logger == nil {
+			co.Logger = o.Logger.Named("cleaner")
+		}
+		b.cleaner = cleaner.New(co)
+	}
 	if o.FS == vfs.Default {
 		// One broker per data directory, before anything in it is read or written.
 		lock, err := lockDataDir(o.DataDir)
@@ -206,6 +229,7 @@ func Open(o Options) (*Broker, error) {
 		b.lock = lock
 	}
 	if err := b.load(); err != nil {
+		b.closeCleaner()
 		b.lock.release()
 		return nil, err
 	}
@@ -703,6 +727,7 @@ func (b *Broker) Close() error {
 			}
 		}
 	}
+	b.closeCleaner()
 	b.purgeMu.Lock() // a background removal of deleted files finishes first
 	b.lock.release()
 	b.purgeMu.Unlock()
@@ -736,13 +761,14 @@ func (b *Broker) openTopic(tj topicJSON) (*Topic, error) {
 // openReplica opens (and recovers) one partition's log and starts its replica goroutine. Topic
 // creation, start-up and added partitions all open partitions here.
 func (b *Broker) openReplica(topic string, p int32, cfg *TopicConfig, internal bool) (*Replica, error) {
+	lim := cfg.LogLimits()
 	l, err := partition.Open(partition.Options{
 		FS:                 b.opts.FS,
 		Dir:                b.partitionDir(topic, p),
-		SegmentBytes:       cfg.SegmentBytes,
-		SegmentAge:         time.Duration(cfg.SegmentMs) * time.Millisecond,
-		RetentionBytes:     cfg.RetentionBytes,
-		RetentionAge:       time.Duration(cfg.RetentionMs) * time.Millisecond,
+		SegmentBytes:       lim.SegmentBytes,
+		SegmentAge:         lim.SegmentAge,
+		RetentionBytes:     lim.RetentionBytes,
+		RetentionAge:       lim.RetentionAge,
 		IndexIntervalBytes: b.opts.IndexIntervalBytes,
 		Files:              b.files,
 		Logger:             b.logger,
@@ -766,6 +792,7 @@ func (b *Broker) openReplica(topic string, p int32, cfg *TopicConfig, internal b
 
 		ProducerIDExpiration: b.opts.ProducerIDExpiration,
 		Metrics:              b.opts.Metrics,
+		Cleaner:              b.cleaner,
 	}), nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/thorstream/thorstream/codec/batch"
 	"github.com/thorstream/thorstream/codec/compress"
 	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/log/cleaner"
 	"github.com/thorstream/thorstream/log/partition"
 )
 
@@ -87,6 +88,8 @@ type Replica struct {
 	partition int32
 	log       *partition.Log
 	cfg       *TopicConfig
+	sharedCfg atomic.Pointer[TopicConfig] // cfg, for the cleaner's goroutine
+	cleaner   *cleaner.Cleaner            // compacts the log while the topic asks for it; nil: none
 	policy    FsyncPolicy
 	logger    *zap.Logger
 	now       func() time.Time
@@ -160,9 +163,11 @@ type ReplicaOptions struct {
 	ProducerIDExpiration time.Duration
 	// MaxProducers bounds the producer ids the partition tracks; default DefaultMaxProducers.
 	MaxProducers int
-	Logger       *zap.Logger
-	Now          func() time.Time
-	Metrics      *Metrics // nil: none
+	// Cleaner compacts the log while the topic's cleanup.policy includes compact; nil: never.
+	Cleaner *cleaner.Cleaner
+	Logger  *zap.Logger
+	Now     func() time.Time
+	Metrics *Metrics // nil: none
 }
 
 // NewReplica starts the replica goroutine for an opened log.
@@ -201,6 +206,7 @@ func NewReplica(o ReplicaOptions) *Replica {
 		metrics:        o.Metrics.forReplica(o.Topic, o.Log),
 	}
 	r.waiters = map[*Waiter]struct{}{}
+	r.sharedCfg.Store(o.Config)
 	producers, err := loadProducerStates(o.Log, o.MaxProducers, o.ProducerIDExpiration, o.Now().UnixMilli())
 	if err != nil {
 		r.logger.Warn("could not rebuild all producer state: duplicates of batches sent before the restart may not be recognised", zap.Error(err))
@@ -210,6 +216,10 @@ func NewReplica(o ReplicaOptions) *Replica {
 	// accepted as the recovered state.
 	r.highWatermark.Store(o.Log.EndOffset())
 	go r.run()
+	if o.Cleaner != nil {
+		r.cleaner = o.Cleaner
+		o.Cleaner.Add(r)
+	}
 	return r
 }
 
@@ -366,6 +376,9 @@ func (r *Replica) Size() int64 { return r.log.Size() }
 // Close stops the goroutine after it has appended and synced everything already submitted, then
 // closes the log.
 func (r *Replica) Close() error {
+	if r.cleaner != nil {
+		r.cleaner.Remove(r) // waits for a pass on this log to stop
+	}
 	r.submitMu.Lock()
 	if !r.closing {
 		r.closing = true
@@ -652,11 +665,17 @@ func (r *Replica) validateRecords(one []byte, h *batch.Header) *errcode.Error {
 		return errcode.New(errcode.CorruptMessage, "%v", err)
 	}
 	next := int32(0)
+	compact := r.cfg.Compact()
 	for s.Next() {
 		if d := s.OffsetDelta(); d != next {
 			s.Release()
 			r.stream.Release()
 			return errcode.New(errcode.InvalidRecord, "%v: record %d has offset delta %d", errRecordOffsets, next, d)
+		}
+		if compact && s.KeyNull() {
+			s.Release()
+			r.stream.Release()
+			return errcode.New(errcode.InvalidRecord, "record %d has no key: a compacted topic keeps records by key", next)
 		}
 		next++
 	}

@@ -2,9 +2,6 @@ package cluster
 
 import (
 	"errors"
-	"time"
-
-	"github.com/thorstream/thorstream/log/partition"
 )
 
 // errNoConfig is SetConfig's answer to a nil config.
@@ -23,12 +20,8 @@ func (r *Replica) SetConfig(cfg *TopicConfig) error {
 	fn := func() {
 		defer close(done)
 		r.cfg = cfg
-		r.log.SetLimits(partition.Limits{
-			SegmentBytes:   cfg.SegmentBytes,
-			SegmentAge:     time.Duration(cfg.SegmentMs) * time.Millisecond,
-			RetentionBytes: cfg.RetentionBytes,
-			RetentionAge:   time.Duration(cfg.RetentionMs) * time.Millisecond,
-		})
+		r.sharedCfg.Store(cfg)
+		r.log.SetLimits(cfg.LogLimits())
 	}
 	select {
 	case r.control <- fn:
@@ -36,5 +29,8 @@ func (r *Replica) SetConfig(cfg *TopicConfig) error {
 		return ErrReplicaClosed
 	}
 	<-done
+	if r.cleaner != nil && cfg.Compact() {
+		r.cleaner.Wake()
+	}
 	return nil
 }

@@ -3,11 +3,14 @@ package cluster
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/log/partition"
 )
 
 // Topic configuration keys honoured, with Apache Kafka's names and meanings.
@@ -21,6 +24,13 @@ const (
 	ConfigTimestampDifference  = "message.timestamp.difference.max.ms"
 	ConfigCleanupPolicy        = "cleanup.policy"
 	ConfigMinInsyncReplicas    = "min.insync.replicas"
+	ConfigMinCleanableRatio    = "min.cleanable.dirty.ratio"
+	ConfigMinCompactionLagMs   = "min.compaction.lag.ms"
+	ConfigMaxCompactionLagMs   = "max.compaction.lag.ms"
+	ConfigDeleteRetentionMs    = "delete.retention.ms"
+	PolicyDelete               = "delete"
+	PolicyCompact              = "compact"
+	PolicyCompactDelete        = "compact,delete"
 	TimestampTypeCreateTime    = "CreateTime"
 	TimestampTypeLogAppendTime = "LogAppendTime"
 )
@@ -41,6 +51,35 @@ type Defaults struct {
 	SegmentBytes    int64
 	SegmentMs       int64 // 0: roll by size only
 	MaxMessageBytes int32
+	// Compaction (log.cleanup.policy and log.cleaner.* in Kafka); zero values mean Kafka's
+	// defaults (DefaultDefaults).
+	CleanupPolicy          string
+	MinCleanableDirtyRatio float64
+	MinCompactionLagMs     int64
+	MaxCompactionLagMs     int64
+	DeleteRetentionMs      int64
+}
+
+// Kafka's compaction defaults.
+const (
+	DefaultMinCleanableDirtyRatio = 0.5
+	DefaultDeleteRetentionMs      = 24 * 60 * 60 * 1000
+	DefaultMaxCompactionLagMs     = math.MaxInt64
+)
+
+func (d *Defaults) fillCompaction() {
+	if d.CleanupPolicy == "" {
+		d.CleanupPolicy = PolicyDelete
+	}
+	if d.MinCleanableDirtyRatio == 0 {
+		d.MinCleanableDirtyRatio = DefaultMinCleanableDirtyRatio
+	}
+	if d.MaxCompactionLagMs == 0 {
+		d.MaxCompactionLagMs = DefaultMaxCompactionLagMs
+	}
+	if d.DeleteRetentionMs == 0 {
+		d.DeleteRetentionMs = DefaultDeleteRetentionMs
+	}
 }
 
 // DefaultDefaults are Apache Kafka's defaults.
@@ -50,6 +89,11 @@ var DefaultDefaults = Defaults{
 	SegmentBytes:    1 << 30,
 	SegmentMs:       7 * 24 * time.Hour.Milliseconds(),
 	MaxMessageBytes: 1048588,
+
+	CleanupPolicy:          PolicyDelete,
+	MinCleanableDirtyRatio: DefaultMinCleanableDirtyRatio,
+	MaxCompactionLagMs:     DefaultMaxCompactionLagMs,
+	DeleteRetentionMs:      DefaultDeleteRetentionMs,
 }
 
 // TopicConfig is a topic's effective configuration. It is immutable once built.
@@ -62,8 +106,46 @@ type TopicConfig struct {
 	TimestampType            string
 	MaxTimestampDifferenceMs int64 // -1: unchecked
 	MinInsyncReplicas        int32
+	CleanupPolicy            string // PolicyDelete, PolicyCompact or PolicyCompactDelete
+	MinCleanableDirtyRatio   float64
+	MinCompactionLagMs       int64
+	MaxCompactionLagMs       int64
+	DeleteRetentionMs        int64
 	// Overrides holds the configs set on the topic, as given.
 	Overrides map[string]string
+}
+
+// Compact reports whether the log cleaner compacts the topic (cleanup.policy has compact).
+func (c *TopicConfig) Compact() bool {
+	return c.CleanupPolicy == PolicyCompact || c.CleanupPolicy == PolicyCompactDelete
+}
+
+// Delete reports whether retention deletes old segments (cleanup.policy has delete).
+func (c *TopicConfig) Delete() bool {
+	return c.CleanupPolicy == PolicyDelete || c.CleanupPolicy == PolicyCompactDelete
+}
+
+// LogLimits are the roll and retention limits of the topic's logs. A topic without the delete
+// policy keeps its segments whatever their age or size (only the cleaner shrinks it); with
+// compaction the active segment also rolls by max.compaction.lag.ms, so no record waits longer
+// than that to become cleanable.
+func (c *TopicConfig) LogLimits() partition.Limits {
+	lim := partition.Limits{
+		SegmentBytes:   c.SegmentBytes,
+		SegmentAge:     time.Duration(c.SegmentMs) * time.Millisecond,
+		RetentionBytes: c.RetentionBytes,
+		RetentionAge:   time.Duration(c.RetentionMs) * time.Millisecond,
+	}
+	if !c.Delete() {
+		lim.RetentionBytes, lim.RetentionAge = -1, 0
+	}
+	if c.Compact() && c.MaxCompactionLagMs > 0 && c.MaxCompactionLagMs < math.MaxInt64/int64(time.Millisecond) {
+		lag := time.Duration(c.MaxCompactionLagMs) * time.Millisecond
+		if lim.SegmentAge <= 0 || lag < lim.SegmentAge {
+			lim.SegmentAge = lag
+		}
+	}
+	return lim
 }
 
 // LogAppendTime reports whether the broker stamps record timestamps.
@@ -79,8 +161,12 @@ func (c *TopicConfig) Effective() [][2]string {
 		ConfigMaxMessageBytes:     strconv.FormatInt(int64(c.MaxMessageBytes), 10),
 		ConfigTimestampType:       c.TimestampType,
 		ConfigTimestampDifference: strconv.FormatInt(c.MaxTimestampDifferenceMs, 10),
-		ConfigCleanupPolicy:       "delete",
+		ConfigCleanupPolicy:       c.CleanupPolicy,
 		ConfigMinInsyncReplicas:   strconv.FormatInt(int64(c.MinInsyncReplicas), 10),
+		ConfigMinCleanableRatio:   strconv.FormatFloat(c.MinCleanableDirtyRatio, 'g', -1, 64),
+		ConfigMinCompactionLagMs:  strconv.FormatInt(c.MinCompactionLagMs, 10),
+		ConfigMaxCompactionLagMs:  strconv.FormatInt(c.MaxCompactionLagMs, 10),
+		ConfigDeleteRetentionMs:   strconv.FormatInt(c.DeleteRetentionMs, 10),
 	}
 	out := make([][2]string, 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -92,7 +178,13 @@ func (c *TopicConfig) Effective() [][2]string {
 // BuildTopicConfig checks a topic's config overrides and fills in the rest from d. An unknown key
 // or a bad value gives INVALID_CONFIG naming it.
 func BuildTopicConfig(overrides map[string]string, d Defaults) (*TopicConfig, error) {
+	d.fillCompaction()
 	c := &TopicConfig{
+		CleanupPolicy:            d.CleanupPolicy,
+		MinCleanableDirtyRatio:   d.MinCleanableDirtyRatio,
+		MinCompactionLagMs:       d.MinCompactionLagMs,
+		MaxCompactionLagMs:       d.MaxCompactionLagMs,
+		DeleteRetentionMs:        d.DeleteRetentionMs,
 		RetentionMs:              d.RetentionMs,
 		RetentionBytes:           d.RetentionBytes,
 		SegmentBytes:             d.SegmentBytes,
@@ -148,9 +240,22 @@ func BuildTopicConfig(overrides map[string]string, d Defaults) (*TopicConfig, er
 		case ConfigTimestampDifference:
 			c.MaxTimestampDifferenceMs, err = num(0)
 		case ConfigCleanupPolicy:
-			if v != "delete" {
-				err = bad("only the delete policy is supported (log compaction is not)")
+			c.CleanupPolicy, err = ParseCleanupPolicy(v)
+			if err != nil {
+				err = bad(err.Error())
 			}
+		case ConfigMinCleanableRatio:
+			f, perr := strconv.ParseFloat(v, 64)
+			if perr != nil || f < 0 || f > 1 {
+				err = bad("must be a number between 0 and 1")
+			}
+			c.MinCleanableDirtyRatio = f
+		case ConfigMinCompactionLagMs:
+			c.MinCompactionLagMs, err = num(0)
+		case ConfigMaxCompactionLagMs:
+			c.MaxCompactionLagMs, err = num(1)
+		case ConfigDeleteRetentionMs:
+			c.DeleteRetentionMs, err = num(0)
 		case ConfigMinInsyncReplicas:
 			var n int64
 			n, err = num(1)
@@ -162,5 +267,32 @@ func BuildTopicConfig(overrides map[string]string, d Defaults) (*TopicConfig, er
 			return nil, err
 		}
 	}
+	if c.Compact() && c.MaxCompactionLagMs < c.MinCompactionLagMs {
+		return nil, errcode.New(errcode.InvalidConfig, "config %s=%d is below %s=%d", ConfigMaxCompactionLagMs, c.MaxCompactionLagMs, ConfigMinCompactionLagMs, c.MinCompactionLagMs)
+	}
 	return c, nil
+}
+
+// ParseCleanupPolicy reads a cleanup.policy value: "delete", "compact", or both as a list in
+// either order (Kafka's "compact,delete").
+func ParseCleanupPolicy(v string) (string, error) {
+	var compact, del bool
+	for _, p := range strings.Split(v, ",") {
+		switch strings.TrimSpace(p) {
+		case PolicyDelete:
+			del = true
+		case PolicyCompact:
+			compact = true
+		default:
+			return "", fmt.Errorf("must be delete, compact or compact,delete")
+		}
+	}
+	switch {
+	case compact && del:
+		return PolicyCompactDelete, nil
+	case compact:
+		return PolicyCompact, nil
+	default:
+		return PolicyDelete, nil
+	}
 }

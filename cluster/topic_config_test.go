@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/thorstream/thorstream/codec/errcode"
@@ -38,7 +40,17 @@ func TestBuildTopicConfig(t *testing.T) {
 		{"timestamp difference", map[string]string{ConfigTimestampDifference: "5000"}, errcode.None, func(c *TopicConfig) bool { return c.MaxTimestampDifferenceMs == 5000 }},
 		{"timestamp difference negative", map[string]string{ConfigTimestampDifference: "-1"}, errcode.InvalidConfig, nil},
 		{"cleanup.policy delete", map[string]string{ConfigCleanupPolicy: "delete"}, errcode.None, nil},
-		{"cleanup.policy compact", map[string]string{ConfigCleanupPolicy: "compact"}, errcode.InvalidConfig, nil},
+		{"cleanup.policy compact", map[string]string{ConfigCleanupPolicy: "compact"}, errcode.None, func(c *TopicConfig) bool { return c.Compact() && !c.Delete() }},
+		{"cleanup.policy delete,compact", map[string]string{ConfigCleanupPolicy: "delete, compact"}, errcode.None, func(c *TopicConfig) bool { return c.CleanupPolicy == PolicyCompactDelete }},
+		{"cleanup.policy unknown", map[string]string{ConfigCleanupPolicy: "shred"}, errcode.InvalidConfig, nil},
+		{"cleanup.policy empty", map[string]string{ConfigCleanupPolicy: ""}, errcode.InvalidConfig, nil},
+		{"dirty ratio", map[string]string{ConfigMinCleanableRatio: "0.01"}, errcode.None, func(c *TopicConfig) bool { return c.MinCleanableDirtyRatio == 0.01 }},
+		{"dirty ratio above 1", map[string]string{ConfigMinCleanableRatio: "1.5"}, errcode.InvalidConfig, nil},
+		{"delete.retention.ms", map[string]string{ConfigDeleteRetentionMs: "1000"}, errcode.None, func(c *TopicConfig) bool { return c.DeleteRetentionMs == 1000 }},
+		{"max lag below min lag", map[string]string{ConfigCleanupPolicy: "compact", ConfigMinCompactionLagMs: "5000", ConfigMaxCompactionLagMs: "1000"}, errcode.InvalidConfig, nil},
+		{"compaction lags", map[string]string{ConfigCleanupPolicy: "compact", ConfigMinCompactionLagMs: "1000", ConfigMaxCompactionLagMs: "120000"}, errcode.None, func(c *TopicConfig) bool {
+			return c.MinCompactionLagMs == 1000 && c.LogLimits().SegmentAge == 2*time.Minute && c.LogLimits().RetentionBytes == -1
+		}},
 		{"min.insync.replicas", map[string]string{ConfigMinInsyncReplicas: "2"}, errcode.None, func(c *TopicConfig) bool { return c.MinInsyncReplicas == 2 }},
 		{"min.insync.replicas 0", map[string]string{ConfigMinInsyncReplicas: "0"}, errcode.InvalidConfig, nil},
 		{"not a number", map[string]string{ConfigRetentionBytes: "1k"}, errcode.InvalidConfig, nil},

@@ -303,7 +303,7 @@ func TestKafkaCreateTopics(t *testing.T) {
 	for name, configs := range map[string]map[string]string{
 		"ct-bad-value":  {"retention.ms": "soon"},
 		"ct-bad-key":    {"no.such.config": "1"},
-		"ct-bad-policy": {"cleanup.policy": "compact"},
+		"ct-bad-policy": {"cleanup.policy": "shred"},
 	} {
 		for _, validateOnly := range []bool{true, false} {
 			if r := create(validateOnly, topicSpec(name, 1, configs)); r.ErrorCode != kerr.InvalidConfig.Code {

@@ -45,6 +45,7 @@ type Config struct {
 	DefaultPartitions int32
 	MaxFrameBytes     int64
 	PprofAddr         string
+	HTTPAddr          string // admin listener: metrics, health, readiness, profiles (admin.go)
 	// How long an idempotent producer's state outlives its last batch (producer.id.expiration.ms).
 	ProducerIDExpirationMs int64
 	// Limits of topic creation.
@@ -56,6 +57,18 @@ type Config struct {
 	MaxInflightBytes     int64 // broker-wide budget of bytes in flight
 	FrameReadTimeoutMs   int64 // a frame begun must arrive within this
 	ConnectionsMaxIdleMs int64 // a connection sending nothing is closed after this (-1: never)
+	// Log compaction: topic defaults (Kafka's log.cleanup.policy and log.cleaner.*) and the
+	// cleaner threads.
+	CleanupPolicy        string
+	MinCleanableRatio    float64
+	DeleteRetentionMs    int64
+	MinCompactionLagMs   int64
+	MaxCompactionLagMs   int64 // 0: none
+	CleanerEnable        bool
+	CleanerThreads       int
+	CleanerDedupeBytes   int64
+	CleanerIOBytesPerSec int64 // -1: unlimited
+	CleanerBackoffMs     int64
 }
 
 // setting is one configuration item: its variable, flag, default and parser.
@@ -141,6 +154,70 @@ func settings() []setting {
 		}},
 		{"THORSTREAM_RETENTION_MS", "retention-ms", "604800000", "delete segments older than this many milliseconds (-1: keep forever)", func(c *Config, v string) (err error) {
 			c.RetentionMs, err = parseMillis(v, true)
+			return err
+		}},
+		{"THORSTREAM_LOG_CLEANUP_POLICY", "log-cleanup-policy", "delete", "cleanup.policy of topics that set none: delete, compact or compact,delete", func(c *Config, v string) (err error) {
+			c.CleanupPolicy, err = cluster.ParseCleanupPolicy(v)
+			return err
+		}},
+		{"THORSTREAM_LOG_CLEANER_ENABLE", "log-cleaner-enable", "true", "run the log cleaner, which compacts topics whose cleanup.policy includes compact", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			c.CleanerEnable = b
+			return nil
+		}},
+		{"THORSTREAM_LOG_CLEANER_THREADS", "log-cleaner-threads", "1", "cleaner goroutines (each cleans one partition at a time)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 64 {
+				return fmt.Errorf("%q is not a number of cleaner threads (1 to 64)", v)
+			}
+			c.CleanerThreads = n
+			return nil
+		}},
+		{"THORSTREAM_LOG_CLEANER_DEDUPE_BUFFER_BYTES", "log-cleaner-dedupe-buffer-bytes", "128MiB", "memory of the cleaners' key maps, all threads together (24 bytes per key; a log with more keys is cleaned in several passes)", func(c *Config, v string) (err error) {
+			c.CleanerDedupeBytes, err = parseSize(v, 1<<20, false)
+			return err
+		}},
+		{"THORSTREAM_LOG_CLEANER_IO_MAX_BYTES_PER_SECOND", "log-cleaner-io-max-bytes-per-second", "-1", "I/O rate limit of the cleaners, reads and writes together (bytes, or KiB/MiB/GiB; -1: none)", func(c *Config, v string) (err error) {
+			c.CleanerIOBytesPerSec, err = parseSize(v, 1<<10, true)
+			return err
+		}},
+		{"THORSTREAM_LOG_CLEANER_BACKOFF_MS", "log-cleaner-backoff-ms", "15000", "how long an idle cleaner waits before looking for a dirty log again", func(c *Config, v string) (err error) {
+			c.CleanerBackoffMs, err = parseMillis(v, false)
+			return err
+		}},
+		{"THORSTREAM_LOG_CLEANER_MIN_CLEANABLE_RATIO", "log-cleaner-min-cleanable-ratio", "0.5", "min.cleanable.dirty.ratio of topics that set none: clean a log once this share of it is dirty", func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 {
+				return fmt.Errorf("%q is not a ratio between 0 and 1", v)
+			}
+			c.MinCleanableRatio = f
+			return nil
+		}},
+		{"THORSTREAM_LOG_CLEANER_DELETE_RETENTION_MS", "log-cleaner-delete-retention-ms", "86400000", "delete.retention.ms of topics that set none: how long tombstones stay after they were first cleaned", func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%q is not a number of milliseconds (0 or more)", v)
+			}
+			c.DeleteRetentionMs = n
+			return nil
+		}},
+		{"THORSTREAM_LOG_CLEANER_MIN_COMPACTION_LAG_MS", "log-cleaner-min-compaction-lag-ms", "0", "min.compaction.lag.ms of topics that set none: records younger than this are not compacted", func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%q is not a number of milliseconds (0 or more)", v)
+			}
+			c.MinCompactionLagMs = n
+			return nil
+		}},
+		{"THORSTREAM_LOG_CLEANER_MAX_COMPACTION_LAG_MS", "log-cleaner-max-compaction-lag-ms", "", "max.compaction.lag.ms of topics that set none: records older than this are compacted whatever the dirty ratio (empty: no limit)", func(c *Config, v string) (err error) {
+			if v == "" {
+				c.MaxCompactionLagMs = 0
+				return nil
+			}
+			c.MaxCompactionLagMs, err = parseMillis(v, false)
 			return err
 		}},
 		{"THORSTREAM_PRODUCER_ID_EXPIRATION_MS", "producer-id-expiration-ms", "86400000", "drop an idempotent producer's state after this many milliseconds without a batch from it (Kafka's producer.id.expiration.ms)", func(c *Config, v string) (err error) {
@@ -238,7 +315,13 @@ func settings() []setting {
 			c.ConnectionsMaxIdleMs, err = parseMillis(v, true)
 			return err
 		}},
-		{"THORSTREAM_PPROF_ADDR", "pprof-addr", "", "serve Go's net/http/pprof profiles on this host:port (empty: off; keep it on loopback)", func(c *Config, v string) (err error) {
+		{"THORSTREAM_HTTP_ADDR", "http-addr", defaultHTTPAddr, "HTTP admin listener host:port: /metrics (Prometheus), /healthz, /readyz, /debug/pprof/ (off or empty: none; keep it on loopback)", func(c *Config, v string) (err error) {
+			if v != "" && v != "off" {
+				c.HTTPAddr, err = parseAddr(v)
+			}
+			return err
+		}},
+		{"THORSTREAM_PPROF_ADDR", "pprof-addr", "", "also serve the HTTP admin endpoints (Go's pprof profiles among them) on this host:port (empty: off; keep it on loopback)", func(c *Config, v string) (err error) {
 			if v != "" {
 				c.PprofAddr, err = parseAddr(v)
 			}

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
-	_ "net/http/pprof" // profiles on THORSTREAM_PPROF_ADDR only
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/log/cleaner"
 	"github.com/thorstream/thorstream/reactor"
 	"github.com/thorstream/thorstream/reactor/core"
 	"github.com/thorstream/thorstream/reactor/kafka"
@@ -76,14 +75,12 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		}
 		advertised = a
 	}
-	if cfg.PprofAddr != "" {
-		// Profiles for operators and benchmarks; off unless asked for.
-		go func() {
-			if err := http.ListenAndServe(cfg.PprofAddr, nil); err != nil {
-				logger.Warn("pprof listener stopped", zap.Error(err))
-			}
-		}()
+	// Metrics, health and readiness (admin.go): up before recovery, ready once all of it is.
+	admin, err := startAdmin(cfg, logger)
+	if err != nil {
+		return err
 	}
+	defer admin.close()
 	started := time.Now()
 	broker, err := cluster.Open(cluster.Options{
 		NodeID:  cfg.NodeID,
@@ -95,6 +92,19 @@ func serve(cfg *Config, logger *zap.Logger) error {
 			SegmentBytes:    cfg.SegmentBytes,
 			SegmentMs:       cfg.SegmentMs,
 			MaxMessageBytes: cluster.DefaultDefaults.MaxMessageBytes,
+
+			CleanupPolicy:          cfg.CleanupPolicy,
+			MinCleanableDirtyRatio: cfg.MinCleanableRatio,
+			DeleteRetentionMs:      cfg.DeleteRetentionMs,
+			MinCompactionLagMs:     cfg.MinCompactionLagMs,
+			MaxCompactionLagMs:     cfg.MaxCompactionLagMs,
+		},
+		CleanerDisabled: !cfg.CleanerEnable,
+		Cleaner: cleaner.Options{
+			Threads:           cfg.CleanerThreads,
+			DedupeBufferBytes: cfg.CleanerDedupeBytes,
+			IOBytesPerSecond:  float64(cfg.CleanerIOBytesPerSec),
+			Backoff:           time.Duration(cfg.CleanerBackoffMs) * time.Millisecond,
 		},
 		DefaultPartitions:       cfg.DefaultPartitions,
 		AutoCreateTopics:        cfg.AutoCreateTopics,
@@ -104,16 +114,19 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		MaxOpenSegments:         cfg.MaxOpenSegments,
 		MaxAutoCreateTopics:     cfg.MaxAutoCreateTopics,
 		ProducerIDExpiration:    time.Duration(cfg.ProducerIDExpirationMs) * time.Millisecond,
+		Metrics:                 admin.storage,
 	})
 	if err != nil {
 		return err
 	}
+	admin.attach(broker)
 	offsets, err := core.OpenOffsets(broker)
 	if err != nil {
 		_ = broker.Close()
 		return err
 	}
-	server, err := core.NewServer(core.Options{Broker: broker, Offsets: offsets, AdvertisedAddr: advertised, Logger: logger})
+	server, err := core.NewServer(core.Options{Broker: broker, Offsets: offsets, Metrics: admin.network, AdvertisedAddr: advertised, Logger: logger,
+		Listeners: brokerListeners(cfg, advertised)})
 	if err != nil {
 		_ = broker.Close()
 		return err
@@ -127,7 +140,7 @@ func serve(cfg *Config, logger *zap.Logger) error {
 				return fmt.Errorf("kafka advertised address: %w", err)
 			}
 		}
-		ks, err := kafka.NewServer(kafka.Options{Broker: broker, AdvertisedAddr: kafkaAdvertised, Logger: logger})
+		ks, err := kafka.NewServer(kafka.Options{Broker: broker, AdvertisedAddr: kafkaAdvertised, Logger: logger, Metrics: admin.network})
 		if err != nil {
 			_ = broker.Close()
 			return err
@@ -145,11 +158,13 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		FrameReadTimeout: time.Duration(cfg.FrameReadTimeoutMs) * time.Millisecond,
 		IdleTimeout:      time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
 		Logger:           logger,
+		Metrics:          admin.network,
 	}, server, kafkaServer)
 	if err := engine.Start(); err != nil {
 		_ = broker.Close()
 		return err
 	}
+	admin.setNotReady("") // recovered, and every listener accepts
 	logger.Info("thorstream started",
 		zap.String("addr", cfg.Addr),
 		zap.String("advertised", advertised),
@@ -167,6 +182,7 @@ func serve(cfg *Config, logger *zap.Logger) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	sig, engineErr := waitForShutdown(sigs, engine.Done(), engine.Err)
 	signal.Stop(sigs)
+	admin.setNotReady(notReadyStopping)
 	if engineErr != nil {
 		// Listening on nothing helps nobody: close the logs cleanly and exit non-zero, so a
 		// supervisor starts the broker again.

@@ -55,6 +55,7 @@ type RecordSkipper struct {
 	count, read int32
 	offsetDelta int32
 	tsDelta     int64
+	keyNull     bool
 	err         error
 	done        bool
 	eof         bool // the stream returned io.EOF
@@ -106,6 +107,10 @@ func (s *RecordSkipper) Err() error { return s.err }
 
 // Offset is the current record's offset (the batch's base offset plus its offset delta).
 func (s *RecordSkipper) Offset() int64 { return s.baseOffset + int64(s.offsetDelta) }
+
+// KeyNull reports whether the current record's key is null (a compacted topic refuses such
+// records).
+func (s *RecordSkipper) KeyNull() bool { return s.keyNull }
 
 // OffsetDelta is the current record's offset delta as encoded.
 func (s *RecordSkipper) OffsetDelta() int32 { return s.offsetDelta }
@@ -270,10 +275,18 @@ func (s *RecordSkipper) record(n int) error {
 	}
 	s.offsetDelta = off
 	// key, value
-	for range 2 {
-		if err := s.skipBytesIn(&rem, true); err != nil {
+	l, err := s.varint32In(&rem)
+	if err != nil {
+		return err
+	}
+	s.keyNull = l < 0
+	if l > 0 {
+		if err := s.skipIn(&rem, int(l)); err != nil {
 			return err
 		}
+	}
+	if err := s.skipBytesIn(&rem, true); err != nil {
+		return err
 	}
 	headers, err := s.varint32In(&rem)
 	if err != nil {

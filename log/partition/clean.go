@@ -250,7 +250,7 @@ type CleanOptions struct {
 	MinCompactionLag  time.Duration // min.compaction.lag.ms: younger segments are not cleaned
 	MaxCompactionLag  time.Duration // max.compaction.lag.ms: older dirty data is cleaned whatever the ratio; <=0 none
 	DeleteRetention   time.Duration // delete.retention.ms
-	SegmentBytes      int64         // segments are merged while the result fits; default the log's
+	SegmentBytes      int64         // segments are merged while the result fits; default DefaultSegmentBytes
 	// MaxOffset, when positive: nothing at or above it is cleaned (the high watermark).
 	MaxOffset int64
 	// Force cleans whatever the dirty ratio (an operator's request, tests).
@@ -402,7 +402,7 @@ func (l *Log) Clean(o CleanOptions) (CleanStats, error) {
 		o.Now = l.opts.Now()
 	}
 	if o.SegmentBytes <= 0 {
-		o.SegmentBytes = l.opts.SegmentBytes
+		o.SegmentBytes = DefaultSegmentBytes
 	}
 	if o.ReadBufferBytes <= 0 {
 		o.ReadBufferBytes = 1 << 20

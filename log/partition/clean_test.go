@@ -236,4 +236,3 @@ func TestCleanKeepsLatestPerKey(t *testing.T) {
 		})
 	}
 }
-

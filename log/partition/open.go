@@ -38,9 +38,9 @@ func Open(opts Options) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{
-		opts:        opts,
-		fs:          opts.FS,
-		dir:         opts.Dir,
+		opts:         opts,
+		fs:           opts.FS,
+		dir:          opts.Dir,
 		logger:       opts.Logger,
 		segmentOpts:  segment.Options{IndexIntervalBytes: opts.IndexIntervalBytes, Files: opts.Files},
 		validateFrom: -1,
