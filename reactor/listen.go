@@ -25,6 +25,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
+
+	"github.com/thorstream/thorstream/reactor/core"
 )
 
 var (
@@ -45,9 +47,10 @@ const (
 
 // listener is one of the broker's listening sockets. It is immutable once Start has made it.
 type listener struct {
-	name    string // "binary" or "kafka", for logs
+	name    string // "binary" or "kafka", for logs and metrics
 	ln      tcpAcceptor
 	handler Handler
+	metrics *core.ListenerMetrics // nil: none
 }
 
 // tcpAcceptor is what an accept loop needs of its socket: *net.TCPListener, or a stand-in that
@@ -83,7 +86,7 @@ func (r *Reactor) listen() ([]*listener, error) {
 			closeListeners(lns)
 			return nil, err
 		}
-		lns = append(lns, &listener{name: s.name, ln: ln.(*net.TCPListener), handler: s.handler})
+		lns = append(lns, &listener{name: s.name, ln: ln.(*net.TCPListener), handler: s.handler, metrics: r.opts.Metrics.Listener(s.name)})
 	}
 	return lns, nil
 }

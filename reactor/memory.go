@@ -197,6 +197,7 @@ func (r *Reactor) tickWatch() {
 			if w.closing.CompareAndSwap(false, true) {
 				r.logger.Warn("closing connection: a request frame did not arrive in time",
 					zap.String("remote", w.remote), zap.Duration("frame_read_timeout", r.opts.FrameReadTimeout))
+				cs.noteClosing(core.ClosedFrameTimeout)
 				cs.Close()
 			}
 			return true
@@ -206,6 +207,7 @@ func (r *Reactor) tickWatch() {
 				r.logger.Warn("closing connection: its client does not read its responses and the memory budget is short",
 					zap.String("remote", w.remote), zap.Int("unsent_bytes", unsent), zap.Duration("unread_for", time.Duration(now-w.drainedAt.Load())),
 					zap.Int64("budget_used", r.Budget().Used()), zap.Int64("budget", r.Budget().Limit()))
+				cs.noteClosing(core.ClosedUnreadResponses)
 				cs.Close()
 			}
 			return true
@@ -215,6 +217,7 @@ func (r *Reactor) tickWatch() {
 			if w.closing.CompareAndSwap(false, true) {
 				r.logger.Info("closing idle connection",
 					zap.String("remote", w.remote), zap.Duration("idle_timeout", r.opts.IdleTimeout))
+				cs.noteClosing(core.ClosedIdle)
 				cs.Close()
 			}
 		}

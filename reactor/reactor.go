@@ -60,6 +60,8 @@ type Options struct {
 	// long; default 10 minutes, negative: never.
 	IdleTimeout time.Duration
 	Logger      *zap.Logger
+	// Metrics counts connections, paused sessions and the budget's use (metrics.go); nil: none.
+	Metrics *core.Metrics
 }
 
 // Reactor is the network engine.
@@ -117,6 +119,7 @@ func New(o Options, server Handler, kafka Handler) *Reactor {
 		o.MaxOutboundBytes = 8 << 20
 	}
 	o = withMemoryDefaults(o)
+	o = withMetrics(o)
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -219,6 +222,10 @@ type conn struct {
 	// asm is the frame being read: allocated as its bytes arrive, within the budget.
 	asm   core.Assembly
 	watch connWatch
+	// metrics are the listener's connection counters; closeReason is why the broker closes the
+	// connection (a core.CloseReason; 0, ClosedByClient, until it does). See metrics.go.
+	metrics     *core.ListenerMetrics
+	closeReason atomic.Int32
 }
 
 // Writev queues r on the connection's loop; r.Written runs there after the write.
@@ -240,7 +247,10 @@ func (c *conn) Writev(r *core.Response) error {
 func (c *conn) Wake() { _ = c.c.Wake(nil) }
 
 // Close closes the connection.
-func (c *conn) Close() { _ = c.c.Close() }
+func (c *conn) Close() {
+	c.noteClosing(core.ClosedByRequest) // unless a reason was given first
+	_ = c.c.Close()
+}
 
 // OnOpen sets up the connection's session.
 func (r *Reactor) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
@@ -251,7 +261,8 @@ func (r *Reactor) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		r.logger.Warn("closing a connection that did not come through a listener")
 		return nil, gnet.Close
 	}
-	cs := &conn{c: c, logger: r.logger, handler: l.handler}
+	cs := &conn{c: c, logger: r.logger, handler: l.handler, metrics: l.metrics}
+	cs.metrics.Opened()
 	cs.sess = core.NewSession(cs, r.opts.Limits)
 	c.SetContext(cs)
 	r.watchOpen(cs)
@@ -267,6 +278,7 @@ func (r *Reactor) OnClose(c gnet.Conn, err error) gnet.Action {
 	cs.sess.Close()
 	r.stalled.Delete(cs)
 	r.watchClose(cs)
+	cs.metrics.Closed(r.closedReason(cs))
 	return gnet.None
 }
 
@@ -325,6 +337,7 @@ func (r *Reactor) takeFrames(cs *conn, c gnet.Conn) gnet.Action {
 		if err != nil {
 			// The stream cannot be resynchronised after a bad size: close, as Kafka does.
 			cs.logger.Warn("closing connection after a bad frame", zap.String("remote", cs.watch.remote), zap.Error(err))
+			cs.noteClosing(core.ClosedBadFrame)
 			return gnet.Close
 		}
 		seq, ok := cs.sess.Begin(size)
@@ -344,6 +357,7 @@ func (r *Reactor) boundUnread(cs *conn, c gnet.Conn, why string) gnet.Action {
 	if c.InboundBuffered() > r.opts.MaxFrameBytes+(1<<20) {
 		cs.logger.Warn("closing connection: too much unread input "+why,
 			zap.String("remote", cs.watch.remote), zap.Int("buffered", c.InboundBuffered()))
+		cs.noteClosing(core.ClosedUnreadInput)
 		return gnet.Close
 	}
 	return gnet.None

@@ -24,6 +24,8 @@ type Endpoint struct {
 	// MaxFetchBytes caps the record bytes of one fetch response whatever the client asks
 	// (Kafka's fetch.max.bytes); default 55 MiB.
 	MaxFetchBytes int
+	// Metrics are the protocol's request metrics (metrics.go); nil: none.
+	Metrics *ProtocolMetrics
 }
 
 // NewEndpoint checks the advertised host:port and fills in defaults. name prefixes errors.

@@ -3,6 +3,7 @@ package core
 import (
 	"encoding/binary"
 	"strconv"
+	"time"
 
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/codec/errcode"
@@ -20,10 +21,13 @@ type fetchTxn struct {
 	corrID   int32
 	req      proto.FetchRequest
 	replicas []*cluster.Replica // per partition, in request order; nil when unknown
+	api      *APICounters       // the request's metrics (nil without them)
+	start    time.Time          // arrival, for metrics (zero without them)
 }
 
 func (s *Server) fetch(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte, f *Frame) {
-	t := &fetchTxn{server: s, sess: sess, seq: seq, frame: f, corrID: hdr.CorrelationID}
+	t := &fetchTxn{server: s, sess: sess, seq: seq, frame: f, corrID: hdr.CorrelationID,
+		api: s.Metrics.API(hdr.APIKey, hdr.APIVersion), start: s.Metrics.Start()}
 	if err := t.req.ReadFrom(body); err != nil {
 		decodeError(sess, seq, hdr, err)
 		f.Release()
@@ -55,6 +59,8 @@ func (t *fetchTxn) run() {
 		func(resp *Response, limit int) (int, bool) {
 			return t.read(resp, results, limit)
 		})
+	CountFetch(t.api, t.replicas, results, resp.Data().B)
+	s.Metrics.ObserveFetch(t.start)
 	t.sess.Complete(t.seq, t.encode(resp, results))
 }
 

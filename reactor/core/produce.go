@@ -2,6 +2,7 @@ package core
 
 import (
 	"sync"
+	"time"
 
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/codec/proto"
@@ -24,6 +25,9 @@ type produceTxn struct {
 	appends Appends
 	// createErrs holds, by topic, why auto-creation failed; nil when nothing was created.
 	createErrs []error
+	// api and start are the request's metrics and arrival (zero without metrics).
+	api   *APICounters
+	start time.Time
 }
 
 var produceTxnPool = sync.Pool{New: func() any { return new(produceTxn) }}
@@ -36,6 +40,7 @@ func (s *Server) produce(sess *Session, seq uint64, hdr proto.RequestHeader, bod
 		t.appends.SetFinish(t.finish) // bound once per pooled transaction
 	}
 	t.server, t.sess, t.seq, t.frame, t.corrID = s, sess, seq, f, hdr.CorrelationID
+	t.api, t.start = s.Metrics.API(hdr.APIKey, hdr.APIVersion), s.Metrics.Start()
 	if err := t.req.ReadFrom(body); err != nil {
 		decodeError(sess, seq, hdr, err)
 		t.free()
@@ -97,6 +102,8 @@ func (t *produceTxn) submit() {
 
 // finish runs when every partition has answered.
 func (t *produceTxn) finish() {
+	CountProduce(t.api, t.appends.Results)
+	t.server.Metrics.ObserveProduce(t.start)
 	if t.req.Acks == proto.AcksNone {
 		t.sess.Complete(t.seq, nil)
 	} else {
@@ -162,7 +169,7 @@ func CreateError(createErrs []error, i int) error {
 
 func (t *produceTxn) free() {
 	t.frame.Release()
-	t.frame, t.sess, t.server, t.createErrs = nil, nil, nil, nil
+	t.frame, t.sess, t.server, t.createErrs, t.api = nil, nil, nil, nil, nil
 	t.appends.Clear()
 	produceTxnPool.Put(t)
 }

@@ -26,6 +26,7 @@ import (
 type Options struct {
 	Broker  *cluster.Broker
 	Offsets *groups.Offsets
+	Metrics *Metrics // requests and latencies are counted here; nil: not counted
 	// AdvertisedAddr is the host:port Metadata gives for this node's binary protocol listener.
 	AdvertisedAddr string
 	Logger         *zap.Logger
@@ -56,6 +57,7 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.Metrics = o.Metrics.Protocol("binary", binaryAPIs())
 	addr := net.JoinHostPort(e.AdvertisedHost, strconv.Itoa(int(e.AdvertisedPort)))
 	return &Server{Endpoint: e, offsets: o.Offsets, hint: proto.LeaderHint{ID: o.Broker.NodeID(), Addr: addr},
 		status: newStatusInfo(o, &e, addr)}, nil
@@ -65,6 +67,7 @@ func NewServer(o Options) (*Server, error) {
 // caller's reference to f. It runs on an event loop and never blocks.
 func (s *Server) HandleFrame(sess *Session, seq uint64, f *Frame) {
 	hdr, body, err := proto.ParseRequestHeader(f.Bytes())
+	api := s.countRequest(sess, hdr, err)
 	if err != nil {
 		// The frame size check guarantees a whole header; this is defensive.
 		sess.Complete(seq, errorResponse(0, errcode.InvalidRequest, err.Error()))
@@ -79,6 +82,7 @@ func (s *Server) HandleFrame(sess *Session, seq uint64, f *Frame) {
 		return
 	}
 	if !supported(hdr) {
+		api.Error()
 		msg := fmt.Sprintf("unknown api key %d", hdr.APIKey)
 		if proto.KeyName(hdr.APIKey) != "Unknown" {
 			msg = fmt.Sprintf("%s version %d is not supported (supported: %d)", proto.KeyName(hdr.APIKey), hdr.APIVersion, proto.Version)
@@ -159,6 +163,7 @@ func bodyResponse(correlationID int32, v encoder) *Response {
 
 // decodeError answers a request whose body does not decode.
 func decodeError(sess *Session, seq uint64, hdr proto.RequestHeader, err error) {
+	sess.protocol.Load().API(hdr.APIKey, hdr.APIVersion).Error()
 	sess.Complete(seq, errorResponse(hdr.CorrelationID, errcode.InvalidRequest,
 		fmt.Sprintf("%s request: %v", proto.KeyName(hdr.APIKey), err)))
 }

@@ -29,6 +29,8 @@ type Limits struct {
 	MaxInFlightBytes int // default 64 MiB
 	// Shared is the broker-wide budget of bytes in flight; nil: no broker-wide cap.
 	Shared *Budget
+	// Metrics counts the sessions paused on these caps; nil: none.
+	Metrics *Metrics
 }
 
 func (l Limits) withDefaults() Limits {
@@ -66,6 +68,9 @@ type Session struct {
 	// unsent is the response bytes waiting in the connection's output buffer, as the transport
 	// last saw them (SetUnsent, from the connection's loop only); read by fetch goroutines.
 	unsent atomic.Int64
+	// protocol is the request metrics of the server that reads this connection, set by its
+	// first frame (metrics.go), so answers given off the server (decode errors) are counted.
+	protocol atomic.Pointer[ProtocolMetrics]
 }
 
 type slot struct {
@@ -89,6 +94,9 @@ func (s *Session) Begin(frameBytes int) (seq uint64, ok bool) {
 	defer s.mu.Unlock()
 	inFlight := int(s.tail - s.head)
 	if inFlight >= s.limits.MaxInFlight || (inFlight > 0 && s.inFlightBytes+frameBytes > s.limits.MaxInFlightBytes) {
+		if !s.paused {
+			s.limits.Metrics.sessionPaused()
+		}
 		s.paused = true
 		return 0, false
 	}
@@ -205,6 +213,7 @@ func (s *Session) Complete(seq uint64, r *Response) {
 	if s.paused && !s.closed && s.head != headBefore {
 		s.paused = false
 		wake = true
+		s.limits.Metrics.sessionResumed()
 	}
 	s.mu.Unlock()
 	if wake {
@@ -216,6 +225,10 @@ func (s *Session) Complete(seq uint64, r *Response) {
 func (s *Session) Close() {
 	s.mu.Lock()
 	s.closed = true
+	if s.paused {
+		s.paused = false
+		s.limits.Metrics.sessionResumed()
+	}
 	s.mu.Unlock()
 }
 

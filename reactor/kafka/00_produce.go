@@ -12,6 +12,7 @@ package kafka
 import (
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -38,6 +39,9 @@ type produceTxn struct {
 	appends core.Appends
 	// createErrs holds, by topic, why auto-creation failed; nil when nothing was created.
 	createErrs []error
+	// api and start are the request's metrics and arrival (zero without metrics).
+	api   *core.APICounters
+	start time.Time
 }
 
 var produceTxnPool = sync.Pool{New: func() any { return new(produceTxn) }}
@@ -48,11 +52,13 @@ func (s *Server) produce(sess *core.Session, seq uint64, h header, body []byte, 
 		t.appends.SetFinish(t.finish) // bound once per pooled transaction
 	}
 	t.server, t.sess, t.seq, t.frame, t.h = s, sess, seq, f, h
+	t.api, t.start = s.Metrics.API(h.key, h.version), s.Metrics.Start()
 	t.req.Version = h.version
 	// Topic names alias the frame (unsafe strings): they are used only until the response is
 	// encoded, before the frame is released, and cloned where they are kept (topic creation).
 	if err := t.req.UnsafeReadFrom(body); err != nil {
 		s.Logger.Debug("closing connection after a malformed Produce request", zap.Error(err))
+		t.api.Error()
 		sess.Complete(seq, nil)
 		sess.CloseTransport()
 		t.free()
@@ -120,6 +126,8 @@ func (t *produceTxn) submit() {
 
 // finish runs when every partition has answered.
 func (t *produceTxn) finish() {
+	core.CountProduce(t.api, t.appends.Results)
+	t.server.Metrics.ObserveProduce(t.start)
 	if t.req.Acks == 0 {
 		t.sess.Complete(t.seq, nil)
 		// With acks=0 the client reads no answer: like Kafka, close the connection when a
@@ -175,7 +183,7 @@ func (t *produceTxn) createErr(i int) error { return core.CreateError(t.createEr
 
 func (t *produceTxn) free() {
 	t.frame.Release()
-	t.frame, t.sess, t.server, t.createErrs = nil, nil, nil, nil
+	t.frame, t.sess, t.server, t.createErrs, t.api = nil, nil, nil, nil, nil
 	t.appends.Clear()
 	produceTxnPool.Put(t)
 }

@@ -16,6 +16,7 @@ package kafka
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
@@ -37,13 +38,16 @@ type fetchTxn struct {
 	req      kmsg.FetchRequest
 	replicas []*cluster.Replica
 	results  []core.PartitionRead
+	api      *core.APICounters // the request's metrics (nil without them)
+	start    time.Time         // arrival, for metrics (zero without them)
 }
 
 func (s *Server) fetch(sess *core.Session, seq uint64, h header, body []byte, f *core.Frame) {
-	t := &fetchTxn{server: s, sess: sess, seq: seq, frame: f, h: h}
+	t := &fetchTxn{server: s, sess: sess, seq: seq, frame: f, h: h, api: s.Metrics.API(h.key, h.version), start: s.Metrics.Start()}
 	t.req.Version = h.version
 	if err := t.req.ReadFrom(body); err != nil {
 		s.Logger.Debug("closing connection after a malformed Fetch request", zap.Error(err))
+		t.api.Error()
 		s.abort(sess, seq, f)
 		return
 	}
@@ -60,6 +64,8 @@ func (t *fetchTxn) run() {
 		// Sessions are not kept: the client starts over with full fetches.
 		resp := core.NewResponse()
 		t.encodeEmpty(resp, fetchSessionIDNotFound)
+		t.api.Error()
+		s.Metrics.ObserveFetch(t.start)
 		t.sess.Complete(t.seq, resp)
 		return
 	}
@@ -76,6 +82,8 @@ func (t *fetchTxn) run() {
 	}
 	t.results = make([]core.PartitionRead, n)
 	resp := s.ServeFetch(t.sess, t.seq, int(t.req.MaxBytes), t.replicas, t.req.MaxWaitMillis, t.req.MinBytes, t.read)
+	core.CountFetch(t.api, t.replicas, t.results, resp.Data().B)
+	s.Metrics.ObserveFetch(t.start)
 	t.encode(resp)
 	t.sess.Complete(t.seq, resp)
 }
