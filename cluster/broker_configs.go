@@ -89,3 +89,13 @@ func (b *Broker) DiskSpace() (total, usable int64) {
 	}
 	return int64(st.Blocks) * int64(st.Bsize), int64(st.Bavail) * int64(st.Bsize)
 }
+
+// DefaultTopicConfig is the config of a topic without overrides: every value from the broker's
+// defaults.
+func (b *Broker) DefaultTopicConfig() *TopicConfig {
+	cfg, err := BuildTopicConfig(nil, b.opts.Defaults)
+	if err != nil { // no overrides: nothing to refuse
+		return &TopicConfig{}
+	}
+	return cfg
+}

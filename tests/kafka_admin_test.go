@@ -1,7 +1,8 @@
 package tests
 
 // Kafka control-plane APIs end to end: ApiVersions, Metadata, ListOffsets, CreateTopics,
-// DeleteTopics, DescribeConfigs, DeleteRecords and InitProducerId, as kmsg requests.
+// DeleteTopics, DescribeConfigs, DeleteRecords and InitProducerId, as kmsg requests (the admin
+// APIs tools call, through kadm, are in kafka_admin_more_test.go).
 
 import (
 	"slices"
@@ -17,7 +18,8 @@ import (
 // wantAPIs is the table KAFKA.md says to advertise.
 var wantAPIs = map[int16][2]int16{
 	0: {0, 12}, 1: {4, 12}, 2: {1, 7}, 3: {0, 12}, 10: {0, 4}, 18: {0, 4},
-	19: {0, 7}, 20: {0, 5}, 21: {0, 2}, 22: {0, 4}, 32: {0, 4},
+	19: {0, 7}, 20: {0, 5}, 21: {0, 2}, 22: {0, 4}, 32: {0, 4}, 33: {0, 2}, 35: {0, 4}, 37: {0, 3},
+	44: {0, 1}, 60: {0, 1}, 61: {0, 0},
 }
 
 func checkAPITable(t *testing.T, keys []kmsg.ApiVersionsResponseApiKey) {
@@ -392,8 +394,12 @@ func TestKafkaDescribeConfigs(t *testing.T) {
 		t.Fatal("no broker configs")
 	}
 	for _, c := range broker.Configs {
-		if c.Source != kmsg.ConfigSourceStaticBrokerConfig || !c.ReadOnly || c.Value == nil {
-			t.Fatalf("broker config %+v, want a read-only STATIC_BROKER_CONFIG", c)
+		source := kmsg.ConfigSourceDefaultConfig // the test broker sets nothing else
+		if c.Name == "log.dirs" {
+			source = kmsg.ConfigSourceStaticBrokerConfig
+		}
+		if c.Source != source || !c.ReadOnly || c.Value == nil {
+			t.Fatalf("broker config %+v, want a read-only %v", c, source)
 		}
 	}
 

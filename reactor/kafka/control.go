@@ -11,11 +11,12 @@ package kafka
 //	DeleteRecords (21)   v0-2  raises the log start offset (-1: the high watermark); internal
 //	                           topics refuse it (INVALID_TOPIC_EXCEPTION, as Kafka)
 //	InitProducerId (22)  v0-4  a fresh producer id, epoch 0, for idempotent producers
-//	DescribeConfigs (32) v0-4  topic configs (overrides and defaults) and the broker's
+//
+// The others have files of their own: DescribeConfigs (32), AlterConfigs (33), DescribeLogDirs
+// (35), CreatePartitions (37), IncrementalAlterConfigs (44), DescribeCluster (60) and
+// DescribeProducers (61).
 
 import (
-	"strconv"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/thorstream/thorstream/cluster"
@@ -176,7 +177,7 @@ func (s *Server) createTopics(h header, body []byte) (kmsg.Response, error) {
 					c.Name = kv[0]
 					v := kv[1]
 					c.Value = &v
-					c.Source = int8(configSource(created.Config, kv[0]))
+					c.Source = int8(s.topicConfigSource(created.Config, kv[0]))
 					rt.Configs = append(rt.Configs, c)
 				}
 			}
@@ -252,88 +253,5 @@ func (s *Server) initProducerID(h header, body []byte) (kmsg.Response, error) {
 		return resp, nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
-	return resp, nil
-}
-
-// Config sources of DescribeConfigs (Kafka's ConfigSource).
-const (
-	sourceTopic         = 1 // DYNAMIC_TOPIC_CONFIG
-	sourceStaticBroker  = 4 // STATIC_BROKER_CONFIG
-	sourceDefaultConfig = 5 // DEFAULT_CONFIG
-)
-
-func configSource(c *cluster.TopicConfig, key string) int {
-	if _, ok := c.Overrides[key]; ok {
-		return sourceTopic
-	}
-	return sourceDefaultConfig
-}
-
-func (s *Server) describeConfigs(h header, body []byte) (kmsg.Response, error) {
-	req := kmsg.NewPtrDescribeConfigsRequest()
-	req.Version = h.version
-	if err := req.ReadFrom(body); err != nil {
-		return nil, err
-	}
-	resp := kmsg.NewPtrDescribeConfigsResponse()
-	for _, res := range req.Resources {
-		rr := kmsg.NewDescribeConfigsResponseResource()
-		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
-		want := func(name string) bool {
-			if res.ConfigNames == nil {
-				return true
-			}
-			for _, n := range res.ConfigNames {
-				if n == name {
-					return true
-				}
-			}
-			return false
-		}
-		add := func(name, value string, source int, readOnly bool) {
-			if !want(name) {
-				return
-			}
-			c := kmsg.NewDescribeConfigsResponseResourceConfig()
-			c.Name = name
-			v := value
-			c.Value = &v
-			c.ReadOnly = readOnly
-			c.IsDefault = source == sourceDefaultConfig
-			c.Source = kmsg.ConfigSource(source)
-			if h.version < 1 {
-				c.Source = kmsg.ConfigSourceUnknown
-			}
-			rr.Configs = append(rr.Configs, c)
-		}
-		switch res.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
-			t := s.Broker.Snapshot().Topics[res.ResourceName]
-			if t == nil {
-				rr.ErrorCode = int16(errcode.UnknownTopicOrPartition)
-				msg := "topic does not exist"
-				rr.ErrorMessage = &msg
-				break
-			}
-			for _, kv := range t.Config.Effective() {
-				add(kv[0], kv[1], configSource(t.Config, kv[0]), false)
-			}
-		case kmsg.ConfigResourceTypeBroker:
-			if res.ResourceName != "" && res.ResourceName != strconv.Itoa(int(s.nodeID())) {
-				rr.ErrorCode = int16(errcode.InvalidRequest)
-				msg := "no such broker: " + res.ResourceName
-				rr.ErrorMessage = &msg
-				break
-			}
-			for _, kv := range s.Broker.Settings() {
-				add(kv[0], kv[1], sourceStaticBroker, true)
-			}
-		default:
-			rr.ErrorCode = int16(errcode.InvalidRequest)
-			msg := "only topic and broker configs can be described"
-			rr.ErrorMessage = &msg
-		}
-		resp.Resources = append(resp.Resources, rr)
-	}
 	return resp, nil
 }

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +76,32 @@ func minimalRequest(t *testing.T, key, version int16, topic string) kmsg.Request
 		rr := kmsg.NewDescribeConfigsRequestResource()
 		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
 		r.Resources = []kmsg.DescribeConfigsRequestResource{rr}
+	case *kmsg.AlterConfigsRequest:
+		rc := kmsg.NewAlterConfigsRequestResourceConfig()
+		rc.Name, rc.Value = "retention.ms", kmsg.StringPtr("3600000")
+		rr := kmsg.NewAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName, rr.Configs = kmsg.ConfigResourceTypeTopic, topic, []kmsg.AlterConfigsRequestResourceConfig{rc}
+		r.Resources = []kmsg.AlterConfigsRequestResource{rr}
+	case *kmsg.IncrementalAlterConfigsRequest:
+		rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		rc.Name, rc.Op, rc.Value = "retention.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("7200000")
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName, rr.Configs = kmsg.ConfigResourceTypeTopic, topic, []kmsg.IncrementalAlterConfigsRequestResourceConfig{rc}
+		r.Resources = []kmsg.IncrementalAlterConfigsRequestResource{rr}
+	case *kmsg.DescribeLogDirsRequest:
+		rt := kmsg.NewDescribeLogDirsRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0}
+		r.Topics = []kmsg.DescribeLogDirsRequestTopic{rt}
+	case *kmsg.CreatePartitionsRequest:
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = topic, 2
+		r.Topics, r.ValidateOnly, r.TimeoutMillis = []kmsg.CreatePartitionsRequestTopic{rt}, true, 5000
+	case *kmsg.DescribeClusterRequest:
+		r.IncludeClusterAuthorizedOperations = true
+	case *kmsg.DescribeProducersRequest:
+		rt := kmsg.NewDescribeProducersRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0}
+		r.Topics = []kmsg.DescribeProducersRequestTopic{rt}
 	default:
 		t.Fatalf("no minimal request for key %d (%T): add one", key, req)
 	}
@@ -134,6 +162,31 @@ func errorCodes(resp kmsg.Response) []int16 {
 		for _, rr := range r.Resources {
 			codes = append(codes, rr.ErrorCode)
 		}
+	case *kmsg.AlterConfigsResponse:
+		for _, rr := range r.Resources {
+			codes = append(codes, rr.ErrorCode)
+		}
+	case *kmsg.IncrementalAlterConfigsResponse:
+		for _, rr := range r.Resources {
+			codes = append(codes, rr.ErrorCode)
+		}
+	case *kmsg.DescribeLogDirsResponse:
+		codes = append(codes, r.ErrorCode)
+		for _, d := range r.Dirs {
+			codes = append(codes, d.ErrorCode)
+		}
+	case *kmsg.CreatePartitionsResponse:
+		for _, t := range r.Topics {
+			codes = append(codes, t.ErrorCode)
+		}
+	case *kmsg.DescribeClusterResponse:
+		codes = append(codes, r.ErrorCode)
+	case *kmsg.DescribeProducersResponse:
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				codes = append(codes, p.ErrorCode)
+			}
+		}
 	}
 	return codes
 }
@@ -175,15 +228,23 @@ func TestKafkaEveryAdvertisedVersionIsServed(t *testing.T) {
 				if m, ok := resp.(*kmsg.MetadataResponse); ok && (len(m.Topics) != 1 || len(m.Brokers) != 1 || m.Brokers[0].Port != 9092) {
 					t.Fatalf("metadata v%d: %+v", v, m)
 				}
+				if d, ok := resp.(*kmsg.DescribeLogDirsResponse); ok && (len(d.Dirs) != 1 || len(d.Dirs[0].Topics) != 1 || d.Dirs[0].Dir != "/data") {
+					t.Fatalf("describe log dirs v%d: %+v", v, d)
+				}
+				if d, ok := resp.(*kmsg.DescribeClusterResponse); ok && (len(d.Brokers) != 1 || d.Brokers[0].Port != 9092 || d.ClusterAuthorizedOperations != clusterOperations) {
+					t.Fatalf("describe cluster v%d: %+v", v, d)
+				}
 			})
 		}
 	}
 }
 
-// TestKafkaUnsupportedRequestsCloseTheConnection: a key or version outside the table gets no
-// answer and the connection is closed, as Kafka does.
-func TestKafkaUnsupportedRequestsCloseTheConnection(t *testing.T) {
-	f := func(name string, key, version int16, body []byte) {
+// TestKafkaUnsupportedRequests: a key or version outside the table is answered with its
+// response carrying UNSUPPORTED_VERSION when that response has a top-level error code at that
+// version, and the connection keeps serving; otherwise (an unknown key, a response without one)
+// and for a body that does not parse, the connection is closed with no answer, as Kafka does.
+func TestKafkaUnsupportedRequests(t *testing.T) {
+	closed := func(name string, key, version int16, body []byte) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
 			e.sendRaw(requestFrame(key, version, 1, nil, false, body))
@@ -196,14 +257,76 @@ func TestKafkaUnsupportedRequestsCloseTheConnection(t *testing.T) {
 		})
 	}
 	empty := []byte{0, 0, 0, 0}
-	f("unknown key", 999, 0, empty)
-	f("join group is not advertised", kmsg.JoinGroup.Int16(), 0, empty)
-	f("fetch v3", kmsg.Fetch.Int16(), 3, empty)
-	f("fetch v13", kmsg.Fetch.Int16(), 13, empty)
-	f("metadata v13", kmsg.Metadata.Int16(), 13, empty)
-	f("metadata v0 body cut short", kmsg.Metadata.Int16(), 0, []byte{0, 0, 0, 5})
-	f("fetch v4 body cut short", kmsg.Fetch.Int16(), 4, []byte{0, 0, 0, 5})
-	f("produce v9 body cut short", kmsg.Produce.Int16(), 9, []byte{0, 0, 0, 5})
+	closed("unknown key", 999, 0, empty)
+	closed("negative version", kmsg.JoinGroup.Int16(), -1, empty)
+	closed("fetch v3 has no top-level error code", kmsg.Fetch.Int16(), 3, empty)
+	closed("metadata v0 body cut short", kmsg.Metadata.Int16(), 0, []byte{0, 0, 0, 5})
+	closed("fetch v4 body cut short", kmsg.Fetch.Int16(), 4, []byte{0, 0, 0, 5})
+	closed("produce v9 body cut short", kmsg.Produce.Int16(), 9, []byte{0, 0, 0, 5})
+
+	answered := func(name string, req kmsg.Request) {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			resp := e.call(req) // decodes at the request's version, header flexible as the response
+			code := reflect.ValueOf(resp).Elem().FieldByName("ErrorCode").Int()
+			if code != int64(errcode.UnsupportedVersion) {
+				t.Fatalf("error %d, want UNSUPPORTED_VERSION: %+v", code, resp)
+			}
+			if m := reflect.ValueOf(resp).Elem().FieldByName("ErrorMessage"); m.IsValid() && m.Kind() == reflect.Pointer && req.GetVersion() > 0 {
+				if m.IsNil() || !strings.Contains(m.Elem().String(), kmsg.NameForKey(req.Key())) {
+					t.Fatalf("error message %v", m)
+				}
+			}
+			if e.tr.closed.Load() {
+				t.Fatal("the connection was closed")
+			}
+			// The connection still serves.
+			if md := e.call(minimalRequest(t, kmsg.Metadata.Int16(), 12, "after")).(*kmsg.MetadataResponse); len(md.Brokers) != 1 {
+				t.Fatalf("metadata after the unsupported request: %+v", md)
+			}
+		})
+	}
+	withVersion := func(req kmsg.Request, v int16) kmsg.Request { req.SetVersion(v); return req }
+	answered("join group v0", withVersion(kmsg.NewPtrJoinGroupRequest(), 0))
+	answered("join group v9 (flexible)", withVersion(kmsg.NewPtrJoinGroupRequest(), 9))
+	answered("heartbeat v4", withVersion(kmsg.NewPtrHeartbeatRequest(), 4))
+	answered("describe acls v3", withVersion(kmsg.NewPtrDescribeACLsRequest(), 3))
+	answered("fetch v13", withVersion(kmsg.NewPtrFetchRequest(), 13))
+	answered("describe cluster v2", withVersion(kmsg.NewPtrDescribeClusterRequest(), 2))
+}
+
+// TestUnsupportedResponseEveryKey builds the UNSUPPORTED_VERSION answer of every key and version
+// kmsg knows: none panics, and each one built decodes at its version with that error code.
+func TestUnsupportedResponseEveryKey(t *testing.T) {
+	answerable := 0
+	for key := int16(-1); key <= 200; key++ {
+		req := kmsg.RequestForKey(key)
+		maxVersion := int16(3)
+		if req != nil {
+			maxVersion = req.MaxVersion() + 1
+		}
+		for v := int16(-1); v <= maxVersion; v++ {
+			resp, flexible, ok := unsupportedResponse(key, v)
+			if !ok {
+				continue
+			}
+			answerable++
+			again := req.ResponseKind()
+			again.SetVersion(v)
+			if err := again.ReadFrom(resp.AppendTo(nil)); err != nil {
+				t.Fatalf("%s v%d: %v", kmsg.NameForKey(key), v, err)
+			}
+			if code := reflect.ValueOf(again).Elem().FieldByName("ErrorCode").Int(); code != int64(errcode.UnsupportedVersion) {
+				t.Fatalf("%s v%d: error code %d", kmsg.NameForKey(key), v, code)
+			}
+			if flexible != again.IsFlexible() {
+				t.Fatalf("%s v%d: flexible %v, response %v", kmsg.NameForKey(key), v, flexible, again.IsFlexible())
+			}
+		}
+	}
+	if answerable < 100 {
+		t.Fatalf("only %d key/version pairs can be answered", answerable)
+	}
 }
 
 // TestKafkaApiVersionsAboveMaxAnswersV0 checks the v0-format answer to ApiVersions v5 and the

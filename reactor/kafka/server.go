@@ -36,8 +36,6 @@ type Options struct {
 	// MaxFetchBytes caps the record bytes of one fetch response whatever the client asks
 	// (Kafka's fetch.max.bytes); default 55 MiB.
 	MaxFetchBytes int
-	// Metrics counts requests and latencies (protocol "kafka"); nil: not counted.
-	Metrics *core.Metrics
 }
 
 // Server serves the Kafka protocol.
@@ -55,7 +53,6 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.Metrics = o.Metrics.Protocol("kafka", metricsAPIs())
 	return &Server{Endpoint: e}, nil
 }
 
@@ -125,7 +122,6 @@ func skipTags(b []byte) ([]byte, error) {
 // over the caller's reference to f.
 func (s *Server) HandleFrame(sess *core.Session, seq uint64, f *core.Frame) {
 	h, body, err := parseHeader(f.Bytes())
-	counters := s.countRequest(h, err)
 	if err != nil {
 		// Kafka closes a connection whose request header it cannot read.
 		s.Logger.Debug("closing connection after a malformed request header", zap.Error(err))
@@ -139,12 +135,8 @@ func (s *Server) HandleFrame(sess *core.Session, seq uint64, f *core.Frame) {
 	}
 	api, ok := supportedAPI(h.key)
 	if !ok || h.version < api.min || h.version > api.max {
-		counters.Error()
-		// Kafka closes the connection on a request it has no parser for: clients learn the
-		// versions from ApiVersions first.
-		s.Logger.Debug("closing connection after an unsupported request",
-			zap.Int16("key", h.key), zap.Int16("version", h.version))
-		s.abort(sess, seq, f)
+		// Answered with UNSUPPORTED_VERSION where the response can carry it (unsupported.go).
+		s.unsupported(sess, seq, h, f)
 		return
 	}
 	switch h.key {
@@ -187,13 +179,24 @@ func (s *Server) control(sess *core.Session, seq uint64, h header, body []byte, 
 		resp, err = s.deleteRecords(h, body)
 	case kmsg.FindCoordinator.Int16():
 		resp, err = s.findCoordinator(h, body)
+	case kmsg.AlterConfigs.Int16():
+		resp, err = s.alterConfigs(h, body)
+	case kmsg.DescribeLogDirs.Int16():
+		resp, err = s.describeLogDirs(h, body)
+	case kmsg.CreatePartitions.Int16():
+		resp, err = s.createPartitions(h, body)
+	case kmsg.IncrementalAlterConfigs.Int16():
+		resp, err = s.incrementalAlterConfigs(h, body)
+	case kmsg.DescribeCluster.Int16():
+		resp, err = s.describeCluster(h, body)
+	case kmsg.DescribeProducers.Int16():
+		resp, err = s.describeProducers(h, body)
 	default:
 		err = fmt.Errorf("no handler for key %d", h.key)
 	}
 	if err != nil {
 		// A body that does not parse: Kafka closes the connection.
 		s.Logger.Debug("closing connection after a malformed request", zap.Int16("key", h.key), zap.Int16("version", h.version), zap.Error(err))
-		s.Metrics.API(h.key, h.version).Error()
 		sess.Complete(seq, nil)
 		sess.CloseTransport()
 		return

@@ -26,6 +26,12 @@ var advertised = []apiRange{
 	{kmsg.DeleteRecords.Int16(), 0, 2},
 	{kmsg.InitProducerID.Int16(), 0, 4},
 	{kmsg.DescribeConfigs.Int16(), 0, 4},
+	{kmsg.AlterConfigs.Int16(), 0, 2},
+	{kmsg.DescribeLogDirs.Int16(), 0, 4},
+	{kmsg.CreatePartitions.Int16(), 0, 3},
+	{kmsg.IncrementalAlterConfigs.Int16(), 0, 1},
+	{kmsg.DescribeCluster.Int16(), 0, 1},
+	{kmsg.DescribeProducers.Int16(), 0, 0},
 }
 
 func supportedAPI(key int16) (apiRange, bool) {
@@ -39,17 +45,23 @@ func supportedAPI(key int16) (apiRange, bool) {
 
 // firstFlexible is the first flexible (KIP-482) version of each served key.
 var firstFlexible = map[int16]int16{
-	kmsg.Produce.Int16():         9,
-	kmsg.Fetch.Int16():           12,
-	kmsg.ListOffsets.Int16():     6,
-	kmsg.Metadata.Int16():        9,
-	kmsg.FindCoordinator.Int16(): 3,
-	kmsg.ApiVersions.Int16():     3,
-	kmsg.CreateTopics.Int16():    5,
-	kmsg.DeleteTopics.Int16():    4,
-	kmsg.DeleteRecords.Int16():   2,
-	kmsg.InitProducerID.Int16():  2,
-	kmsg.DescribeConfigs.Int16(): 4,
+	kmsg.Produce.Int16():                 9,
+	kmsg.Fetch.Int16():                   12,
+	kmsg.ListOffsets.Int16():             6,
+	kmsg.Metadata.Int16():                9,
+	kmsg.FindCoordinator.Int16():         3,
+	kmsg.ApiVersions.Int16():             3,
+	kmsg.CreateTopics.Int16():            5,
+	kmsg.DeleteTopics.Int16():            4,
+	kmsg.DeleteRecords.Int16():           2,
+	kmsg.InitProducerID.Int16():          2,
+	kmsg.DescribeConfigs.Int16():         4,
+	kmsg.AlterConfigs.Int16():            2,
+	kmsg.DescribeLogDirs.Int16():         2,
+	kmsg.CreatePartitions.Int16():        2,
+	kmsg.IncrementalAlterConfigs.Int16(): 1,
+	kmsg.DescribeCluster.Int16():         0,
+	kmsg.DescribeProducers.Int16():       0,
 }
 
 // isFlexible reports whether key at version uses flexible encoding. Unknown keys are treated as
