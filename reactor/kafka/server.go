@@ -36,6 +36,8 @@ type Options struct {
 	// MaxFetchBytes caps the record bytes of one fetch response whatever the client asks
 	// (Kafka's fetch.max.bytes); default 55 MiB.
 	MaxFetchBytes int
+	// Metrics counts requests and latencies (protocol "kafka"); nil: not counted.
+	Metrics *core.Metrics
 }
 
 // Server serves the Kafka protocol.
@@ -53,6 +55,7 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.Metrics = o.Metrics.Protocol("kafka", metricsAPIs())
 	return &Server{Endpoint: e}, nil
 }
 
@@ -122,6 +125,7 @@ func skipTags(b []byte) ([]byte, error) {
 // over the caller's reference to f.
 func (s *Server) HandleFrame(sess *core.Session, seq uint64, f *core.Frame) {
 	h, body, err := parseHeader(f.Bytes())
+	counters := s.countRequest(h, err)
 	if err != nil {
 		// Kafka closes a connection whose request header it cannot read.
 		s.Logger.Debug("closing connection after a malformed request header", zap.Error(err))
@@ -135,6 +139,7 @@ func (s *Server) HandleFrame(sess *core.Session, seq uint64, f *core.Frame) {
 	}
 	api, ok := supportedAPI(h.key)
 	if !ok || h.version < api.min || h.version > api.max {
+		counters.Error()
 		// Answered with UNSUPPORTED_VERSION where the response can carry it (unsupported.go).
 		s.unsupported(sess, seq, h, f)
 		return
@@ -197,6 +202,7 @@ func (s *Server) control(sess *core.Session, seq uint64, h header, body []byte, 
 	if err != nil {
 		// A body that does not parse: Kafka closes the connection.
 		s.Logger.Debug("closing connection after a malformed request", zap.Int16("key", h.key), zap.Int16("version", h.version), zap.Error(err))
+		s.Metrics.API(h.key, h.version).Error()
 		sess.Complete(seq, nil)
 		sess.CloseTransport()
 		return
