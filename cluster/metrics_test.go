@@ -196,7 +196,7 @@ func TestMetricsCountBytesRecoveryCut(t *testing.T) {
 	defer b.Close()
 	m.Attach(b)
 	want(t, gather(t, m), map[string]float64{
-		`thorstream_recovery_dropped_bytes_total`:                         torn,
+		`thorstream_recovery_dropped_bytes_total`:                        torn,
 		`thorstream_partition_log_end_offset{partition="0",topic="cut"}`: 2,
 	})
 }
