@@ -165,7 +165,7 @@ func (s *RecordSkipper) Next() bool {
 	var err error
 	if n <= len(s.p) {
 		// The whole record is at hand (always, in memory): walk it in place.
-		s.tsDelta, s.offsetDelta, err = skipRecordBody(s.p[:n])
+		s.tsDelta, s.offsetDelta, s.keyNull, err = skipRecordBody(s.p[:n])
 		s.p = s.p[n:]
 	} else {
 		err = s.record(n)
@@ -179,50 +179,53 @@ func (s *RecordSkipper) Next() bool {
 }
 
 // skipRecordBody walks one whole record body in memory.
-func skipRecordBody(p []byte) (tsDelta int64, offDelta int32, err error) {
+func skipRecordBody(p []byte) (tsDelta int64, offDelta int32, keyNull bool, err error) {
 	if len(p) < 1 {
-		return 0, 0, errTruncated
+		return 0, 0, false, errTruncated
 	}
 	p = p[1:] // attributes
 	tsDelta, n := binary.Varint(p)
 	if n <= 0 {
-		return 0, 0, errBadField
+		return 0, 0, false, errBadField
 	}
 	p = p[n:]
 	if offDelta, n = varint32(p); n <= 0 {
-		return 0, 0, errBadField
+		return 0, 0, false, errBadField
 	}
 	p = p[n:]
 	var ok bool
-	if p, ok = skipVarBytes(p, true); !ok {
-		return 0, 0, errBadField
+	if l, n := varint32(p); n > 0 && l < 0 {
+		keyNull = true
 	}
 	if p, ok = skipVarBytes(p, true); !ok {
-		return 0, 0, errBadField
+		return 0, 0, false, errBadField
+	}
+	if p, ok = skipVarBytes(p, true); !ok {
+		return 0, 0, false, errBadField
 	}
 	count, n := varint32(p)
 	if n <= 0 || count < 0 {
-		return 0, 0, errBadField
+		return 0, 0, false, errBadField
 	}
 	if count > MaxRecordHeaders {
-		return 0, 0, fmt.Errorf("%w: %d, limit %d", ErrTooManyHeaders, count, MaxRecordHeaders)
+		return 0, 0, false, fmt.Errorf("%w: %d, limit %d", ErrTooManyHeaders, count, MaxRecordHeaders)
 	}
 	p = p[n:]
 	if int(count) > len(p)/2 { // a header takes at least two bytes
-		return 0, 0, fmt.Errorf("%w: %d headers in %d bytes", errOverrun, count, len(p))
+		return 0, 0, false, fmt.Errorf("%w: %d headers in %d bytes", errOverrun, count, len(p))
 	}
 	for range count {
 		if p, ok = skipVarBytes(p, false); !ok {
-			return 0, 0, errBadField
+			return 0, 0, false, errBadField
 		}
 		if p, ok = skipVarBytes(p, true); !ok {
-			return 0, 0, errBadField
+			return 0, 0, false, errBadField
 		}
 	}
 	if len(p) != 0 {
-		return 0, 0, errUnderrun
+		return 0, 0, false, errUnderrun
 	}
-	return tsDelta, offDelta, nil
+	return tsDelta, offDelta, keyNull, nil
 }
 
 // skipVarBytes skips a varint-length-prefixed byte string; a negative length is null where
