@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/thorstream/thorstream/log/cleaner"
 	"github.com/thorstream/thorstream/log/vfs"
 )
 
@@ -38,6 +39,7 @@ const (
 func (b *Broker) BrokerConfigs() []BrokerConfig {
 	o := b.opts
 	d, dd := o.Defaults, DefaultDefaults
+	d.fillCompaction()
 	retentionCheck := o.RetentionCheck
 	if retentionCheck <= 0 {
 		retentionCheck = defaultRetentionCheck
@@ -50,6 +52,20 @@ func (b *Broker) BrokerConfigs() []BrokerConfig {
 	if expiration <= 0 {
 		expiration = defaultProducerIDExpiration
 	}
+	cleanerThreads, cleanerBuffer, cleanerBackoff := o.Cleaner.Threads, o.Cleaner.DedupeBufferBytes, o.Cleaner.Backoff
+	if cleanerThreads <= 0 {
+		cleanerThreads = cleaner.DefaultThreads
+	}
+	if cleanerBuffer <= 0 {
+		cleanerBuffer = cleaner.DefaultDedupeBufferBytes
+	}
+	if cleanerBackoff <= 0 {
+		cleanerBackoff = cleaner.DefaultBackoff
+	}
+	cleanerIO := "-1" // unlimited
+	if o.Cleaner.IOBytesPerSecond > 0 {
+		cleanerIO = strconv.FormatFloat(o.Cleaner.IOBytesPerSecond, 'f', -1, 64)
+	}
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	return []BrokerConfig{
 		{Name: "broker.id", Value: i64(int64(o.NodeID)), Default: o.NodeID == defaultNodeID},
@@ -61,7 +77,17 @@ func (b *Broker) BrokerConfigs() []BrokerConfig {
 		{Name: "log.roll.ms", Value: i64(d.SegmentMs), Default: d.SegmentMs == dd.SegmentMs, TopicConfig: ConfigSegmentMs},
 		{Name: "message.max.bytes", Value: i64(int64(d.MaxMessageBytes)), Default: d.MaxMessageBytes == dd.MaxMessageBytes, TopicConfig: ConfigMaxMessageBytes},
 		{Name: "log.message.timestamp.type", Value: TimestampTypeCreateTime, Default: true, TopicConfig: ConfigTimestampType},
-		{Name: "log.cleanup.policy", Value: "delete", Default: true, TopicConfig: ConfigCleanupPolicy},
+		{Name: "log.cleanup.policy", Value: d.CleanupPolicy, Default: d.CleanupPolicy == dd.CleanupPolicy, TopicConfig: ConfigCleanupPolicy},
+		{Name: "log.cleaner.min.cleanable.ratio", Value: strconv.FormatFloat(d.MinCleanableDirtyRatio, 'g', -1, 64),
+			Default: d.MinCleanableDirtyRatio == dd.MinCleanableDirtyRatio, TopicConfig: ConfigMinCleanableRatio},
+		{Name: "log.cleaner.min.compaction.lag.ms", Value: i64(d.MinCompactionLagMs), Default: d.MinCompactionLagMs == dd.MinCompactionLagMs, TopicConfig: ConfigMinCompactionLagMs},
+		{Name: "log.cleaner.max.compaction.lag.ms", Value: i64(d.MaxCompactionLagMs), Default: d.MaxCompactionLagMs == dd.MaxCompactionLagMs, TopicConfig: ConfigMaxCompactionLagMs},
+		{Name: "log.cleaner.delete.retention.ms", Value: i64(d.DeleteRetentionMs), Default: d.DeleteRetentionMs == dd.DeleteRetentionMs, TopicConfig: ConfigDeleteRetentionMs},
+		{Name: "log.cleaner.enable", Value: strconv.FormatBool(!o.CleanerDisabled), Default: !o.CleanerDisabled},
+		{Name: "log.cleaner.threads", Value: i64(int64(cleanerThreads)), Default: cleanerThreads == cleaner.DefaultThreads},
+		{Name: "log.cleaner.dedupe.buffer.size", Value: i64(cleanerBuffer), Default: cleanerBuffer == cleaner.DefaultDedupeBufferBytes},
+		{Name: "log.cleaner.io.max.bytes.per.second", Value: cleanerIO, Default: o.Cleaner.IOBytesPerSecond <= 0},
+		{Name: "log.cleaner.backoff.ms", Value: i64(cleanerBackoff.Milliseconds()), Default: cleanerBackoff == cleaner.DefaultBackoff},
 		{Name: "min.insync.replicas", Value: "1", Default: true, TopicConfig: ConfigMinInsyncReplicas},
 		{Name: "num.partitions", Value: i64(int64(o.DefaultPartitions)), Default: o.DefaultPartitions == defaultNumPartitions},
 		{Name: "default.replication.factor", Value: "1", Default: true},

@@ -35,6 +35,17 @@ var brokerSettingEnv = map[string]string{
 	"auto.create.topics.enable": "THORSTREAM_AUTO_CREATE_TOPICS",
 	"producer.id.expiration.ms": "THORSTREAM_PRODUCER_ID_EXPIRATION_MS",
 	"log.flush.policy":          "THORSTREAM_FSYNC",
+
+	"log.cleanup.policy":                  "THORSTREAM_LOG_CLEANUP_POLICY",
+	"log.cleaner.enable":                  "THORSTREAM_LOG_CLEANER_ENABLE",
+	"log.cleaner.threads":                 "THORSTREAM_LOG_CLEANER_THREADS",
+	"log.cleaner.dedupe.buffer.size":      "THORSTREAM_LOG_CLEANER_DEDUPE_BUFFER_BYTES",
+	"log.cleaner.io.max.bytes.per.second": "THORSTREAM_LOG_CLEANER_IO_MAX_BYTES_PER_SECOND",
+	"log.cleaner.backoff.ms":              "THORSTREAM_LOG_CLEANER_BACKOFF_MS",
+	"log.cleaner.min.cleanable.ratio":     "THORSTREAM_LOG_CLEANER_MIN_CLEANABLE_RATIO",
+	"log.cleaner.delete.retention.ms":     "THORSTREAM_LOG_CLEANER_DELETE_RETENTION_MS",
+	"log.cleaner.min.compaction.lag.ms":   "THORSTREAM_LOG_CLEANER_MIN_COMPACTION_LAG_MS",
+	"log.cleaner.max.compaction.lag.ms":   "THORSTREAM_LOG_CLEANER_MAX_COMPACTION_LAG_MS",
 }
 
 // resourceKey identifies a config resource in a request.
