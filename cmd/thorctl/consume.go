@@ -41,15 +41,15 @@ func parseTimestamp(s string) (int64, error) {
 func parseConsume(args []string) (consumeOptions, error) {
 	o := consumeOptions{offset: -1, timestamp: -1}
 	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
-	fs.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the earliest offset")
-	fs.Int64Var(&o.offset, "offset", -1, "start at offset N")
-	ts := fs.String("timestamp", "", "start at the first record at or after T")
-	fs.IntVar(&o.partition, "partition", -1, "consume only partition N")
+	fs.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the earliest offset (default: the latest, or the group's committed offset)")
+	fs.Int64Var(&o.offset, "offset", -1, "start at offset `N` of each partition; -1: not set")
+	ts := fs.String("timestamp", "", "start at the first record at or after `T`")
+	fs.IntVar(&o.partition, "partition", -1, "consume only partition `N`; -1: every partition")
 	fs.BoolVar(&o.follow, "follow", false, "keep consuming until interrupted")
-	fs.Int64Var(&o.maxMessages, "max-messages", 0, "stop after N records")
-	fs.StringVar(&o.group, "group", "", "consumer group whose offsets are used and committed")
-	fs.BoolVar(&o.printKey, "print-key", false, "print the key before the value")
-	fs.BoolVar(&o.printOffset, "print-offset", false, "print partition/offset before the value")
+	fs.Int64Var(&o.maxMessages, "max-messages", 0, "stop after `N` records (default: no limit)")
+	fs.StringVar(&o.group, "group", "", "consumer group `G` whose offsets are used and committed")
+	fs.BoolVar(&o.printKey, "print-key", false, "print the key (null when there is none) and a tab before the value")
+	fs.BoolVar(&o.printOffset, "print-offset", false, "print partition/offset and a tab before the value")
 	pos, err := parseArgs(fs, args, "TOPIC")
 	if err != nil {
 		return o, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/thorstream/thorstream/client"
+	"github.com/thorstream/thorstream/codec/errcode"
 )
 
 // maxLine bounds one input line (one record).
@@ -53,9 +54,9 @@ func parseAcks(s string) (int16, error) {
 
 func produce(args []string, broker string, e *env) error {
 	fs := flag.NewFlagSet("produce", flag.ContinueOnError)
-	sep := fs.String("key-separator", "", "split each line into key and value at the first SEP")
-	partition := fs.Int("partition", -1, "partition to produce to (default: by key, else sticky)")
-	acksFlag := fs.String("acks", "all", "all, 1 or 0")
+	sep := fs.String("key-separator", "", "split each line into key and value at the first `SEP`")
+	partition := fs.Int("partition", -1, "partition to produce to; -1: by key, else sticky")
+	acksFlag := fs.String("acks", "all", "`ACKS`: all (every in-sync replica), 1 (the leader) or 0 (none)")
 	linger := fs.Duration("linger", 5*time.Millisecond, "how long a batch waits for more records")
 	pos, err := parseArgs(fs, args, "TOPIC")
 	if err != nil {
@@ -74,10 +75,20 @@ func produce(args []string, broker string, e *env) error {
 		return err
 	}
 	defer c.Close()
-	// Check the topic once, rather than failing every line.
-	info, err := c.DescribeTopic(e.ctx, topic)
+	// Check the topic once, rather than failing every line. A missing topic is asked for with
+	// auto-creation allowed, as Kafka producers ask: the broker creates it when its
+	// auto-creation is on.
+	info, created, err := c.EnsureTopic(e.ctx, topic)
 	if err != nil {
+		if errcode.Of(err) == errcode.UnknownTopicOrPartition {
+			return fmt.Errorf("produce %s: topic %q does not exist and the broker did not create it: "+
+				"its topic auto-creation is off (THORSTREAM_AUTO_CREATE_TOPICS=false); create the topic first with "+
+				"'thorctl topic create %s': %w", topic, topic, topic, err)
+		}
 		return fmt.Errorf("produce %s: %w", topic, err)
+	}
+	if created {
+		fmt.Fprintf(e.stderr, "topic %s did not exist: the broker created it with %s\n", topic, plural(len(info.Partitions), "partition"))
 	}
 	if *partition >= len(info.Partitions) {
 		return fmt.Errorf("produce %s: topic has no partition %d (it has %d)", topic, *partition, len(info.Partitions))
@@ -164,6 +175,14 @@ func startProgress(e *env, stats *produceStats, start time.Time) (stop func()) {
 // progressLine is the periodic progress report: "produced 52000 records (26000/s)".
 func progressLine(n int64, elapsed time.Duration) string {
 	return fmt.Sprintf("produced %d records (%s/s)", n, rate(n, elapsed))
+}
+
+// plural is "1 partition", "3 partitions".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // rate formats n per elapsed as a whole number.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,16 +21,28 @@ var codecNames = map[int]string{
 	batch.CodecLZ4: "lz4", batch.CodecZstd: "zstd",
 }
 
-// segmentDump prints one line per batch of a .log file and stops at the first bad batch. A file
-// of bytes recovery cut off (*.log.dropped-*) is salvaged instead: every valid batch in it is
-// listed, with a line for each damaged stretch.
-func segmentDump(args []string, e *env) error {
+// segmentDump prints one line per batch of a .log file and stops at the first bad batch; with
+// --records, each batch is followed by a line per record. A file of bytes recovery cut off
+// (*.log.dropped-*) is salvaged instead: every valid batch in it is listed, with a line for each
+// damaged stretch.
+func segmentDump(args []string, _ string, e *env) error {
 	fset := flag.NewFlagSet("segment dump", flag.ContinueOnError)
+	withRecords := fset.Bool("records", false, "after each batch, print its records: offset, timestamp, key, value and headers")
+	forceHex := fset.Bool("hex", false, "print keys, values and header values in hex even when they are text (implies --records)")
 	pos, err := parseArgs(fset, args, "FILE.log")
 	if err != nil {
 		return err
 	}
 	path := pos[0]
+	out := bufio.NewWriterSize(e.stdout, 64<<10)
+	defer out.Flush()
+	var records *recordDumper
+	if *withRecords || *forceHex {
+		if records, err = openRecordDumper(path, out, *forceHex); err != nil {
+			return fmt.Errorf("segment dump %s: %w", path, err)
+		}
+		defer records.close()
+	}
 	var bad error
 	batches := 0
 	scan := segment.Scan
@@ -41,21 +54,29 @@ func segmentDump(args []string, e *env) error {
 	err = scan(vfs.Default, path, func(p int64, h batch.Header, err error) error {
 		if err != nil {
 			bad = err
-			fmt.Fprintf(e.stdout, "position=%d BAD: %v\n", p, err)
+			fmt.Fprintf(out, "position=%d BAD: %v\n", p, err)
 			return nil
 		}
 		batches++
-		fmt.Fprintln(e.stdout, formatBatch(p, &h))
+		fmt.Fprintln(out, formatBatch(p, &h))
+		if records != nil {
+			return records.dump(p, &h)
+		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("segment dump %s: %w", path, err)
 	}
 	if salvage {
-		fmt.Fprintf(e.stdout, "%d valid batches in bytes cut off by recovery\n", batches)
-		return nil
+		fmt.Fprintf(out, "%d valid batches in bytes cut off by recovery\n", batches)
 	}
-	if bad != nil {
+	if err := out.Flush(); err != nil {
+		return fmt.Errorf("segment dump %s: %w", path, err)
+	}
+	if records != nil && records.badBatches > 0 {
+		return fmt.Errorf("segment dump %s: the records of %d of %d valid batches do not decode", path, records.badBatches, batches)
+	}
+	if bad != nil && !salvage {
 		return fmt.Errorf("segment dump %s: %d valid batches, then: %w", path, batches, bad)
 	}
 	return nil
@@ -90,7 +111,7 @@ func formatBatch(pos int64, h *batch.Header) string {
 }
 
 // segmentVerify checks a .log file, or every .log file under a directory.
-func segmentVerify(args []string, e *env) error {
+func segmentVerify(args []string, _ string, e *env) error {
 	fset := flag.NewFlagSet("segment verify", flag.ContinueOnError)
 	pos, err := parseArgs(fset, args, "PATH")
 	if err != nil {

@@ -29,7 +29,7 @@ func topicCreate(args []string, broker string, e *env) error {
 	partitions := fs.Int("partitions", 1, "number of partitions")
 	replication := fs.Int("replication-factor", 1, "replicas per partition")
 	configs := configFlag{}
-	fs.Var(configs, "config", "topic configuration key=value (repeatable)")
+	fs.Var(configs, "config", "topic configuration `key=value` (repeatable)")
 	pos, err := parseArgs(fs, args, "NAME")
 	if err != nil {
 		return err
