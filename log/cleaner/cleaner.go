@@ -267,7 +267,6 @@ func (c *Cleaner) pick() (*entry, partition.CleanOptions) {
 func (c *Cleaner) clean(e *entry, o partition.CleanOptions, m *partition.OffsetMap) {
 	o.Map = m
 	o.ReadBufferBytes = c.opts.ReadBufferBytes
-	o.Throttle = c.limiter.wait
 	passDone, abort := make(chan struct{}), make(chan struct{})
 	go func() {
 		select {
@@ -278,6 +277,7 @@ func (c *Cleaner) clean(e *entry, o partition.CleanOptions, m *partition.OffsetM
 		close(abort)
 	}()
 	o.Stop = abort
+	o.Throttle = func(n int) { c.limiter.wait(n, abort) }
 	stats, err := e.t.Log().Clean(o)
 	close(passDone)
 	c.mu.Lock()
@@ -322,8 +322,8 @@ func newLimiter(rate float64, stop <-chan struct{}) *limiter {
 	return &limiter{rate: rate, stop: stop}
 }
 
-// wait blocks until n more bytes fit the rate (or the cleaner stops).
-func (l *limiter) wait(n int) {
+// wait blocks until n more bytes fit the rate, the cleaner stops or abort is closed.
+func (l *limiter) wait(n int, abort <-chan struct{}) {
 	if l.rate <= 0 || n <= 0 {
 		return
 	}
@@ -344,5 +344,6 @@ func (l *limiter) wait(n int) {
 	select {
 	case <-t.C:
 	case <-l.stop:
+	case <-abort:
 	}
 }
