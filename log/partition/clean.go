@@ -650,7 +650,7 @@ func (p *cleanPass) cleanGroup(group []*segment.Segment, endMapped, groupEnd int
 				return err
 			}
 			switch {
-			case kept == count:
+			case kept == count && count > 0:
 				return p.emit(b) // unchanged, byte for byte
 			case kept == 0:
 				if h.ProducerID >= 0 && p.producerLast != nil && p.producerLast[h.ProducerID] == h.BaseOffset {

@@ -2,8 +2,10 @@ package partition
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,7 +104,7 @@ func readRecords(t testing.TB, l *Log) []keyedRecord {
 					return fmt.Errorf("offset %d after %d", r.Offset, last)
 				}
 				last = r.Offset
-				if len(r.Headers) != 1 || string(r.Headers[0].Value) != string(r.Key) {
+				if len(r.Headers) > 0 && (len(r.Headers) != 1 || string(r.Headers[0].Value) != string(r.Key)) {
 					return fmt.Errorf("offset %d: headers %v", r.Offset, r.Headers)
 				}
 				var v []byte
@@ -234,5 +236,168 @@ func TestCleanKeepsLatestPerKey(t *testing.T) {
 				t.Fatalf("after reopen: %d records, want %d", len(got), len(want))
 			}
 		})
+	}
+}
+
+// keyedBatch builds one uncompressed batch at base of records key → value (nil value: tombstone).
+func keyedBatch(base int64, ts int64, pid int64, seq int32, kv ...string) []byte {
+	var b batch.Builder
+	if pid >= 0 {
+		b.ResetProducer(pid, 0, seq)
+	} else {
+		b.Reset()
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		var v []byte
+		if kv[i+1] != "<nil>" {
+			v = []byte(kv[i+1])
+		}
+		b.Append([]byte(kv[i]), v, ts, nil)
+	}
+	raw := append([]byte(nil), b.Finish()...)
+	batch.SetBaseOffset(raw, base)
+	return raw
+}
+
+func mustAppend(t *testing.T, l *Log, raw []byte) {
+	t.Helper()
+	if err := l.Append([][]byte{raw}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCleanKeepsAProducersLastBatchEmpty(t *testing.T) {
+	fs, c := vfs.NewMem(), newClock()
+	opts := testOptions(fs, "/p", c)
+	l := mustOpen(t, opts)
+	defer l.Close()
+	ts := c.Now().UnixMilli()
+	mustAppend(t, l, keyedBatch(0, ts, 42, 0, "a", "1", "b", "1")) // producer 42's last batch
+	mustAppend(t, l, keyedBatch(2, ts, -1, 0, "a", "2", "b", "2")) // supersedes both records
+	if err := l.roll(); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, keyedBatch(4, ts, -1, 0, "c", "1"))
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.Clean(CleanOptions{Now: c.Now(), Force: true, Map: NewOffsetMap(1 << 20), OnWriter: directWriter,
+		ProducerBatches: func() map[int64]int64 { return map[int64]int64{42: 0} }})
+	if err != nil || !st.Ran {
+		t.Fatal(st, err)
+	}
+	var headers []batch.Header
+	if err := l.ScanHeaders(0, func(h batch.Header) error { headers = append(headers, h); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(headers) != 3 {
+		t.Fatalf("%d batches, want 3: %+v", len(headers), headers)
+	}
+	h := headers[0]
+	if h.ProducerID != 42 || h.RecordCount != 0 || h.BaseOffset != 0 || h.LastOffsetDelta != 1 || h.BaseSequence != 0 || h.Size() != batch.HeaderSize {
+		t.Fatalf("producer's last batch kept as %+v", h)
+	}
+	// Without the producer, the emptied batch goes.
+	mustAppend(t, l, keyedBatch(5, ts, -1, 0, "c", "2"))
+	if err := l.roll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Clean(CleanOptions{Now: c.Now(), Force: true, Map: NewOffsetMap(1 << 20), OnWriter: directWriter}); err != nil {
+		t.Fatal(err)
+	}
+	headers = headers[:0]
+	if err := l.ScanHeaders(0, func(h batch.Header) error { headers = append(headers, h); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if headers[0].ProducerID == 42 {
+		t.Fatalf("an untracked producer's empty batch was kept: %+v", headers[0])
+	}
+}
+
+func TestCleanHonoursLagsRatioAndHighWatermark(t *testing.T) {
+	fs, c := vfs.NewMem(), newClock()
+	l := mustOpen(t, testOptions(fs, "/p", c))
+	defer l.Close()
+	old := c.Now().UnixMilli()
+	mustAppend(t, l, keyedBatch(0, old, -1, 0, "a", "1", "a", "2"))
+	if err := l.roll(); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Hour)
+	mustAppend(t, l, keyedBatch(2, c.Now().UnixMilli(), -1, 0, "a", "3"))
+	if err := l.roll(); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, keyedBatch(3, c.Now().UnixMilli(), -1, 0, "b", "1"))
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	m := NewOffsetMap(1 << 20)
+	base := CleanOptions{Now: c.Now(), Map: m, OnWriter: directWriter, MinCleanableRatio: 0.5}
+
+	// Younger than min.compaction.lag.ms: only the first segment is cleanable.
+	o := base
+	o.MinCompactionLag = 30 * time.Minute
+	st, err := l.Clean(o)
+	if err != nil || !st.Ran || st.EndMapped != 2 {
+		t.Fatalf("min lag: %+v %v", st, err)
+	}
+	// The high watermark bounds what is cleaned too.
+	o = base
+	o.MaxOffset = 2
+	if st, err = l.Clean(o); err != nil || st.Ran {
+		t.Fatalf("nothing below the high watermark is dirty: %+v %v", st, err)
+	}
+	// Below the dirty ratio nothing runs, unless max.compaction.lag.ms is exceeded.
+	o = base
+	o.MinCleanableRatio = 1.1
+	if st, err = l.Clean(o); err != nil || st.Ran {
+		t.Fatalf("ratio: %+v %v", st, err)
+	}
+	o.MaxCompactionLag = 30 * time.Minute
+	if st, err = l.Clean(o); err != nil || st.Ran {
+		t.Fatalf("the dirty data is 0 s old, below the max lag: %+v %v", st, err)
+	}
+	o.Now = o.Now.Add(time.Hour)
+	if st, err = l.Clean(o); err != nil || !st.Ran || st.EndMapped != 3 {
+		t.Fatalf("max lag: %+v %v", st, err)
+	}
+	got := readRecords(t, l)
+	if len(got) != 2 || got[0].key != "a" || string(got[0].value) != "3" || got[1].key != "b" {
+		t.Fatalf("records %+v", got)
+	}
+}
+
+func TestCleanAbortsWhenRetentionDeletesTheSegments(t *testing.T) {
+	fs, c := vfs.NewMem(), newClock()
+	l := mustOpen(t, testOptions(fs, "/p", c))
+	defer l.Close()
+	ts := c.Now().UnixMilli()
+	mustAppend(t, l, keyedBatch(0, ts, -1, 0, "a", "1", "a", "2"))
+	if err := l.roll(); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, keyedBatch(2, ts, -1, 0, "a", "3"))
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	onWriter := func(fn func() error) error {
+		if err := l.AdvanceStartOffset(2); err != nil { // DeleteRecords just before the swap
+			t.Fatal(err)
+		}
+		return fn()
+	}
+	_, err := l.Clean(CleanOptions{Now: c.Now(), Force: true, Map: NewOffsetMap(1 << 20), OnWriter: onWriter})
+	if !errors.Is(err, ErrCleanAborted) {
+		t.Fatalf("err %v, want ErrCleanAborted", err)
+	}
+	names, _ := fs.ReadDir("/p")
+	for _, n := range names {
+		if strings.HasSuffix(n, ".cleaned") {
+			t.Fatalf("left %s behind", n)
+		}
 	}
 }
