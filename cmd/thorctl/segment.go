@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/thorstream/thorstream/codec/batch"
+	"github.com/thorstream/thorstream/log/partition"
 	"github.com/thorstream/thorstream/log/segment"
 	"github.com/thorstream/thorstream/log/vfs"
 )
@@ -46,6 +47,9 @@ func segmentDump(args []string, _ string, e *env) error {
 	var bad error
 	batches := 0
 	scan := segment.Scan
+	if partition.Compacted(vfs.Default, path) {
+		scan = segment.ScanCompacted // the cleaner removed batches: offsets skip
+	}
 	_, salvage := segment.IsDroppedFile(filepath.Base(path))
 	if salvage {
 		// Bytes recovery cut off: damage may be anywhere, so list every valid batch in it.
@@ -144,7 +148,11 @@ func segmentVerify(args []string, _ string, e *env) error {
 	}
 	bad := 0
 	for _, f := range files {
-		res, err := segment.Verify(vfs.Default, f)
+		verify := segment.Verify
+		if partition.Compacted(vfs.Default, f) {
+			verify = segment.VerifyCompacted
+		}
+		res, err := verify(vfs.Default, f)
 		if err != nil {
 			return fmt.Errorf("segment verify %s: %w", f, err)
 		}

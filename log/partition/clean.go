@@ -15,6 +15,7 @@ import (
 	"github.com/thorstream/thorstream/codec/batch"
 	"github.com/thorstream/thorstream/codec/compress"
 	"github.com/thorstream/thorstream/log/segment"
+	"github.com/thorstream/thorstream/log/vfs"
 )
 
 // Log compaction (cleanup.policy=compact), Kafka's algorithm:
@@ -824,4 +825,25 @@ func removeSegmentFiles(l *Log, base int64) error {
 	}
 	l.dirUnsynced = true
 	return nil
+}
+
+// Compacted reports whether the segment .log file at path may have been rewritten by the log
+// cleaner, so its batches may skip offsets (segment.VerifyCompacted and ScanCompacted accept
+// that): its partition directory's cleaner checkpoint puts the first dirty offset above the
+// segment's base offset. For tools reading a data directory.
+func Compacted(fs vfs.FS, path string) bool {
+	base, suffix, ok := segment.ParseFileName(filepath.Base(path))
+	if !ok || suffix != segment.LogSuffix {
+		return false
+	}
+	lines, err := readCheckpoint(fs, filepath.Dir(path), cleanerCheckpoint, 3)
+	if err != nil {
+		return false
+	}
+	for _, f := range lines {
+		if f[0] == cleanFirstDirty && base < f[1] {
+			return true
+		}
+	}
+	return false
 }
