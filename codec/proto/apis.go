@@ -3,17 +3,19 @@ package proto
 // API keys of the binary protocol. Peer traffic (replication, heartbeats, consensus) uses keys
 // from 100 up and is described with the cluster code.
 const (
-	KeyProduce      int16 = 0
-	KeyFetch        int16 = 1
-	KeyListOffsets  int16 = 2
-	KeyMetadata     int16 = 3
-	KeyOffsetCommit int16 = 4
-	KeyOffsetFetch  int16 = 5
-	KeyCreateTopics int16 = 6
-	KeyDeleteTopics int16 = 7
-	KeyAPIVersions  int16 = 8
-	KeyPing         int16 = 9
-	KeyBrokerStatus int16 = 10
+	KeyProduce          int16 = 0
+	KeyFetch            int16 = 1
+	KeyListOffsets      int16 = 2
+	KeyMetadata         int16 = 3
+	KeyOffsetCommit     int16 = 4
+	KeyOffsetFetch      int16 = 5
+	KeyCreateTopics     int16 = 6
+	KeyDeleteTopics     int16 = 7
+	KeyAPIVersions      int16 = 8
+	KeyPing             int16 = 9
+	KeyBrokerStatus     int16 = 10
+	KeyAlterConfigs     int16 = 11
+	KeyCreatePartitions int16 = 12
 )
 
 // APIRange is the span of versions the broker serves for one key.
@@ -36,6 +38,8 @@ var Supported = []APIRange{
 	{KeyAPIVersions, 1, 1},
 	{KeyPing, 1, 1},
 	{KeyBrokerStatus, 1, 1},
+	{KeyAlterConfigs, 1, 1},
+	{KeyCreatePartitions, 1, 1},
 }
 
 // Version is the version every API has in protocol v1.
@@ -66,6 +70,10 @@ func KeyName(key int16) string {
 		return "Ping"
 	case KeyBrokerStatus:
 		return "BrokerStatus"
+	case KeyAlterConfigs:
+		return "AlterConfigs"
+	case KeyCreatePartitions:
+		return "CreatePartitions"
 	}
 	return "Unknown"
 }

@@ -135,6 +135,21 @@ var apis = []api{
 		response: &BrokerStatusResponse{NodeID: 1, Version: "v0.1.0", UptimeMs: 90_061_000, Topics: 3, Partitions: 7, DataBytes: 1 << 30,
 			Listeners: []BrokerListener{{"binary", "0.0.0.0:9092", "10.0.0.1:9092"}, {"kafka", "0.0.0.0:9093", "10.0.0.1:9093"}}},
 	},
+	{
+		key: KeyAlterConfigs, name: "11_alter_configs",
+		newReq: func() message { return new(AlterConfigsRequest) }, newResp: func() message { return new(TopicErrorsResponse) },
+		request: &AlterConfigsRequest{Topics: []AlterConfigsTopic{
+			{Name: "orders", Configs: []ConfigOp{{ConfigOpSet, "retention.ms", "3600000"}, {ConfigOpDelete, "max.message.bytes", ""}}},
+			{Name: "audit", Configs: []ConfigOp{{ConfigOpAppend, "cleanup.policy", "compact"}}},
+		}},
+		response: &TopicErrorsResponse{Topics: []TopicError{{"orders", 0, ""}, {"audit", 40, "config cleanup.policy: bad value"}}},
+	},
+	{
+		key: KeyCreatePartitions, name: "12_create_partitions",
+		newReq: func() message { return new(CreatePartitionsRequest) }, newResp: func() message { return new(TopicErrorsResponse) },
+		request:  &CreatePartitionsRequest{Topics: []CreatePartitionsTopic{{"orders", 12}, {"audit", 2}}, TimeoutMs: 10000},
+		response: &TopicErrorsResponse{Topics: []TopicError{{"orders", 0, ""}, {"audit", 37, "topic \"audit\" already has 2 partitions"}}},
+	},
 }
 
 // requestTypes and responseTypes are every distinct body type, fresh.

@@ -55,6 +55,12 @@ func roundTripCases() []struct {
 		{"delete topics zero", &DeleteTopicsRequest{}, func() message { return new(DeleteTopicsRequest) }},
 		{"api versions response zero", &APIVersionsResponse{}, func() message { return new(APIVersionsResponse) }},
 		{"ping extremes", &PingRequest{Echo: math.MinInt64}, func() message { return new(PingRequest) }},
+		{"alter configs zero", &AlterConfigsRequest{}, func() message { return new(AlterConfigsRequest) }},
+		{"alter configs validate only, topic without configs, unknown op", &AlterConfigsRequest{ValidateOnly: true, Topics: []AlterConfigsTopic{
+			{Name: "t"}, {Name: long, Configs: []ConfigOp{{Op: math.MinInt8, Key: "", Value: long}, {Op: ConfigOpSubtract, Key: "cleanup.policy", Value: "compact,delete"}}},
+		}}, func() message { return new(AlterConfigsRequest) }},
+		{"create partitions zero", &CreatePartitionsRequest{}, func() message { return new(CreatePartitionsRequest) }},
+		{"create partitions extremes", &CreatePartitionsRequest{ValidateOnly: true, TimeoutMs: math.MinInt32, Topics: []CreatePartitionsTopic{{"", math.MaxInt32}, {long, -1}}}, func() message { return new(CreatePartitionsRequest) }},
 		{"ping response extremes", &PingResponse{Echo: math.MaxInt64, NodeID: math.MinInt32}, func() message { return new(PingResponse) }},
 	}
 	for _, a := range apis {
@@ -227,7 +233,7 @@ func TestKeyNameAndSupported(t *testing.T) {
 			t.Errorf("KeyName(%d) unknown", a.key)
 		}
 	}
-	if KeyName(11) != "Unknown" || KeyName(-1) != "Unknown" {
+	if KeyName(int16(len(apis))) != "Unknown" || KeyName(-1) != "Unknown" {
 		t.Error("KeyName of an unknown key")
 	}
 }

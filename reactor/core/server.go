@@ -134,6 +134,10 @@ func (s *Server) control(sess *Session, seq uint64, hdr proto.RequestHeader, bod
 		s.listOffsets(sess, seq, hdr, body)
 	case proto.KeyBrokerStatus:
 		s.brokerStatus(sess, seq, hdr, body)
+	case proto.KeyAlterConfigs:
+		s.alterConfigs(sess, seq, hdr, body)
+	case proto.KeyCreatePartitions:
+		s.createPartitions(sess, seq, hdr, body)
 	}
 }
 
