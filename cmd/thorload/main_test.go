@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -94,23 +95,41 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 }
 
-// TestReadmeCommandsParse keeps the command lines of README.md and docs/ valid: the consume
-// example has neither --records nor --duration.
-func TestReadmeCommandsParse(t *testing.T) {
-	for _, args := range []string{
-		"produce --brokers 127.0.0.1:9093 --topic load --record-size 100 --duration 30s",
-		"consume --brokers 127.0.0.1:9093 --topic load --from beginning",
-		"consume --brokers 127.0.0.1:9093 --topic load --from end --report live.svg",
-		"e2e --brokers 127.0.0.1:9093 --topic e2e --partitions 1 --rate 1000 --duration 10s --report e2e.html",
-	} {
-		var stderr bytes.Buffer
-		c, err := parseArgs(strings.Fields(args), &stderr)
-		if err == nil {
-			err = c.options.Validate(c.mode)
-		}
+// TestDocumentedCommandsParse keeps every thorload command line of README.md and docs/ valid
+// as written (the consume example of the README has neither --records nor --duration). Lines
+// with placeholders ("<records produced>") are left out.
+func TestDocumentedCommandsParse(t *testing.T) {
+	files, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, "../../README.md")
+	command := regexp.MustCompile(`\bthorload ((?:produce|consume|e2e)\b[^` + "`" + `|\n#]*)`)
+	checked := 0
+	for _, file := range files {
+		text, err := os.ReadFile(file)
 		if err != nil {
-			t.Errorf("%q: %v\n%s", args, err, stderr.String())
+			t.Fatal(err)
 		}
+		for _, m := range command.FindAllSubmatch(text, -1) {
+			line := string(m[1])
+			if strings.Contains(line, "<") {
+				continue
+			}
+			var stderr bytes.Buffer
+			c, err := parseArgs(strings.Fields(line), &stderr)
+			if err == nil {
+				err = c.options.Validate(c.mode)
+			}
+			if err != nil {
+				t.Errorf("%s: thorload %s: %v\n%s", filepath.Base(file), line, err, stderr.String())
+			}
+			checked++
+		}
+	}
+	t.Logf("%d documented thorload commands parse", checked)
+	if checked < 6 {
+		t.Fatalf("found %d thorload commands in the docs, want the README's three and the benchmarks'", checked)
 	}
 }
 
