@@ -522,3 +522,58 @@ func TestKafkaAdminBrokerConfigs(t *testing.T) {
 		t.Fatalf("types %v", types)
 	}
 }
+
+// TestThorctlTopicAlterAndAddPartitions drives `thorctl topic alter` and `thorctl topic
+// add-partitions` (the binary protocol) and checks the result through the Kafka listener.
+func TestThorctlTopicAlterAndAddPartitions(t *testing.T) {
+	b := startKafkaBroker(t)
+	adm, _ := newAdmin(t, b.kafkaAddr)
+	cli := func(wantCode int, args ...string) (string, string) {
+		t.Helper()
+		stdout, stderr, code := runCLI(t, b.addr, "", args...)
+		if code != wantCode {
+			t.Fatalf("thorctl %q: exit %d, want %d\nstdout %s\nstderr %s", args, code, wantCode, stdout, stderr)
+		}
+		return stdout, stderr
+	}
+	cli(0, "topic", "create", "tc", "--partitions", "2")
+
+	out, _ := cli(0, "topic", "alter", "tc", "--config", "retention.ms=3600000", "--config", "max.message.bytes=5000")
+	if out != "altered topic tc: set max.message.bytes=5000, set retention.ms=3600000\n" {
+		t.Fatalf("alter: %q", out)
+	}
+	for key, want := range map[string]string{"retention.ms": "3600000", "max.message.bytes": "5000"} {
+		if c := topicConfig(t, adm, "tc", key); c.MaybeValue() != want || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+			t.Fatalf("%s after thorctl alter: %+v", key, c)
+		}
+	}
+	cli(0, "topic", "alter", "tc", "--delete-config", "max.message.bytes")
+	if c := topicConfig(t, adm, "tc", "max.message.bytes"); c.MaybeValue() != "1048588" || c.Source != kmsg.ConfigSourceDefaultConfig {
+		t.Fatalf("max.message.bytes after --delete-config: %+v", c)
+	}
+	if out, _ := cli(0, "topic", "alter", "tc", "--validate-only", "--config", "retention.ms=1"); !strings.Contains(out, "nothing changed") {
+		t.Fatalf("validate only: %q", out)
+	}
+	if c := topicConfig(t, adm, "tc", "retention.ms"); c.MaybeValue() != "3600000" {
+		t.Fatalf("--validate-only changed retention.ms: %+v", c)
+	}
+	if _, stderr := cli(1, "topic", "alter", "tc", "--config", "retention.ms=soon"); !strings.Contains(stderr, "INVALID_CONFIG") || !strings.Contains(stderr, "retention.ms") {
+		t.Fatalf("bad value: %s", stderr)
+	}
+	if _, stderr := cli(1, "topic", "alter", "tc-missing", "--config", "retention.ms=1"); !strings.Contains(stderr, "UNKNOWN_TOPIC_OR_PARTITION") {
+		t.Fatalf("unknown topic: %s", stderr)
+	}
+
+	if out, _ := cli(0, "topic", "add-partitions", "tc", "--count", "5"); out != "topic tc now has 5 partitions\n" {
+		t.Fatalf("add-partitions: %q", out)
+	}
+	if n := partitionCount(t, adm, "tc"); n != 5 {
+		t.Fatalf("%d partitions after add-partitions --count 5", n)
+	}
+	if _, stderr := cli(1, "topic", "add-partitions", "tc", "--count", "3"); !strings.Contains(stderr, "INVALID_PARTITIONS") || !strings.Contains(stderr, "cannot be removed") {
+		t.Fatalf("shrink: %s", stderr)
+	}
+	if out, _ := cli(0, "topic", "describe", "tc"); !strings.Contains(out, "Partitions: 5\n") || !strings.Contains(out, "retention.ms=3600000") {
+		t.Fatalf("describe:\n%s", out)
+	}
+}

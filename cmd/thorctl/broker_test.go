@@ -126,7 +126,7 @@ printf '%s\n' "${COMPREPLY[*]}"
 	}
 	f("thorctl ", "topic produce consume broker segment completion help")
 	f("thorctl to", "topic")
-	f("thorctl topic ", "create list describe delete")
+	f("thorctl topic ", "create list describe delete alter add-partitions")
 	f("thorctl --broker h:1 topic create x --pa", "--partitions")
 	f("thorctl topic create --config a=b --rep", "--replication-factor")
 	f("thorctl produce t --acks ", "all 1 0")
