@@ -6,6 +6,7 @@ package cleaner
 
 import (
 	"errors"
+	"sort"
 	"sync"
 	"time"
 
@@ -225,43 +226,54 @@ func (c *Cleaner) run(m *partition.OffsetMap) {
 }
 
 // pick returns the due log with the highest dirty ratio (those past max.compaction.lag.ms
-// first), marked in progress, or nil.
+// first), marked in progress, or nil. The ratios are computed outside the lock: they may read a
+// batch header from disk.
 func (c *Cleaner) pick() (*entry, partition.CleanOptions) {
 	now := c.opts.Now()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return nil, partition.CleanOptions{}
 	}
-	var (
-		best      *entry
-		bestOpts  partition.CleanOptions
-		bestRatio = -1.0
-	)
+	candidates := make([]*entry, 0, len(c.entries))
 	for _, e := range c.entries {
-		if e.inProgress || e.removed || now.Before(e.retryAt) {
-			continue
+		if !e.inProgress && !e.removed && !now.Before(e.retryAt) {
+			candidates = append(candidates, e)
 		}
+	}
+	c.mu.Unlock()
+	type due struct {
+		e     *entry
+		o     partition.CleanOptions
+		ratio float64
+	}
+	var ranked []due
+	for _, e := range candidates {
 		o, ok := e.t.CleanOptions(now)
 		if !ok {
 			continue
 		}
 		o.Now = now
-		ratio, due := e.t.Log().DirtyRatio(&o)
-		if !due {
+		ratio, isDue := e.t.Log().DirtyRatio(&o)
+		if !isDue {
 			continue
 		}
 		if o.MaxCompactionLag > 0 && ratio < o.MinCleanableRatio {
 			ratio += 1 // past max.compaction.lag.ms: before any log merely dirty
 		}
-		if ratio > bestRatio {
-			best, bestOpts, bestRatio = e, o, ratio
+		ranked = append(ranked, due{e, o, ratio})
+	}
+	sort.Slice(ranked, func(i, j int) bool { return ranked[i].ratio > ranked[j].ratio })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range ranked {
+		// Another thread may have taken it, or Remove marked it, meanwhile.
+		if !d.e.inProgress && !d.e.removed && !c.closed {
+			d.e.inProgress = true
+			return d.e, d.o
 		}
 	}
-	if best != nil {
-		best.inProgress = true
-	}
-	return best, bestOpts
+	return nil, partition.CleanOptions{}
 }
 
 func (c *Cleaner) clean(e *entry, o partition.CleanOptions, m *partition.OffsetMap) {
