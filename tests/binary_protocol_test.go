@@ -252,7 +252,7 @@ func TestUnsupportedAPIKeyOrVersion(t *testing.T) {
 		key, version int16
 		body         []byte
 	}{
-		{"unknown key 10", 10, 1, nil},
+		{"the first unused key", int16(len(proto.Supported)), 1, nil}, // keys run 0, 1, 2, …
 		{"unknown key 99 with a body", 99, 1, []byte("whatever the body is")},
 		{"unknown key -1", -1, 1, nil},
 		{"unknown key 32767", 32767, 0, nil},
