@@ -80,7 +80,7 @@ func TestProtocolMetricsResolveEveryServedVersion(t *testing.T) {
 		`thorstream_requests_total{api="unsupported",protocol="test",version=""}`:    5, // 0 v2, key 1, 2 v2, -1, 99
 		`thorstream_request_errors_total{api="Produce",protocol="test",version="4"}`: 1,
 	})
-	if p.API(0, 3) != p.API(0, 3) || p.API(0, 3) == p.API(0, 4) {
+	if first, again := p.API(0, 3), p.API(0, 3); first != again || first == p.API(0, 4) {
 		t.Error("API does not return one set of counters per key and version")
 	}
 	// Off: every piece is nil and counts nothing.
