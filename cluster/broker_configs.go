@@ -28,7 +28,6 @@ type BrokerConfig struct {
 const (
 	defaultNodeID               = 0
 	defaultNumPartitions        = 1
-	defaultAutoCreateTopics     = true
 	defaultRetentionCheck       = 30 * time.Second
 	defaultIndexIntervalBytes   = 4096
 	defaultProducerIDExpiration = DefaultProducerIDExpiration
@@ -91,7 +90,7 @@ func (b *Broker) BrokerConfigs() []BrokerConfig {
 		{Name: "min.insync.replicas", Value: "1", Default: true, TopicConfig: ConfigMinInsyncReplicas},
 		{Name: "num.partitions", Value: i64(int64(o.DefaultPartitions)), Default: o.DefaultPartitions == defaultNumPartitions},
 		{Name: "default.replication.factor", Value: "1", Default: true},
-		{Name: "auto.create.topics.enable", Value: strconv.FormatBool(o.AutoCreateTopics), Default: o.AutoCreateTopics == defaultAutoCreateTopics},
+		{Name: "auto.create.topics.enable", Value: strconv.FormatBool(o.AutoCreateTopics), Default: o.AutoCreateTopics}, // on by default
 		{Name: "log.retention.check.interval.ms", Value: i64(retentionCheck.Milliseconds()), Default: retentionCheck == defaultRetentionCheck},
 		{Name: "log.index.interval.bytes", Value: i64(int64(indexInterval)), Default: indexInterval == defaultIndexIntervalBytes},
 		{Name: "producer.id.expiration.ms", Value: i64(expiration.Milliseconds()), Default: expiration == defaultProducerIDExpiration},
