@@ -90,6 +90,7 @@ func startBroker(t *testing.T, dataDir string, extraEnv ...string) *brokerProc {
 		"THORSTREAM_ADDR=" + b.addr,
 		"THORSTREAM_DATA_DIR=" + dataDir,
 		"THORSTREAM_EVENT_LOOPS=2",
+		"THORSTREAM_HTTP_ADDR=off", // many test brokers share the host; the admin endpoint test sets its own
 	}, extraEnv...)
 	b.start()
 	t.Cleanup(func() { b.kill() })

@@ -147,6 +147,7 @@ def _start_broker(binary, host, addr_port, kafka_port, data_dir, log_path):
             del env[k]
     env.update({
         "THORSTREAM_DATA_DIR": data_dir,
+        "THORSTREAM_HTTP_ADDR": "off",
         "THORSTREAM_ADDR": "%s:%d" % (host, addr_port),
         "THORSTREAM_KAFKA_ADDR": "%s:%d" % (host, kafka_port),
         "THORSTREAM_LOG_LEVEL": os.environ.get("THORSTREAM_TEST_LOG_LEVEL", "debug"),
