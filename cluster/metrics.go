@@ -31,6 +31,7 @@ type Metrics struct {
 	broker atomic.Pointer[Broker]
 
 	logStart, logEnd, size, segments, fenced *prometheus.Desc
+	cleaner                                  cleanerMetrics
 }
 
 // LatencyBuckets are the buckets, in seconds, of the broker's latency histograms: 100 µs (a sync
@@ -74,6 +75,7 @@ func NewMetrics() *Metrics {
 			"Segments in the partition's log, the active one included.", partitionLabels, nil),
 		fenced: prometheus.NewDesc("thorstream_partition_fenced",
 			"1 when the partition refuses writes after a storage error (KAFKA_STORAGE_ERROR), else 0.", partitionLabels, nil),
+		cleaner: newCleanerMetrics(),
 	}
 }
 
@@ -98,6 +100,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.logStart, m.logEnd, m.size, m.segments, m.fenced} {
 		ch <- d
 	}
+	m.cleaner.describe(ch)
 }
 
 // Collect is prometheus.Collector's: the counters, then every partition's log as it is now.
@@ -109,6 +112,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	if b == nil {
 		return
 	}
+	m.cleaner.collect(ch, b)
 	snap := b.Snapshot()
 	for _, name := range snap.Names {
 		t := snap.Topics[name]

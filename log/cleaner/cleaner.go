@@ -55,6 +55,10 @@ type Stats struct {
 	Passes     int64
 	LastError  string
 	InProgress bool
+	// Totals over every pass since the broker started.
+	BytesRead      int64
+	BytesWritten   int64
+	RecordsRemoved int64
 }
 
 type entry struct {
@@ -298,6 +302,9 @@ func (c *Cleaner) clean(e *entry, o partition.CleanOptions, m *partition.OffsetM
 		e.stats.Last = stats
 		e.stats.LastRun = c.opts.Now()
 		e.stats.Passes++
+		e.stats.BytesRead += stats.BytesRead
+		e.stats.BytesWritten += stats.BytesWritten
+		e.stats.RecordsRemoved += stats.Removed
 	}
 	switch {
 	case err == nil:
