@@ -64,16 +64,30 @@ func readError(offset int64, err error) error {
 // maxTimestamp >= ts, found through the time indexes; found=false when there is none. A base
 // offset below StartOffset is raised to it. Safe from any goroutine.
 func (l *Log) OffsetForTimestamp(ts int64) (baseOffset int64, maxTimestamp int64, found bool, err error) {
-	for _, seg := range l.snapshot().segments {
-		if seg.MaxTimestamp() < ts {
-			continue
+	for attempt := 0; ; attempt++ {
+		snap := l.snapshot()
+		base, maxTs, ok, err := snap.offsetForTimestamp(ts)
+		if err != nil && errors.Is(err, segment.ErrDeleted) && attempt < 3 && l.snapshot() != snap {
+			continue // the cleaner replaced a segment meanwhile
 		}
-		base, maxTs, ok, err := seg.FindTimestamp(ts)
 		if err != nil {
 			return 0, 0, false, readError(ts, err)
 		}
 		if ok {
 			return max(base, l.startOffset.Load()), maxTs, true, nil
+		}
+		return 0, 0, false, nil
+	}
+}
+
+func (s *snapshot) offsetForTimestamp(ts int64) (baseOffset int64, maxTimestamp int64, found bool, err error) {
+	for _, seg := range s.segments {
+		if seg.MaxTimestamp() < ts {
+			continue
+		}
+		base, maxTs, ok, err := seg.FindTimestamp(ts)
+		if err != nil || ok {
+			return base, maxTs, ok, err
 		}
 	}
 	return 0, 0, false, nil
