@@ -693,6 +693,15 @@ func (p *cleanPass) cleanGroup(group []*segment.Segment, endMapped, groupEnd int
 		return err
 	}
 	err = p.o.OnWriter(func() error { return l.swapCleaned(seg, group, groupEnd, p.o) })
+	if errors.Is(err, ErrFenced) {
+		// The checkpoint on disk may name the swap: the cleaned files are for the next Open to
+		// install or remove, not for the pass to delete (they may hold the only copy of the
+		// group's records, under the live names once installed).
+		if !slices.Contains(l.snapshot().segments, seg) {
+			seg.Close()
+		}
+		p.cleaned = nil
+	}
 	if err != nil {
 		return err
 	}
