@@ -25,9 +25,11 @@ import (
 // uncompressed batches, tombstones, an idempotent producer), syncs it, and counts the mutating
 // filesystem operations of one whole cleaning (passes until nothing is left to clean). Then, for
 // every one of those operations, it builds the same log again, stops the world at that operation
-// in the middle of the cleaning three times over: the power goes and a random part of what was
+// in the middle of the cleaning four times over: the power goes and a random part of what was
 // not synced survives; the power goes and none of it does; the process is killed (everything it
-// wrote stays, synced or not). Then it reopens the log and checks:
+// wrote stays, synced or not); that one operation fails with an I/O error (a fenced log is closed
+// and reopened, as the broker does; one that is not goes on cleaning). Then it reopens the log
+// and checks:
 //
 //   - Open succeeds, and the log start and end offsets are those of the log before cleaning;
 //   - every record it serves is the one appended at that offset, byte for byte (key, value,
@@ -37,6 +39,7 @@ import (
 //   - the idempotent producer's last batch is still there;
 //   - no stray file in the directory (no *.cleaned, *.tmp, nor files of cut bytes: everything
 //     was durable before the cleaning began);
+//   - after a power loss or a kill, a first restart cut short the same way changes none of this;
 //   - what the restart repaired is durable: after a power loss right after it, the log is the same;
 //   - a further cleaning completes, and the log then serves what the uninterrupted cleaning
 //     followed by the same further cleaning serves.
@@ -173,7 +176,7 @@ func TestCleanCrash(t *testing.T) {
 	full := os.Getenv("THORSTREAM_CLEAN_CRASH_FULL") == "1"
 	scenarios := []*ccScenario{
 		{name: "one pass", seed: 1, batches: 100, keys: 60, valueSize: 100, mapBytes: 1 << 20, cleanSegment: 16 << 10},
-		{name: "passes and expired tombstones", seed: 2, batches: 40, keys: 60, valueSize: 100, mapBytes: 600,
+		{name: "passes and expired tombstones", seed: 2, batches: 30, keys: 50, valueSize: 100, mapBytes: 600,
 			cleanSegment: 8 << 10, expire: true},
 		{name: "large", seed: 3, batches: 300, keys: 200, valueSize: 100, mapBytes: 1100, cleanSegment: 12 << 10,
 			expire: true, sample: 24},
@@ -204,7 +207,7 @@ func TestCleanCrash(t *testing.T) {
 			}
 			failures := 0
 			for _, n := range points {
-				for _, crash := range []ccCrash{ccPowerLoss, ccPowerLossAll, ccKill} {
+				for _, crash := range []ccCrash{ccPowerLoss, ccPowerLossAll, ccKill, ccIOError} {
 					name := fmt.Sprintf("%v at %d of %d", crash, n, ref.ops)
 					if !t.Run(name, func(t *testing.T) { ccCrashRun(t, sc, ref, n, crash) }) {
 						if failures++; failures >= 3 {
@@ -250,6 +253,13 @@ func ccRun(t *testing.T, sc *ccScenario) *ccReference {
 	if swaps < 2 || !merged {
 		t.Fatalf("passes %+v: no pass swaps several cleaned segments in, or none merges segments", passes)
 	}
+	var expired int64
+	for _, st := range passes {
+		expired += st.Tombstones
+	}
+	if sc.expire && expired == 0 {
+		t.Fatalf("passes %+v: no expired tombstone removed", passes)
+	}
 	ref.kept = readRecords(t, x.l)
 	if len(ref.kept) >= len(ref.before) {
 		t.Fatalf("the cleaning kept %d of %d records", len(ref.kept), len(ref.before))
@@ -270,10 +280,13 @@ const (
 	ccPowerLoss    ccCrash = iota // the power goes; a random part of what was not synced survives
 	ccPowerLossAll                // the power goes; nothing that was not synced survives
 	ccKill                        // the process is killed: what it wrote stays; the power goes after the restart
+	// One operation fails with an I/O error and the process goes on: a fenced log is closed and
+	// reopened, as the broker does; one that is not goes on cleaning.
+	ccIOError
 )
 
 func (c ccCrash) String() string {
-	return [...]string{"power loss", "power loss of everything unsynced", "kill"}[c]
+	return [...]string{"power loss", "power loss of everything unsynced", "kill", "I/O error"}[c]
 }
 
 // ccCrashRun builds sc, stops the world at the n-th mutating operation of its cleaning, reopens
@@ -284,10 +297,14 @@ func ccCrashRun(t *testing.T, sc *ccScenario, ref *ccReference, n int64, crash c
 		t.Fatalf("the build is not deterministic: %d operations and end %d, then %d and %d", ref.buildOps, ref.end, ops, x.l.EndOffset())
 	}
 	stopErr := vfs.ErrPowerLost
-	if crash == ccKill {
+	switch crash {
+	case ccKill:
 		x.kill.killAfter(n)
 		stopErr = errKilled
-	} else {
+	case ccIOError:
+		x.kill.failAt(n)
+		stopErr = errIO
+	default:
 		x.fs.CrashAfter(n)
 	}
 	_, err := ccClean(x, sc)
@@ -299,15 +316,47 @@ func ccCrashRun(t *testing.T, sc *ccScenario, ref *ccReference, n int64, crash c
 	case n > ref.ops && err != nil:
 		t.Fatalf("the cleaning failed without a crash: %v", err)
 	}
-	// x.l is dead, as the process that held it: it is never used or closed again.
+	rng := rand.New(rand.NewPCG(sc.seed, uint64(n)<<2|uint64(crash)))
 	switch crash {
 	case ccPowerLoss:
-		x.fs.PowerLoss(rand.New(rand.NewPCG(sc.seed, uint64(n))))
+		x.fs.PowerLoss(rng)
 	case ccPowerLossAll:
 		x.fs.PowerLoss(nil)
+	case ccIOError:
+		if err != nil && !errors.Is(err, ErrFenced) {
+			// Not fenced: the log goes on, and the next cleaning completes.
+			if _, err := ccClean(x, sc); err != nil {
+				t.Fatalf("cleaning again after the I/O error: %v", err)
+			}
+		}
+		if cerr := x.l.Close(); cerr != nil && !errors.Is(cerr, ErrFenced) {
+			t.Fatalf("close after the I/O error: %v", cerr)
+		}
 	}
+	// Otherwise x.l is dead, as the process that held it: it is never used or closed again.
 	opts := x.opts
 	opts.FS = x.fs // the restarted process
+
+	// After a power loss or a kill, the first restart is itself cut short at one of its first
+	// operations, the same way: what it completed of a swap, it completes again.
+	if crash == ccPowerLoss || crash == ccKill {
+		m := 1 + rng.Int64N(40)
+		cut := opts
+		if crash == ccPowerLoss {
+			x.fs.CrashAfter(m)
+		} else {
+			k := &killFS{FS: x.fs}
+			k.killAfter(m)
+			cut.FS = k
+		}
+		_, err := Open(cut) // dead too, whether it completed or not
+		if err != nil && !errors.Is(err, stopErr) {
+			t.Fatalf("open cut at its operation %d: %v", m, err)
+		}
+		if crash == ccPowerLoss {
+			x.fs.PowerLoss(rng)
+		}
+	}
 	open := func(when string) *Log {
 		t.Helper()
 		l, err := Open(opts)
@@ -362,25 +411,42 @@ var errKilled = errors.New("process killed")
 // killFS is a process killed at a chosen mutating filesystem operation (those CrashFS counts):
 // that operation and every later one fail with errKilled and change nothing, and whatever was
 // done before stays as the operating system holds it, durable or not (the power stays on).
+//
+// failAt makes it an I/O error instead: that operation alone fails, with errIO, and the process
+// goes on.
 type killFS struct {
 	vfs.FS
 	mu     sync.Mutex
 	ops    int64
 	killAt int64 // 0: not armed
+	once   bool  // only the operation at killAt fails
 }
+
+var errIO = errors.New("injected I/O error")
 
 func (k *killFS) killAfter(n int64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.killAt = k.ops + n
+	k.killAt, k.once = k.ops+n, false
+}
+
+func (k *killFS) failAt(n int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.killAt, k.once = k.ops+n, true
 }
 
 func (k *killFS) mutating() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.ops++
-	if k.killAt > 0 && k.ops >= k.killAt {
+	switch {
+	case k.killAt <= 0 || k.ops < k.killAt:
+		return nil
+	case !k.once:
 		return errKilled
+	case k.ops == k.killAt:
+		return errIO
 	}
 	return nil
 }
