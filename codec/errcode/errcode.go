@@ -57,13 +57,17 @@ const (
 	InvalidProducerEpoch         Code = 47
 	KafkaStorageError            Code = 56
 	UnknownProducerID            Code = 59
+	NonEmptyGroup                Code = 68
 	GroupIDNotFound              Code = 69
 	FencedLeaderEpoch            Code = 74
 	UnknownLeaderEpoch           Code = 75
 	OffsetNotAvailable           Code = 78
 	MemberIDRequired             Code = 79
 	GroupMaxSizeReached          Code = 81
+	FencedInstanceID             Code = 82
+	GroupSubscribedToTopic       Code = 86
 	InvalidRecord                Code = 87
+	UnstableOffsetCommit         Code = 88
 	ThrottlingQuotaExceeded      Code = 89
 	UnknownTopicID               Code = 100
 	InconsistentTopicID          Code = 103
@@ -117,13 +121,17 @@ var infos = map[Code]info{
 	InvalidProducerEpoch:         {"INVALID_PRODUCER_EPOCH", false},
 	KafkaStorageError:            {"KAFKA_STORAGE_ERROR", true},
 	UnknownProducerID:            {"UNKNOWN_PRODUCER_ID", false},
+	NonEmptyGroup:                {"NON_EMPTY_GROUP", false},
 	GroupIDNotFound:              {"GROUP_ID_NOT_FOUND", false},
 	FencedLeaderEpoch:            {"FENCED_LEADER_EPOCH", true},
 	UnknownLeaderEpoch:           {"UNKNOWN_LEADER_EPOCH", true},
 	OffsetNotAvailable:           {"OFFSET_NOT_AVAILABLE", true},
 	MemberIDRequired:             {"MEMBER_ID_REQUIRED", false},
 	GroupMaxSizeReached:          {"GROUP_MAX_SIZE_REACHED", false},
+	FencedInstanceID:             {"FENCED_INSTANCE_ID", false},
+	GroupSubscribedToTopic:       {"GROUP_SUBSCRIBED_TO_TOPIC", false},
 	InvalidRecord:                {"INVALID_RECORD", false},
+	UnstableOffsetCommit:         {"UNSTABLE_OFFSET_COMMIT", true},
 	ThrottlingQuotaExceeded:      {"THROTTLING_QUOTA_EXCEEDED", true},
 	UnknownTopicID:               {"UNKNOWN_TOPIC_ID", true},
 	InconsistentTopicID:          {"INCONSISTENT_TOPIC_ID", true},
