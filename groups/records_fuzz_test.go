@@ -37,12 +37,12 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		// Decode copies, so the input can be overwritten afterwards.
 		keyCopy, valueCopy := bytes.Clone(key), bytes.Clone(value)
-		got, err := decode(keyCopy, valueCopy)
+		got, err := decodeRecordPair(keyCopy, valueCopy)
 		if err != nil {
 			if !errors.Is(err, ErrBadRecord) && !errors.Is(err, ErrUnknownRecord) {
 				t.Fatalf("error is neither ErrBadRecord nor ErrUnknownRecord: %v", err)
 			}
-			if got != (decoded{}) {
+			if got != (decodedRecord{}) {
 				t.Fatalf("results set with an error (%v): %v", err, got)
 			}
 			return
@@ -53,10 +53,10 @@ func FuzzDecodeRecord(f *testing.F) {
 		case got.ok == nil && got.ov != nil, got.gk == nil && got.gv != nil:
 			t.Fatalf("a value of the other kind than the key: %v", got)
 		case tombstone != (got.ov == nil && got.gv == nil):
-			t.Fatalf("tombstone %v, decoded %v", tombstone, got)
+			t.Fatalf("tombstone %v, decodedRecord %v", tombstone, got)
 		}
 		if fp, limit := recordFootprint(got), maxFootprint(key, value); fp > limit {
-			t.Fatalf("%d bytes decoded from %d; limit %d", fp, len(key)+len(value), limit)
+			t.Fatalf("%d bytes decodedRecord from %d; limit %d", fp, len(key)+len(value), limit)
 		}
 		for i := range keyCopy {
 			keyCopy[i] ^= 0xff
@@ -64,13 +64,13 @@ func FuzzDecodeRecord(f *testing.F) {
 		for i := range valueCopy {
 			valueCopy[i] ^= 0xff
 		}
-		again, err := decode(key, value)
+		again, err := decodeRecordPair(key, value)
 		if err != nil || !reflect.DeepEqual(got, again) {
-			t.Fatalf("decoded record changed with its input, or decoding is not deterministic:\nfirst %v\nagain %v (%v)", got, again, err)
+			t.Fatalf("decodedRecord record changed with its input, or decoding is not deterministic:\nfirst %v\nagain %v (%v)", got, again, err)
 		}
 
 		// Written back as Thorstream writes it, the record reads the same.
-		var wantBack decoded
+		var wantBack decodedRecord
 		var rkey, rvalue []byte
 		if got.ok != nil {
 			rkey = AppendOffsetKey(nil, *got.ok)
@@ -89,7 +89,7 @@ func FuzzDecodeRecord(f *testing.F) {
 				wantBack.gv = got.gv
 			}
 		}
-		back, err := decode(rkey, rvalue)
+		back, err := decodeRecordPair(rkey, rvalue)
 		if err != nil || !reflect.DeepEqual(back, wantBack) {
 			t.Fatalf("written back and read again:\ngot  %v (%v)\nwant %v", back, err, wantBack)
 		}
@@ -125,9 +125,9 @@ func recordSeeds(t testing.TB) map[string]recordSeed {
 			seeds["broken-long-"+name] = recordSeed{key, append(bytes.Clone(value), 0), false}
 		}
 	}
-	groupKey, offsetKey := unhex(t, groupKeyV2Hex), unhex(t, offsetKeyV1Hex)
+	groupKey, offsetKey := unhexDump(t, groupKeyV2Hex), unhexDump(t, offsetKeyV1Hex)
 	broken := func(name string, key []byte, value string) {
-		seeds["broken-"+name] = recordSeed{key, unhex(t, value), false}
+		seeds["broken-"+name] = recordSeed{key, unhexDump(t, value), false}
 	}
 	broken("member-count", groupKey, "0003 0000 00000000 ffff ffff 0000018bcfe56800 7fffffff 0000")
 	broken("compact-member-count", groupKey, "0004 01 00000000 00 00 0000018bcfe56800 ffffffff0f 00")
@@ -135,8 +135,8 @@ func recordSeeds(t testing.TB) map[string]recordSeed {
 	broken("tag-size", groupKey, "0004 01 00000000 00 00 0000018bcfe56800 01 01 00 ffffffff07")
 	broken("varint", offsetKey, "0004 000000000000002a 00000005 ffffffff1f 0000018bcfe56800 00")
 	broken("value-version", offsetKey, "0005 000000000000002a 00000005 0001 6d 0000018bcfe56800")
-	seeds["broken-key-version"] = recordSeed{unhex(t, "0003 0002 6731"), unhex(t, "0000"), false}
-	seeds["broken-key-null-string"] = recordSeed{unhex(t, "0001 ffff 0001 74 00000007"), nil, true}
+	seeds["broken-key-version"] = recordSeed{unhexDump(t, "0003 0002 6731"), unhexDump(t, "0000"), false}
+	seeds["broken-key-null-string"] = recordSeed{unhexDump(t, "0001 ffff 0001 74 00000007"), nil, true}
 	return seeds
 }
 

@@ -14,9 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// unhex decodes a hex dump written for people: whitespace is ignored and "#" starts a comment
+// unhexDump decodes a hex dump written for people: whitespace is ignored and "#" starts a comment
 // that runs to the end of the line.
-func unhex(t testing.TB, dump string) []byte {
+func unhexDump(t testing.TB, dump string) []byte {
 	t.Helper()
 	var clean strings.Builder
 	for line := range strings.SplitSeq(dump, "\n") {
@@ -30,23 +30,23 @@ func unhex(t testing.TB, dump string) []byte {
 	return b
 }
 
-func strPtr(s string) *string { return &s }
+func recordStr(s string) *string { return &s }
 
-// decoded is what DecodeRecord returns, gathered for comparison.
-type decoded struct {
+// decodedRecord is what DecodeRecord returns, gathered for comparison.
+type decodedRecord struct {
 	ok *OffsetKey
 	ov *OffsetValue
 	gk *GroupKey
 	gv *GroupValue
 }
 
-func decode(key, value []byte) (decoded, error) {
+func decodeRecordPair(key, value []byte) (decodedRecord, error) {
 	ok, ov, gk, gv, err := DecodeRecord(key, value)
-	return decoded{ok, ov, gk, gv}, err
+	return decodedRecord{ok, ov, gk, gv}, err
 }
 
-// String shows the decoded record in test failures.
-func (d decoded) String() string {
+// String shows the decodedRecord record in test failures.
+func (d decodedRecord) String() string {
 	b, err := json.Marshal(map[string]any{"offsetKey": d.ok, "offsetValue": d.ov, "groupKey": d.gk, "groupValue": d.gv})
 	if err != nil {
 		return err.Error()
@@ -70,11 +70,11 @@ var (
 	goldenGroupV3 = GroupValue{
 		ProtocolType:          "consumer",
 		Generation:            3,
-		Protocol:              strPtr("range"),
-		Leader:                strPtr("m1"),
+		Protocol:              recordStr("range"),
+		Leader:                recordStr("m1"),
 		CurrentStateTimestamp: goldenCommitMs,
 		Members: []MemberValue{
-			{MemberID: "m1", InstanceID: strPtr("i1"), ClientID: "c", ClientHost: "/h",
+			{MemberID: "m1", InstanceID: recordStr("i1"), ClientID: "c", ClientHost: "/h",
 				RebalanceTimeoutMs: 60000, SessionTimeoutMs: 45000,
 				Subscription: []byte{0xaa, 0xbb, 0xcc}, Assignment: []byte{0xdd, 0xee}},
 			{MemberID: "m2", ClientID: "c", ClientHost: "/h",
@@ -127,7 +127,7 @@ type goldenRecord struct {
 	name       string
 	key, value string // hex dumps; value "" with tombstone set is a null value
 	tombstone  bool
-	want       decoded
+	want       decodedRecord
 	// kafka, if set, is the same record encoded by franz-go's implementation of Kafka's
 	// schemas: the hand-built dump must match it byte for byte.
 	kafkaKey, kafkaValue func() []byte
@@ -195,7 +195,7 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				00000005            # leader epoch 5
 				0001 6d             # metadata "m"
 				0000018bcfe56800    # commit timestamp`,
-			want:       decoded{ok: &goldenOffsetKey, ov: offsetValue(3, 5, -1)},
+			want:       decodedRecord{ok: &goldenOffsetKey, ov: offsetValue(3, 5, -1)},
 			kafkaKey:   kafkaOffsetKey(1),
 			kafkaValue: kafkaOffsetValue(3, false),
 			writtenKey: writtenOffsetKey,
@@ -212,7 +212,7 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				000000000000002a    # offset 42
 				0001 6d             # metadata "m"
 				0000018bcfe56800    # commit timestamp`,
-			want:       decoded{ok: &goldenOffsetKey, ov: offsetValue(0, -1, -1)},
+			want:       decodedRecord{ok: &goldenOffsetKey, ov: offsetValue(0, -1, -1)},
 			kafkaKey:   kafkaOffsetKey(0),
 			kafkaValue: kafkaOffsetValue(0, false),
 		},
@@ -223,7 +223,7 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				0001 6d             # metadata "m"
 				0000018bcfe56800    # commit timestamp
 				0000018bcfee8fc0    # expire timestamp`,
-			want:       decoded{ok: &goldenOffsetKey, ov: offsetValue(1, -1, goldenExpireMs)},
+			want:       decodedRecord{ok: &goldenOffsetKey, ov: offsetValue(1, -1, goldenExpireMs)},
 			kafkaValue: kafkaOffsetValue(1, false),
 		},
 		{
@@ -232,7 +232,7 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				000000000000002a    # offset 42
 				0001 6d             # metadata "m"
 				0000018bcfe56800    # commit timestamp, and no expire timestamp`,
-			want: decoded{ok: &goldenOffsetKey, ov: offsetValue(1, -1, -1)},
+			want: decodedRecord{ok: &goldenOffsetKey, ov: offsetValue(1, -1, -1)},
 		},
 		{
 			name: "offset value v2", key: offsetKeyV1Hex, value: `
@@ -240,7 +240,7 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				000000000000002a    # offset 42
 				0001 6d             # metadata "m"
 				0000018bcfe56800    # commit timestamp`,
-			want:       decoded{ok: &goldenOffsetKey, ov: offsetValue(2, -1, -1)},
+			want:       decodedRecord{ok: &goldenOffsetKey, ov: offsetValue(2, -1, -1)},
 			kafkaValue: kafkaOffsetValue(2, false),
 		},
 		{
@@ -253,19 +253,19 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				02                  # two tagged fields
 				00 10 0102030405060708090a0b0c0d0e0f10  # tag 0 (topic id), 16 bytes
 				05 02 abcd          # tag 5, unknown, 2 bytes`,
-			want:       decoded{ok: &goldenOffsetKey, ov: offsetValue(4, 5, -1)},
+			want:       decodedRecord{ok: &goldenOffsetKey, ov: offsetValue(4, 5, -1)},
 			kafkaValue: kafkaOffsetValue(4, true),
 		},
 		{
 			name: "offset value v4 without tagged fields", key: offsetKeyV1Hex, value: `
 				0004 000000000000002a 00000005 02 6d 0000018bcfe56800
 				00                  # no tagged fields`,
-			want:       decoded{ok: &goldenOffsetKey, ov: offsetValue(4, 5, -1)},
+			want:       decodedRecord{ok: &goldenOffsetKey, ov: offsetValue(4, 5, -1)},
 			kafkaValue: kafkaOffsetValue(4, false),
 		},
 		{
 			name: "offset tombstone", key: offsetKeyV1Hex, tombstone: true,
-			want: decoded{ok: &goldenOffsetKey},
+			want: decodedRecord{ok: &goldenOffsetKey},
 		},
 		{
 			name: "group key v2, value v3", key: groupKeyV2Hex, value: `
@@ -289,7 +289,7 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				  0001 63 0002 2f68 0000ea60 0000afc8
 				  00000001 aa       #   subscription
 				  00000000          #   assignment: empty`,
-			want:         decoded{gk: &goldenGroupKey, gv: groupAs(3)},
+			want:         decodedRecord{gk: &goldenGroupKey, gv: groupAs(3)},
 			kafkaKey:     kafkaGroupKey,
 			kafkaValue:   kafkaGroupValue(3, false),
 			writtenKey:   writtenGroupKey,
@@ -304,7 +304,7 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				  0000afc8          #   session timeout (no rebalance timeout before v1)
 				  00000003 aabbcc 00000002 ddee
 				  0002 6d32 0001 63 0002 2f68 0000afc8 00000001 aa 00000000`,
-			want:       decoded{gk: &goldenGroupKey, gv: groupAs(0)},
+			want:       decodedRecord{gk: &goldenGroupKey, gv: groupAs(0)},
 			kafkaValue: kafkaGroupValue(0, false),
 		},
 		{
@@ -316,7 +316,7 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				  0000ea60 0000afc8 # rebalance and session timeouts
 				  00000003 aabbcc 00000002 ddee
 				  0002 6d32 0001 63 0002 2f68 0000ea60 0000afc8 00000001 aa 00000000`,
-			want:       decoded{gk: &goldenGroupKey, gv: groupAs(1)},
+			want:       decodedRecord{gk: &goldenGroupKey, gv: groupAs(1)},
 			kafkaValue: kafkaGroupValue(1, false),
 		},
 		{
@@ -327,7 +327,7 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				00000002
 				  0002 6d31 0001 63 0002 2f68 0000ea60 0000afc8 00000003 aabbcc 00000002 ddee
 				  0002 6d32 0001 63 0002 2f68 0000ea60 0000afc8 00000001 aa 00000000`,
-			want:       decoded{gk: &goldenGroupKey, gv: groupAs(2)},
+			want:       decodedRecord{gk: &goldenGroupKey, gv: groupAs(2)},
 			kafkaValue: kafkaGroupValue(2, false),
 		},
 		{
@@ -353,7 +353,7 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				  01                #   assignment: empty
 				  00                #   no tagged fields
 				01 01 01 01         # one tagged field: tag 1, 1 byte`,
-			want:       decoded{gk: &goldenGroupKey, gv: groupAs(4)},
+			want:       decodedRecord{gk: &goldenGroupKey, gv: groupAs(4)},
 			kafkaValue: kafkaGroupValue(4, true),
 		},
 		{
@@ -365,7 +365,7 @@ func goldenRecords(t testing.TB) []goldenRecord {
 				ffff                # leader null
 				0000018bcfe56800
 				00000000            # no members`,
-			want: decoded{gk: &goldenGroupKey, gv: &GroupValue{ProtocolType: "consumer", Generation: 5,
+			want: decodedRecord{gk: &goldenGroupKey, gv: &GroupValue{ProtocolType: "consumer", Generation: 5,
 				CurrentStateTimestamp: goldenCommitMs}},
 			writtenValue: func() []byte {
 				return AppendGroupValue(nil, GroupValue{ProtocolType: "consumer", Generation: 5,
@@ -379,15 +379,15 @@ func goldenRecords(t testing.TB) []goldenRecord {
 		},
 		{
 			name: "group tombstone", key: groupKeyV2Hex, tombstone: true,
-			want: decoded{gk: &goldenGroupKey},
+			want: decodedRecord{gk: &goldenGroupKey},
 		},
 	}
 }
 
 func (g goldenRecord) bytes(t testing.TB) (key, value []byte) {
-	key = unhex(t, g.key)
+	key = unhexDump(t, g.key)
 	if !g.tombstone {
-		value = unhex(t, g.value)
+		value = unhexDump(t, g.value)
 	}
 	return key, value
 }
@@ -396,7 +396,7 @@ func TestRecordsGolden(t *testing.T) {
 	for _, g := range goldenRecords(t) {
 		t.Run(g.name, func(t *testing.T) {
 			key, value := g.bytes(t)
-			got, err := decode(key, value)
+			got, err := decodeRecordPair(key, value)
 			if err != nil {
 				t.Fatalf("DecodeRecord: %v", err)
 			}
@@ -471,11 +471,11 @@ func TestRecordsMigrateOffsetsLog(t *testing.T) {
 		metadata string
 		offset   int64
 	}{{"", 0}, {"m", 42}, {strings.Repeat("x", MaxMetadataBytes), math.MaxInt64}, {strings.Repeat("y", 8), -1}} {
-		got, err := decode(encodeKey("orders-app", "orders", 11), encodeValue(c.offset, c.metadata, 1234))
+		got, err := decodeRecordPair(encodeKey("orders-app", "orders", 11), encodeValue(c.offset, c.metadata, 1234))
 		if err != nil {
 			t.Fatalf("metadata of %d bytes: %v", len(c.metadata), err)
 		}
-		want := decoded{
+		want := decodedRecord{
 			ok: &OffsetKey{Group: "orders-app", Topic: "orders", Partition: 11},
 			ov: &OffsetValue{Offset: c.offset, LeaderEpoch: -1, Metadata: c.metadata, CommitTimestamp: 1234, ExpireTimestamp: -1},
 		}
@@ -493,17 +493,17 @@ func TestRecordsRoundTrip(t *testing.T) {
 	}
 	for _, v := range offsets {
 		k := OffsetKey{Group: "group é", Topic: strings.Repeat("t", 249), Partition: math.MaxInt32}
-		got, err := decode(AppendOffsetKey(nil, k), AppendOffsetValue(nil, v))
+		got, err := decodeRecordPair(AppendOffsetKey(nil, k), AppendOffsetValue(nil, v))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (decoded{ok: &k, ov: &v}); !reflect.DeepEqual(got, want) {
+		if want := (decodedRecord{ok: &k, ov: &v}); !reflect.DeepEqual(got, want) {
 			t.Errorf("round trip:\ngot  %v\nwant %v", got, want)
 		}
 	}
 
 	// Version 3 has no expire timestamp: it reads back as none.
-	got, err := decode(AppendOffsetKey(nil, goldenOffsetKey), AppendOffsetValue(nil, OffsetValue{Offset: 1, LeaderEpoch: -1, ExpireTimestamp: 99}))
+	got, err := decodeRecordPair(AppendOffsetKey(nil, goldenOffsetKey), AppendOffsetValue(nil, OffsetValue{Offset: 1, LeaderEpoch: -1, ExpireTimestamp: 99}))
 	if err != nil || got.ov.ExpireTimestamp != -1 {
 		t.Errorf("expire timestamp after a round trip: %v, %v; want -1", got, err)
 	}
@@ -511,17 +511,17 @@ func TestRecordsRoundTrip(t *testing.T) {
 	groups := []GroupValue{
 		goldenGroupV3,
 		{CurrentStateTimestamp: -1}, // a group that only commits offsets
-		{ProtocolType: "connect", Generation: math.MaxInt32, Protocol: strPtr(""), Leader: strPtr(""), CurrentStateTimestamp: 0,
-			Members: []MemberValue{{MemberID: "", InstanceID: strPtr(""), RebalanceTimeoutMs: -1, SessionTimeoutMs: math.MinInt32,
+		{ProtocolType: "connect", Generation: math.MaxInt32, Protocol: recordStr(""), Leader: recordStr(""), CurrentStateTimestamp: 0,
+			Members: []MemberValue{{MemberID: "", InstanceID: recordStr(""), RebalanceTimeoutMs: -1, SessionTimeoutMs: math.MinInt32,
 				Subscription: bytes.Repeat([]byte{1}, 70000), Assignment: bytes.Repeat([]byte{2}, 3)}}},
 	}
 	for _, v := range groups {
 		k := GroupKey{Group: strings.Repeat("g", 300)}
-		got, err := decode(AppendGroupKey(nil, k), AppendGroupValue(nil, v))
+		got, err := decodeRecordPair(AppendGroupKey(nil, k), AppendGroupValue(nil, v))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (decoded{gk: &k, gv: &v}); !reflect.DeepEqual(got, want) {
+		if want := (decodedRecord{gk: &k, gv: &v}); !reflect.DeepEqual(got, want) {
 			t.Errorf("round trip:\ngot  %v\nwant %v", got, want)
 		}
 	}
@@ -536,7 +536,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 // A string longer than a record can hold is clipped, so the record stays readable.
 func TestRecordsClipLongStrings(t *testing.T) {
 	long := strings.Repeat("g", MaxRecordStringBytes+10)
-	got, err := decode(AppendGroupKey(nil, GroupKey{Group: long}), AppendGroupValue(nil, GroupValue{Leader: &long,
+	got, err := decodeRecordPair(AppendGroupKey(nil, GroupKey{Group: long}), AppendGroupValue(nil, GroupValue{Leader: &long,
 		Members: []MemberValue{{MemberID: long, ClientHost: long}}}))
 	if err != nil {
 		t.Fatal(err)
@@ -550,7 +550,7 @@ func TestRecordsClipLongStrings(t *testing.T) {
 // Decoded values own their memory: overwriting the record afterwards changes nothing.
 func TestRecordsDoNotAliasInput(t *testing.T) {
 	key, value := AppendGroupKey(nil, goldenGroupKey), AppendGroupValue(nil, goldenGroupV3)
-	got, err := decode(key, value)
+	got, err := decodeRecordPair(key, value)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,8 +560,8 @@ func TestRecordsDoNotAliasInput(t *testing.T) {
 	for i := range value {
 		value[i] = 0x5a
 	}
-	if want := (decoded{gk: &goldenGroupKey, gv: groupAs(3)}); !reflect.DeepEqual(got, want) {
-		t.Errorf("decoded record changed with its input:\ngot  %v\nwant %v", got, want)
+	if want := (decodedRecord{gk: &goldenGroupKey, gv: groupAs(3)}); !reflect.DeepEqual(got, want) {
+		t.Errorf("decodedRecord record changed with its input:\ngot  %v\nwant %v", got, want)
 	}
 }
 
@@ -573,18 +573,18 @@ func TestRecordsTruncated(t *testing.T) {
 		t.Run(g.name, func(t *testing.T) {
 			key, value := g.bytes(t)
 			for i := range len(key) {
-				if got, err := decode(key[:i], value); !errors.Is(err, ErrBadRecord) {
+				if got, err := decodeRecordPair(key[:i], value); !errors.Is(err, ErrBadRecord) {
 					t.Errorf("key cut to %d of %d bytes: %v, %v; want ErrBadRecord", i, len(key), got, err)
 				}
 			}
-			if got, err := decode(append(bytes.Clone(key), 0), value); !errors.Is(err, ErrBadRecord) {
+			if got, err := decodeRecordPair(append(bytes.Clone(key), 0), value); !errors.Is(err, ErrBadRecord) {
 				t.Errorf("key with a trailing byte: %v, %v; want ErrBadRecord", got, err)
 			}
 			if value == nil {
 				return
 			}
 			for i := range len(value) {
-				got, err := decode(key, value[:i])
+				got, err := decodeRecordPair(key, value[:i])
 				if strings.Contains(g.name, "v1 (Kafka)") && i == len(value)-8 {
 					if err != nil || got.ov.ExpireTimestamp != -1 {
 						t.Errorf("Kafka's v1 value without its expire timestamp: %v, %v; want the earlier layout", got, err)
@@ -595,7 +595,7 @@ func TestRecordsTruncated(t *testing.T) {
 					t.Errorf("value cut to %d of %d bytes: %v, %v; want ErrBadRecord", i, len(value), got, err)
 				}
 			}
-			if got, err := decode(key, append(bytes.Clone(value), 0)); !errors.Is(err, ErrBadRecord) {
+			if got, err := decodeRecordPair(key, append(bytes.Clone(value), 0)); !errors.Is(err, ErrBadRecord) {
 				t.Errorf("value with a trailing byte: %v, %v; want ErrBadRecord", got, err)
 			}
 		})
@@ -606,16 +606,16 @@ func TestRecordsErrors(t *testing.T) {
 	offsetValueV3 := "0003 000000000000002a 00000005 0001 6d 0000018bcfe56800"
 	f := func(name, key, value string, tombstone bool, want error) {
 		t.Helper()
-		k := unhex(t, key)
+		k := unhexDump(t, key)
 		var v []byte
 		if !tombstone {
-			v = unhex(t, value)
+			v = unhexDump(t, value)
 		}
-		got, err := decode(k, v)
+		got, err := decodeRecordPair(k, v)
 		if !errors.Is(err, want) {
 			t.Errorf("%s: %v, %v; want %v", name, got, err, want)
 		}
-		if got != (decoded{}) {
+		if got != (decodedRecord{}) {
 			t.Errorf("%s: results set with an error: %v", name, got)
 		}
 		if err != nil && !strings.HasPrefix(err.Error(), "groups: ") {
@@ -659,12 +659,12 @@ func TestRecordsErrors(t *testing.T) {
 // TestRecordsHostileLengthsAllocateNothing checks that counts and lengths far beyond the record
 // are refused before anything is allocated for them.
 func TestRecordsHostileLengthsAllocateNothing(t *testing.T) {
-	key := unhex(t, groupKeyV2Hex)
+	key := unhexDump(t, groupKeyV2Hex)
 	for name, value := range map[string][]byte{
-		"members":       unhex(t, "0003 0000 00000000 ffff ffff 0000018bcfe56800 7fffffff"+strings.Repeat("00", 64)),
-		"compact count": unhex(t, "0004 01 00000000 00 00 0000018bcfe56800 ffffffff0f"+strings.Repeat("00", 64)),
-		"subscription":  unhex(t, "0003 0000 00000000 ffff ffff 0000018bcfe56800 00000001 0000 ffff 0000 0000 00000000 00000000 7fffffff"+strings.Repeat("00", 64)),
-		"tag":           unhex(t, "0004 01 00000000 00 00 0000018bcfe56800 01 01 00 ffffffff07"+strings.Repeat("00", 64)),
+		"members":       unhexDump(t, "0003 0000 00000000 ffff ffff 0000018bcfe56800 7fffffff"+strings.Repeat("00", 64)),
+		"compact count": unhexDump(t, "0004 01 00000000 00 00 0000018bcfe56800 ffffffff0f"+strings.Repeat("00", 64)),
+		"subscription":  unhexDump(t, "0003 0000 00000000 ffff ffff 0000018bcfe56800 00000001 0000 ffff 0000 0000 00000000 00000000 7fffffff"+strings.Repeat("00", 64)),
+		"tag":           unhexDump(t, "0004 01 00000000 00 00 0000018bcfe56800 01 01 00 ffffffff07"+strings.Repeat("00", 64)),
 	} {
 		var err error
 		decodeIt := func() { _, _, _, _, err = DecodeRecord(key, value) }
@@ -686,8 +686,8 @@ func TestRecordsHostileLengthsAllocateNothing(t *testing.T) {
 	}
 }
 
-// recordFootprint is about how many bytes of memory a decoded record holds.
-func recordFootprint(d decoded) int {
+// recordFootprint is about how many bytes of memory a decodedRecord record holds.
+func recordFootprint(d decodedRecord) int {
 	n := 0
 	if d.ok != nil {
 		n += int(reflect.TypeFor[OffsetKey]().Size()) + len(d.ok.Group) + len(d.ok.Topic)
@@ -717,17 +717,17 @@ func recordFootprint(d decoded) int {
 	return n
 }
 
-// maxFootprint bounds the memory a decoded record may hold for its size: a member takes at least
+// maxFootprint bounds the memory a decodedRecord record may hold for its size: a member takes at least
 // 15 bytes of a record and about 130 bytes of memory, everything else is about its own size.
 func maxFootprint(key, value []byte) int { return 256 + 10*(len(key)+len(value)) }
 
 func TestRecordsFootprintBound(t *testing.T) {
 	// The densest records: many members of the fewest bytes each.
 	many := GroupValue{Members: make([]MemberValue, 1000)}
-	flexible := unhex(t, "0004 01 00000000 00 00 ffffffffffffffff e907"+strings.Repeat("01 01 01 01 00000000 00000000 01 01 00", 1000)+"00")
+	flexible := unhexDump(t, "0004 01 00000000 00 00 ffffffffffffffff e907"+strings.Repeat("01 01 01 01 00000000 00000000 01 01 00", 1000)+"00")
 	for name, value := range map[string][]byte{"v3": AppendGroupValue(nil, many), "v4": flexible} {
 		key := AppendGroupKey(nil, GroupKey{})
-		got, err := decode(key, value)
+		got, err := decodeRecordPair(key, value)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -735,7 +735,7 @@ func TestRecordsFootprintBound(t *testing.T) {
 			t.Fatalf("%s: %d members", name, len(got.gv.Members))
 		}
 		if fp, limit := recordFootprint(got), maxFootprint(key, value); fp > limit {
-			t.Errorf("%s: %d bytes decoded from %d; limit %d", name, fp, len(key)+len(value), limit)
+			t.Errorf("%s: %d bytes decodedRecord from %d; limit %d", name, fp, len(key)+len(value), limit)
 		}
 	}
 }
