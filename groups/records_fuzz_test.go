@@ -53,10 +53,10 @@ func FuzzDecodeRecord(f *testing.F) {
 		case got.ok == nil && got.ov != nil, got.gk == nil && got.gv != nil:
 			t.Fatalf("a value of the other kind than the key: %v", got)
 		case tombstone != (got.ov == nil && got.gv == nil):
-			t.Fatalf("tombstone %v, decodedRecord %v", tombstone, got)
+			t.Fatalf("tombstone %v, decoded %v", tombstone, got)
 		}
 		if fp, limit := recordFootprint(got), maxFootprint(key, value); fp > limit {
-			t.Fatalf("%d bytes decodedRecord from %d; limit %d", fp, len(key)+len(value), limit)
+			t.Fatalf("%d bytes decoded from %d; limit %d", fp, len(key)+len(value), limit)
 		}
 		for i := range keyCopy {
 			keyCopy[i] ^= 0xff
@@ -66,7 +66,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		again, err := decodeRecordPair(key, value)
 		if err != nil || !reflect.DeepEqual(got, again) {
-			t.Fatalf("decodedRecord record changed with its input, or decoding is not deterministic:\nfirst %v\nagain %v (%v)", got, again, err)
+			t.Fatalf("decoded record changed with its input, or decoding is not deterministic:\nfirst %v\nagain %v (%v)", got, again, err)
 		}
 
 		// Written back as Thorstream writes it, the record reads the same.

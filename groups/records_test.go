@@ -45,7 +45,7 @@ func decodeRecordPair(key, value []byte) (decodedRecord, error) {
 	return decodedRecord{ok, ov, gk, gv}, err
 }
 
-// String shows the decodedRecord record in test failures.
+// String shows the decoded record in test failures.
 func (d decodedRecord) String() string {
 	b, err := json.Marshal(map[string]any{"offsetKey": d.ok, "offsetValue": d.ov, "groupKey": d.gk, "groupValue": d.gv})
 	if err != nil {
@@ -561,7 +561,7 @@ func TestRecordsDoNotAliasInput(t *testing.T) {
 		value[i] = 0x5a
 	}
 	if want := (decodedRecord{gk: &goldenGroupKey, gv: groupAs(3)}); !reflect.DeepEqual(got, want) {
-		t.Errorf("decodedRecord record changed with its input:\ngot  %v\nwant %v", got, want)
+		t.Errorf("decoded record changed with its input:\ngot  %v\nwant %v", got, want)
 	}
 }
 
@@ -686,7 +686,7 @@ func TestRecordsHostileLengthsAllocateNothing(t *testing.T) {
 	}
 }
 
-// recordFootprint is about how many bytes of memory a decodedRecord record holds.
+// recordFootprint is about how many bytes of memory a decoded record holds.
 func recordFootprint(d decodedRecord) int {
 	n := 0
 	if d.ok != nil {
@@ -717,7 +717,7 @@ func recordFootprint(d decodedRecord) int {
 	return n
 }
 
-// maxFootprint bounds the memory a decodedRecord record may hold for its size: a member takes at least
+// maxFootprint bounds the memory a decoded record may hold for its size: a member takes at least
 // 15 bytes of a record and about 130 bytes of memory, everything else is about its own size.
 func maxFootprint(key, value []byte) int { return 256 + 10*(len(key)+len(value)) }
 
@@ -735,7 +735,7 @@ func TestRecordsFootprintBound(t *testing.T) {
 			t.Fatalf("%s: %d members", name, len(got.gv.Members))
 		}
 		if fp, limit := recordFootprint(got), maxFootprint(key, value); fp > limit {
-			t.Errorf("%s: %d bytes decodedRecord from %d; limit %d", name, fp, len(key)+len(value), limit)
+			t.Errorf("%s: %d bytes decoded from %d; limit %d", name, fp, len(key)+len(value), limit)
 		}
 	}
 }
