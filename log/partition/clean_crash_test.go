@@ -39,7 +39,8 @@ import (
 //   - the idempotent producer's last batch is still there;
 //   - no stray file in the directory (no *.cleaned, *.tmp, nor files of cut bytes: everything
 //     was durable before the cleaning began);
-//   - after a power loss or a kill, a first restart cut short the same way changes none of this;
+//   - after the first kind of power loss or a kill, a first restart cut short the same way (at one
+//     of its first 40 operations) changes none of this;
 //   - what the restart repaired is durable: after a power loss right after it, the log is the same;
 //   - a further cleaning completes, and the log then serves what the uninterrupted cleaning
 //     followed by the same further cleaning serves.
