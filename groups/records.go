@@ -67,10 +67,11 @@ const (
 )
 
 // MaxRecordStringBytes is the longest string a record can hold: Kafka's strings carry an int16
-// length. Kafka clients cannot send longer group ids, topics, member ids or client ids, and
-// MaxMetadataBytes is far below it; the coordinator refuses longer strings before it builds a
-// record. The encoders clip a longer string to this length rather than write a record no reader
-// could parse.
+// length, and Kafka refuses longer ones in requests, even in flexible versions whose compact
+// strings could say more. The coordinator must refuse a longer group id, topic, member id,
+// instance id, client id or host before it builds a record (MaxMetadataBytes is far below it).
+// The encoders clip a longer string to this length rather than write a record no reader could
+// parse.
 const MaxRecordStringBytes = math.MaxInt16
 
 var (
