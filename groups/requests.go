@@ -9,9 +9,9 @@ import (
 // The requests and responses of the classic group protocol as the Shard sees them. The Kafka and
 // binary-protocol handlers translate wire requests into these and back; fields a version does not
 // carry are left zero (a nil InstanceID, a nil protocol name), and each request carries the
-// Version where the coordinator's behaviour depends on it. Byte slices in requests are owned by
-// the Shard from the call on (the caller must not reuse them); byte slices in responses are shared
-// with the Shard's state and must be treated as read-only.
+// Version where the coordinator's behaviour depends on it. The slices in a request (protocols,
+// metadata, assignments) belong to the Shard from the call on: the caller must not change or
+// reuse them. Slices in responses are shared with the Shard's state and are read-only.
 
 // Protocol is one protocol (assignor) a member supports, with its metadata (for the consumer
 // protocol type, a ConsumerProtocolSubscription).
