@@ -687,7 +687,7 @@ func TestCompactionSlowCleanerDoesNotStallProduce(t *testing.T) {
 		plain     = "plain-busy"
 		keys      = 1000
 	)
-	rounds, perRound := 4, 25_000 // records a topic a round: about 5 MB each
+	rounds, perRound := 5, 50_000 // records a topic a round: about 10 MB each
 	if compactLong() {
 		rounds, perRound = 8, 60_000
 	}
