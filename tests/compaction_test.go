@@ -634,11 +634,26 @@ func TestCompactionKill9DuringCleaning(t *testing.T) {
 			records = append(records, gen.record(gen.rng.IntN(keys), gen.rng.IntN(200) == 0))
 		}
 		m.produce(t, producers, records)
+		// Kill at a random point after a pass started writing. On a slow machine the cleaner
+		// may have caught up with the producers already: more updates then roll a segment.
+		deadline := time.Now().Add(time.Minute)
+		for st := compactInspect(t, dir); len(st.cleaned) == 0; st = compactInspect(t, dir) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: no pass writing cleaned files within a minute: %s", round, st)
+			}
+			if st.caughtUp() {
+				more := make([]*kgo.Record, 2000)
+				for i := range more {
+					more[i] = gen.record(gen.rng.IntN(keys), false)
+				}
+				m.produce(t, producers, more)
+				continue
+			}
+			time.Sleep(20 * time.Millisecond) // polling interval of a condition with a deadline
+		}
 		for _, p := range producers {
 			p.Close()
 		}
-		// Kill at a random point after the pass started writing.
-		compactWait(t, dir, time.Minute, "a pass writing cleaned files", func(st compactDirState) bool { return len(st.cleaned) > 0 })
 		delay := time.Duration(rng.IntN(600)) * time.Millisecond
 		<-time.After(delay) // the random kill point, not a condition
 		b.kill()
