@@ -22,10 +22,10 @@ func (s *Shard) DeleteGroup(now time.Time, group string, reply func(errcode.Code
 	g := s.groups[group]
 	keys := s.offsetKeys(group, nil)
 	records := append(offsetTombstones(keys), groupTombstone(group))
-	s.kill(now, g)
+	emptySince := s.kill(now, g)
 	s.emit(func(now time.Time, err error) {
 		if err != nil {
-			s.revive(now, g)
+			s.revive(g, emptySince)
 			reply(appendErrorCode(err))
 			return
 		}
@@ -53,20 +53,24 @@ func (s *Shard) deletableGroup(group string) errcode.Code {
 }
 
 // kill makes an Empty group Dead while its deletion is written: requests meanwhile get
-// COORDINATOR_NOT_AVAILABLE and retry. Handed-out member ids are forgotten.
-func (s *Shard) kill(now time.Time, g *group) {
+// COORDINATOR_NOT_AVAILABLE and retry. Handed-out member ids are forgotten. It returns since when
+// the group was Empty, for revive.
+func (s *Shard) kill(now time.Time, g *group) time.Time {
 	for id := range g.pending {
 		s.removePending(g, id)
 	}
 	s.timers.cancel(g.joinTimer)
 	s.timers.cancel(g.syncTimer)
+	emptySince := g.stateTime
 	g.transition(now, stateDead)
+	return emptySince
 }
 
-// revive undoes kill after a failed deletion.
-func (s *Shard) revive(now time.Time, g *group) {
+// revive undoes kill after a failed deletion: the group is Empty again, since when it was (its
+// offsets' retention still counts from then).
+func (s *Shard) revive(g *group, emptySince time.Time) {
 	if s.groups[g.id] == g && g.is(stateDead) {
-		g.transition(now, stateEmpty)
+		g.state, g.previousState, g.stateTime = stateEmpty, stateEmpty, emptySince
 	}
 }
 
@@ -217,16 +221,17 @@ func (s *Shard) expireOffsets(now time.Time) {
 			continue
 		}
 		records := offsetTombstones(expired)
+		var emptySince time.Time
 		if deleteGroup {
 			if g.hasRecord {
 				records = append(records, groupTombstone(id))
 			}
-			s.kill(now, g)
+			emptySince = s.kill(now, g)
 		}
 		s.emit(func(now time.Time, err error) {
 			if err != nil {
 				if deleteGroup {
-					s.revive(now, g)
+					s.revive(g, emptySince)
 				}
 				return
 			}

@@ -68,7 +68,7 @@ func newShardHarness(t testing.TB, cfg Config) *shardHarness {
 }
 
 // tick fires the timers due now; advance moves the clock first.
-func (h *shardHarness) tick()                    { h.s.Tick(h.now) }
+func (h *shardHarness) tick()                   { h.s.Tick(h.now) }
 func (h *shardHarness) advance(d time.Duration) { h.now = h.now.Add(d); h.s.Tick(h.now) }
 
 // persistAll makes every appended batch durable, including those the completions append.
@@ -405,5 +405,5 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
-// be32 is a big-endian int32.
-func be32(v int32) []byte { return binary.BigEndian.AppendUint32(nil, uint32(v)) }
+// be64 is a big-endian int64.
+func be64(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
