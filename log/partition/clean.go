@@ -260,8 +260,8 @@ type CleanOptions struct {
 	Map *OffsetMap
 	// ReadBufferBytes is how much is read at a time; default 1 MiB.
 	ReadBufferBytes int
-	// Throttle, when set, is called with the bytes about to be read or written and may sleep:
-	// the I/O rate limit.
+	// Throttle, when set, is called with the bytes just read and those about to be written, and
+	// may sleep: the I/O rate limit.
 	Throttle func(bytes int)
 	// ProducerBatches, when set, returns for each idempotent producer the base offset of its
 	// last batch in the log: those batches are kept.
@@ -515,9 +515,6 @@ func (p *cleanPass) eachBatch(seg *segment.Segment, from int64, fn func(b []byte
 		if p.stopped() {
 			return ErrCleanAborted
 		}
-		if p.o.Throttle != nil {
-			p.o.Throttle(p.o.ReadBufferBytes)
-		}
 		buf, err := seg.Read(p.readBuf[:0], next, p.o.ReadBufferBytes, math.MaxInt64, true)
 		if err != nil {
 			if errors.Is(err, segment.ErrDeleted) || errors.Is(err, segment.ErrNotInSegment) {
@@ -526,6 +523,9 @@ func (p *cleanPass) eachBatch(seg *segment.Segment, from int64, fn func(b []byte
 			return err
 		}
 		p.readBuf = buf
+		if p.o.Throttle != nil {
+			p.o.Throttle(len(buf)) // the bytes read: the next read waits for them
+		}
 		if len(buf) == 0 {
 			return fmt.Errorf("%w: no batch at %d in segment %d", ErrCleanAborted, next, seg.BaseOffset())
 		}

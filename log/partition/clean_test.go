@@ -401,3 +401,30 @@ func TestCleanAbortsWhenRetentionDeletesTheSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanThrottleChargesWhatIsRead: the I/O rate limit is charged the bytes a pass reads and
+// writes, not its read buffer's size.
+func TestCleanThrottleChargesWhatIsRead(t *testing.T) {
+	fs, c := vfs.NewMem(), newClock()
+	l := mustOpen(t, testOptions(fs, "/p", c))
+	defer l.Close()
+	ts := c.Now().UnixMilli()
+	for i := 0; i < 20; i++ {
+		mustAppend(t, l, keyedBatch(l.NextOffset(), ts, -1, 0, "k", strings.Repeat("v", 1000)))
+		if err := l.roll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	var charged int64
+	st, err := l.Clean(CleanOptions{Now: c.Now(), Force: true, Map: NewOffsetMap(1 << 20), OnWriter: directWriter,
+		Throttle: func(n int) { charged += int64(n) }})
+	if err != nil || !st.Ran {
+		t.Fatal(st, err)
+	}
+	if io := st.BytesRead + st.BytesWritten; charged < st.BytesRead || charged > io {
+		t.Fatalf("charged %d bytes for %d read and %d written", charged, st.BytesRead, st.BytesWritten)
+	}
+}
