@@ -158,9 +158,14 @@ func (s *Shard) pendingSyncExpired(now time.Time, g *group, generation int32) {
 }
 
 // expireMember is a member's session timer: a member that neither heartbeat nor waits in a join
-// or sync is removed, and the group rebalances without it.
+// or sync is removed, and the group rebalances without it. A member that waits is looked at again
+// a session later, so that every member always has a deadline (whatever answers its request).
 func (s *Shard) expireMember(now time.Time, g *group, m *member) {
-	if !s.live(g, m) || g.is(stateDead) || m.hasSatisfiedHeartbeat() {
+	if !s.live(g, m) || g.is(stateDead) {
+		return
+	}
+	if m.hasSatisfiedHeartbeat() {
+		s.scheduleSession(now, g, m, m.sessionTimeout)
 		return
 	}
 	s.removeMember(g, m.id)
