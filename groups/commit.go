@@ -34,8 +34,8 @@ func (s *Shard) CommitOffsets(now time.Time, r CommitRequest, reply func(CommitR
 			switch {
 			case len(p.Metadata) > s.cfg.MaxMetadataBytes:
 				*code = errcode.OffsetMetadataTooLarge
-			case t.Topic == "" || tooLong(t.Topic):
-				*code = errcode.InvalidTopic
+			case tooLong(t.Topic):
+				*code = errcode.InvalidTopic // no topic has such a name, and no record could hold it
 			default:
 				k := OffsetKey{Group: r.Group, Topic: t.Topic, Partition: p.Partition}
 				v := OffsetValue{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, CommitTimestamp: now.UnixMilli(), ExpireTimestamp: -1}

@@ -109,6 +109,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxMetadataBytes <= 0 {
 		c.MaxMetadataBytes = d.MaxMetadataBytes
 	}
+	c.MaxMetadataBytes = min(c.MaxMetadataBytes, MaxRecordStringBytes)
 	if c.MaxProtocolMetadataBytes <= 0 {
 		c.MaxProtocolMetadataBytes = d.MaxProtocolMetadataBytes
 	}

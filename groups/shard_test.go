@@ -407,3 +407,58 @@ func TestConfigDefaults(t *testing.T) {
 
 // be64 is a big-endian int64.
 func be64(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+
+func TestDescribeAndList(t *testing.T) {
+	h := newShardHarness(t, testConfig())
+	ids, gen := h.stableGroup("stable", 2)
+	_ = gen
+	completing(h, "completing")
+	h.stableGroup("preparing", 2)
+	h.join(consumerJoin("preparing", h.s.groups["preparing"].leader))
+	commitCode(h, CommitRequest{Group: "simple", Generation: -1, Topics: oneOffset("t", 0, 1)})
+	static := staticJoin("static", "", "i0")
+	static.ClientID, static.ClientHost = "app", "/10.0.0.1"
+	h.join(static)
+	h.tick()
+
+	if d := h.s.Describe(h.now, ""); d.ErrorCode != errcode.InvalidGroupID {
+		t.Fatalf("empty id: %+v", d)
+	}
+	if d := h.s.Describe(h.now, "nope"); d.ErrorCode != errcode.GroupIDNotFound || d.State != "Dead" || d.Group != "nope" {
+		t.Fatalf("unknown: %+v", d)
+	}
+	d := h.s.Describe(h.now, "stable")
+	if d.ErrorCode != errcode.None || d.State != "Stable" || d.ProtocolType != "consumer" || d.Protocol != "range" || len(d.Members) != 2 ||
+		d.Members[0].MemberID != ids[0] || d.Members[0].ClientID != "client" || d.Members[0].ClientHost != "/127.0.0.1" ||
+		string(d.Members[1].Assignment) != "\x01" || string(d.Members[1].Metadata) != string(subscription(0, "t")) {
+		t.Fatalf("stable: %+v", d)
+	}
+	// Outside Stable: no protocol, no metadata.
+	d = h.s.Describe(h.now, "static")
+	if d.State != "CompletingRebalance" || d.Protocol != "" || d.Members[0].Metadata != nil || *d.Members[0].InstanceID != "i0" || d.Members[0].ClientID != "app" {
+		t.Fatalf("static: %+v", d)
+	}
+	if d = h.s.Describe(h.now, "simple"); d.State != "Empty" || d.ProtocolType != "" || len(d.Members) != 0 {
+		t.Fatalf("simple: %+v", d)
+	}
+
+	list := func(states ...string) string {
+		var out []string
+		for _, g := range h.s.List(h.now, states) {
+			if g.Type != "classic" {
+				t.Fatalf("type %q", g.Type)
+			}
+			out = append(out, g.Group+":"+g.State+":"+g.ProtocolType)
+		}
+		return fmt.Sprint(out)
+	}
+	if got := list(); got != "[completing:CompletingRebalance:consumer preparing:PreparingRebalance:consumer simple:Empty: stable:Stable:consumer static:CompletingRebalance:consumer]" {
+		t.Fatalf("list: %s", got)
+	}
+	if got := list("stable", "EMPTY"); got != "[simple:Empty: stable:Stable:consumer]" {
+		t.Fatalf("list by state: %s", got)
+	}
+	if got := list("Dead"); got != "[]" {
+		t.Fatalf("list dead: %s", got)
+	}
+}
