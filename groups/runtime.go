@@ -1,0 +1,524 @@
+package groups
+
+// The coordinator runtime: one goroutine per __consumer_offsets partition, each owning the Shard
+// of that partition. A goroutine replays its partition first, then serves, one at a time, the
+// requests routed to it through a bounded queue, the shard's timers (from Shard.NextTimer) and
+// the completions of its appends (Persisted, in append order). Requests never block their caller:
+// one that finds its shard loading, its queue full or the coordinator closed is answered at once,
+// on the caller's goroutine, with a retriable error; every other reply runs on the shard's
+// goroutine. Group count never drives goroutine count.
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf16"
+
+	"go.uber.org/zap"
+
+	"github.com/thorstream/thorstream/codec/batch"
+	"github.com/thorstream/thorstream/codec/compress"
+	"github.com/thorstream/thorstream/codec/errcode"
+)
+
+// OffsetsLog is the offsets topic as the coordinator sees it (backed by cluster replicas).
+type OffsetsLog interface {
+	// Append appends one record batch (uncompressed RecordBatch v2 built with batch.Builder, keys
+	// and values from records.go, nil value = tombstone) to partition and calls done once it is
+	// durable (fsync on one node; later: below the high watermark) or failed. Never blocks. The
+	// batch belongs to the log until done; done may run on any goroutine (also before Append
+	// returns) and must not block.
+	Append(partition int32, batch []byte, done func(error))
+	// Replay calls fn with every batch of partition from its log start to its end, at start-up.
+	Replay(partition int32, fn func(batch []byte) error) error
+}
+
+// CoordinatorOptions configures a Coordinator.
+type CoordinatorOptions struct {
+	// Partitions is the offsets topic's partition count: one shard each. It must never change for
+	// a data directory, since it places groups (PartitionFor). Default 1.
+	Partitions int32
+	// Config configures every shard (zero fields: DefaultConfig's).
+	Config Config
+	// Log is the offsets topic. Required.
+	Log OffsetsLog
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger; default none.
+	Logger *zap.Logger
+}
+
+// Runtime limits.
+const (
+	// shardQueueSize bounds the requests waiting for one shard; beyond it requests are answered
+	// COORDINATOR_NOT_AVAILABLE, which clients retry.
+	shardQueueSize = 1024
+	// maxReplayBatchBytes bounds a compressed batch's records once decompressed during replay.
+	maxReplayBatchBytes = 64 << 20
+	// replayRetryMin and replayRetryMax bound the wait before a failed replay is tried again.
+	replayRetryMin = 200 * time.Millisecond
+	replayRetryMax = 30 * time.Second
+)
+
+// ErrReplay wraps what went wrong replaying an offsets partition.
+var ErrReplay = errors.New("groups: replaying the offsets topic")
+
+// Coordinator is the group coordinator of this node: every shard, routed to by group id.
+type Coordinator struct {
+	partitions int32
+	logger     *zap.Logger
+	shards     []*shardRunner
+	loaded     atomic.Int32 // shards that finished replaying
+
+	// mu orders request submission against Close: submissions hold the read side while they
+	// check closed and enqueue, so once Close has set closed no request enters a queue and the
+	// runners' final drain answers every queued one.
+	mu      sync.RWMutex
+	closed  bool
+	closing chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// NewCoordinator starts one goroutine per partition (a shard); each replays its partition first
+// (requests meanwhile: COORDINATOR_LOAD_IN_PROGRESS).
+func NewCoordinator(o CoordinatorOptions) *Coordinator {
+	if o.Partitions <= 0 {
+		o.Partitions = 1
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	c := &Coordinator{partitions: o.Partitions, logger: o.Logger, closing: make(chan struct{})}
+	c.shards = make([]*shardRunner, o.Partitions)
+	for p := range o.Partitions {
+		r := &shardRunner{
+			c:         c,
+			partition: p,
+			cfg:       o.Config,
+			log:       o.Log,
+			now:       o.Now,
+			logger:    o.Logger.With(zap.Int32("offsets_partition", p)),
+			requests:  make(chan shardRequest, shardQueueSize),
+			wake:      make(chan struct{}, 1),
+			results:   map[uint64]error{},
+		}
+		c.shards[p] = r
+	}
+	c.wg.Add(len(c.shards))
+	for _, r := range c.shards {
+		go r.run()
+	}
+	return c
+}
+
+// PartitionFor is the offsets partition of group: abs(javaStringHash(group)) % Partitions, as
+// Kafka places groups, so Kafka tools agree on where a group lives.
+func (c *Coordinator) PartitionFor(group string) int32 {
+	return partitionFor(group, c.partitions)
+}
+
+// Partitions is the number of offsets partitions (shards).
+func (c *Coordinator) Partitions() int32 { return c.partitions }
+
+// Ready reports whether every shard has loaded its partition.
+func (c *Coordinator) Ready() bool { return c.loaded.Load() == c.partitions }
+
+func partitionFor(group string, partitions int32) int32 {
+	h := javaStringHash(group)
+	// Kafka's Utils.abs: the absolute value, 0 for MinInt32.
+	if h == math.MinInt32 {
+		h = 0
+	} else if h < 0 {
+		h = -h
+	}
+	return h % partitions
+}
+
+// javaStringHash is Java's String.hashCode over the string's UTF-16 code units (Kafka decodes the
+// group id's UTF-8 into a Java String; Go's range yields U+FFFD for invalid bytes, as Java's
+// decoder does for each malformed sequence in the common cases).
+func javaStringHash(s string) int32 {
+	var h int32
+	for _, r := range s {
+		if r >= 0x10000 {
+			hi, lo := utf16.EncodeRune(r)
+			h = 31*h + hi
+			h = 31*h + lo
+			continue
+		}
+		h = 31*h + r
+	}
+	return h
+}
+
+// Join handles a JoinGroup request.
+func (c *Coordinator) Join(r JoinRequest, reply func(JoinResponse)) {
+	c.submit(r.Group, func(s *Shard, now time.Time) { s.Join(now, r, reply) },
+		func(code errcode.Code) { reply(JoinResponse{ErrorCode: code, Generation: -1, MemberID: r.MemberID}) })
+}
+
+// Sync handles a SyncGroup request.
+func (c *Coordinator) Sync(r SyncRequest, reply func(SyncResponse)) {
+	c.submit(r.Group, func(s *Shard, now time.Time) { s.Sync(now, r, reply) },
+		func(code errcode.Code) { reply(SyncResponse{ErrorCode: code}) })
+}
+
+// Heartbeat handles a Heartbeat request.
+func (c *Coordinator) Heartbeat(r HeartbeatRequest, reply func(errcode.Code)) {
+	c.submit(r.Group, func(s *Shard, now time.Time) { s.Heartbeat(now, r, reply) }, reply)
+}
+
+// Leave handles a LeaveGroup request.
+func (c *Coordinator) Leave(r LeaveRequest, reply func(LeaveResponse)) {
+	c.submit(r.Group, func(s *Shard, now time.Time) { s.Leave(now, r, reply) },
+		func(code errcode.Code) { reply(LeaveResponse{ErrorCode: code}) })
+}
+
+// CommitOffsets handles an OffsetCommit request.
+func (c *Coordinator) CommitOffsets(r CommitRequest, reply func(CommitResponse)) {
+	c.submit(r.Group, func(s *Shard, now time.Time) { s.CommitOffsets(now, r, reply) },
+		func(code errcode.Code) { reply(commitResponse(&r, code)) })
+}
+
+// FetchOffsets handles an OffsetFetch request for one group.
+func (c *Coordinator) FetchOffsets(r FetchRequest, reply func(FetchResponse)) {
+	c.submit(r.Group, func(s *Shard, now time.Time) { s.FetchOffsets(now, r, reply) },
+		func(code errcode.Code) { reply(FetchResponse{ErrorCode: code}) })
+}
+
+// Describe handles one group of a DescribeGroups request.
+func (c *Coordinator) Describe(group string, reply func(DescribedGroup)) {
+	c.submit(group, func(s *Shard, now time.Time) { reply(s.Describe(now, group)) },
+		func(code errcode.Code) { reply(DescribedGroup{ErrorCode: code, Group: group}) })
+}
+
+// List handles a ListGroups request: the groups of every shard in id order (those in one of
+// states, case-insensitive, when states is not empty). The code is the first error a shard gave
+// (COORDINATOR_LOAD_IN_PROGRESS while one loads), with the groups of the others.
+func (c *Coordinator) List(states []string, reply func([]ListedGroup, errcode.Code)) {
+	g := &listGather{remaining: len(c.shards), reply: reply}
+	for _, r := range c.shards {
+		c.submitTo(r, func(s *Shard, now time.Time) {
+			if !s.Ready() {
+				g.add(nil, errcode.CoordinatorLoadInProgress)
+				return
+			}
+			g.add(s.List(now, states), errcode.None)
+		}, func(code errcode.Code) { g.add(nil, code) })
+	}
+}
+
+// listGather collects the shards' answers to a ListGroups; the last one replies.
+type listGather struct {
+	mu        sync.Mutex
+	remaining int
+	groups    []ListedGroup
+	code      errcode.Code
+	reply     func([]ListedGroup, errcode.Code)
+}
+
+func (g *listGather) add(groups []ListedGroup, code errcode.Code) {
+	g.mu.Lock()
+	g.groups = append(g.groups, groups...)
+	if g.code == errcode.None {
+		g.code = code
+	}
+	g.remaining--
+	last := g.remaining == 0
+	g.mu.Unlock()
+	if last {
+		slices.SortFunc(g.groups, func(a, b ListedGroup) int {
+			switch {
+			case a.Group < b.Group:
+				return -1
+			case a.Group > b.Group:
+				return 1
+			}
+			return 0
+		})
+		g.reply(g.groups, g.code)
+	}
+}
+
+// DeleteGroup handles one group of a DeleteGroups request.
+func (c *Coordinator) DeleteGroup(group string, reply func(errcode.Code)) {
+	c.submit(group, func(s *Shard, now time.Time) { s.DeleteGroup(now, group, reply) }, reply)
+}
+
+// DeleteOffsets handles an OffsetDelete request.
+func (c *Coordinator) DeleteOffsets(group string, parts []TopicPartition, reply func(OffsetDeleteResponse)) {
+	c.submit(group, func(s *Shard, now time.Time) { s.DeleteOffsets(now, group, parts, reply) },
+		func(code errcode.Code) { reply(OffsetDeleteResponse{ErrorCode: code}) })
+}
+
+// DeleteTopic makes every shard drop the topic's offsets. It never blocks and is never refused:
+// a shard still loading drops them once loaded.
+func (c *Coordinator) DeleteTopic(topic string) {
+	for _, r := range c.shards {
+		r.mu.Lock()
+		r.deletedTopics = append(r.deletedTopics, topic)
+		r.mu.Unlock()
+		r.signal()
+	}
+}
+
+// Close stops every shard. Requests still queued are answered COORDINATOR_NOT_AVAILABLE, as are
+// those made from now on; replies parked in a shard (a JoinGroup waiting for the rebalance, a
+// commit waiting for its append) are not answered: their connections are closing.
+func (c *Coordinator) Close() {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		close(c.closing)
+		c.wg.Wait()
+	})
+}
+
+// submit routes a request to its group's shard.
+func (c *Coordinator) submit(group string, run func(*Shard, time.Time), refuse func(errcode.Code)) {
+	c.submitTo(c.shards[c.PartitionFor(group)], run, refuse)
+}
+
+func (c *Coordinator) submitTo(r *shardRunner, run func(*Shard, time.Time), refuse func(errcode.Code)) {
+	if !r.loaded.Load() {
+		refuse(errcode.CoordinatorLoadInProgress)
+		return
+	}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		refuse(errcode.CoordinatorNotAvailable)
+		return
+	}
+	select {
+	case r.requests <- shardRequest{run: run, refuse: refuse}:
+		c.mu.RUnlock()
+	default:
+		c.mu.RUnlock()
+		refuse(errcode.CoordinatorNotAvailable)
+	}
+}
+
+// shardRequest is one request for a shard: run on its goroutine, or refused with a code.
+type shardRequest struct {
+	run    func(*Shard, time.Time)
+	refuse func(errcode.Code)
+}
+
+// completion is the outcome of one append.
+type completion struct {
+	token uint64
+	err   error
+}
+
+// shardRunner is the goroutine of one offsets partition and what it owns.
+type shardRunner struct {
+	c         *Coordinator
+	partition int32
+	cfg       Config
+	log       OffsetsLog
+	now       func() time.Time
+	logger    *zap.Logger
+	requests  chan shardRequest
+	loaded    atomic.Bool
+
+	// mu guards what other goroutines hand the runner without blocking: append completions and
+	// deleted topics. wake (room for one signal) says there is some.
+	mu            sync.Mutex
+	completions   []completion
+	deletedTopics []string
+	wake          chan struct{}
+
+	// Owned by the runner's goroutine.
+	shard   *Shard
+	builder batch.Builder
+	// appended lists the tokens appended and not yet reported, in append order; results holds
+	// the outcomes that arrived ahead of an earlier token's.
+	appended []uint64
+	results  map[uint64]error
+	// eventTime is the time of the event being handled, the timestamp of the batches it appends.
+	eventTime time.Time
+}
+
+func (r *shardRunner) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *shardRunner) run() {
+	defer r.c.wg.Done()
+	if !r.load() {
+		r.drainRequests()
+		return
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		r.armTimer(timer)
+		select {
+		case <-r.c.closing:
+			r.drainRequests()
+			return
+		case req := <-r.requests:
+			r.eventTime = r.now()
+			req.run(r.shard, r.eventTime)
+		case <-r.wake:
+			r.handOver()
+		case <-timer.C:
+			r.eventTime = r.now()
+			r.shard.Tick(r.eventTime)
+		}
+	}
+}
+
+// armTimer sets timer to the shard's next deadline, or stops it.
+func (r *shardRunner) armTimer(timer *time.Timer) {
+	next, ok := r.shard.NextTimer()
+	if !ok {
+		timer.Stop()
+		return
+	}
+	timer.Reset(max(next.Sub(r.now()), 0))
+}
+
+// drainRequests answers every queued request once the coordinator is closed.
+func (r *shardRunner) drainRequests() {
+	for {
+		select {
+		case req := <-r.requests:
+			req.refuse(errcode.CoordinatorNotAvailable)
+		default:
+			return
+		}
+	}
+}
+
+// handOver takes what other goroutines queued: append outcomes, reported to the shard in append
+// order, and deleted topics.
+func (r *shardRunner) handOver() {
+	r.mu.Lock()
+	done, topics := r.completions, r.deletedTopics
+	r.completions, r.deletedTopics = nil, nil
+	r.mu.Unlock()
+	if len(done) == 0 && len(topics) == 0 {
+		return
+	}
+	r.eventTime = r.now()
+	for _, d := range done {
+		r.results[d.token] = d.err
+	}
+	for len(r.appended) > 0 {
+		tok := r.appended[0]
+		err, ok := r.results[tok]
+		if !ok {
+			break
+		}
+		delete(r.results, tok)
+		r.appended = r.appended[1:]
+		r.shard.Persisted(r.eventTime, tok, err)
+	}
+	for _, topic := range topics {
+		r.shard.DeleteTopic(r.eventTime, topic)
+	}
+}
+
+// Append is the shard's Writer: the records become one batch appended to the partition.
+func (r *shardRunner) Append(records []Record, token uint64) {
+	r.builder.Reset()
+	ts := r.eventTime.UnixMilli()
+	for _, rec := range records {
+		r.builder.Append(rec.Key, rec.Value, ts, nil)
+	}
+	// The log owns its own copy until done: the builder's buffer is reused by the next batch.
+	b := slices.Clone(r.builder.Finish())
+	r.appended = append(r.appended, token)
+	r.log.Append(r.partition, b, func(err error) {
+		r.mu.Lock()
+		r.completions = append(r.completions, completion{token: token, err: err})
+		r.mu.Unlock()
+		r.signal()
+	})
+}
+
+// load replays the partition into a new shard until it succeeds or the coordinator closes,
+// waiting longer after each failure. It reports whether the shard is loaded.
+func (r *shardRunner) load() bool {
+	wait := replayRetryMin
+	for {
+		started := r.now()
+		shard := NewShard(r.partition, r.cfg, r)
+		records, skipped, err := r.replay(shard)
+		if err == nil {
+			r.shard = shard
+			r.eventTime = r.now()
+			// Topics deleted while the shard loaded: the shard drops their offsets as it loads.
+			r.mu.Lock()
+			topics := r.deletedTopics
+			r.deletedTopics = nil
+			r.mu.Unlock()
+			for _, topic := range topics {
+				shard.DeleteTopic(r.eventTime, topic)
+			}
+			shard.Loaded(r.eventTime)
+			r.loaded.Store(true)
+			r.c.loaded.Add(1)
+			r.logger.Debug("offsets partition loaded", zap.Int("records", records), zap.Int("skipped", skipped),
+				zap.Duration("took", r.now().Sub(started)))
+			return true
+		}
+		r.logger.Error("could not replay the offsets partition: its groups wait (COORDINATOR_LOAD_IN_PROGRESS) and it is tried again",
+			zap.Duration("retry_in", wait), zap.Error(err))
+		select {
+		case <-r.c.closing:
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, replayRetryMax)
+	}
+}
+
+// replay feeds every record of the partition to shard. A batch or record that does not decode is
+// logged and skipped: the coordinator must start whatever the offsets log holds.
+func (r *shardRunner) replay(shard *Shard) (records, skipped int, err error) {
+	var scratch []byte
+	load := func(rec *batch.Record) error {
+		records++
+		if err := shard.Load(rec.Key, rec.Value); err != nil {
+			skipped++
+			r.logger.Warn("skipped an undecodable record of the offsets topic", zap.Error(err))
+		}
+		return nil
+	}
+	err = r.log.Replay(r.partition, func(b []byte) error {
+		h, section, err := compress.DecompressBatch(b, scratch[:0], maxReplayBatchBytes)
+		if err == nil && h.IsControl() {
+			return nil
+		}
+		if err == nil {
+			if h.Codec() != batch.CodecNone {
+				scratch = section
+			}
+			err = batch.DecodeRecords(&h, section, load)
+		}
+		if err != nil {
+			skipped++
+			r.logger.Warn("skipped an undecodable batch of the offsets topic", zap.Int64("offset", h.BaseOffset), zap.Error(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return records, skipped, fmt.Errorf("%w: partition %d: %w", ErrReplay, r.partition, err)
+	}
+	return records, skipped, nil
+}
