@@ -26,7 +26,10 @@ import (
 type Options struct {
 	Broker  *cluster.Broker
 	Offsets *groups.Offsets
-	Metrics *Metrics // requests and latencies are counted here; nil: not counted
+	// Coordinator is the group coordinator both protocols share; nil: group requests are
+	// answered COORDINATOR_NOT_AVAILABLE.
+	Coordinator *groups.Coordinator
+	Metrics     *Metrics // requests and latencies are counted here; nil: not counted
 	// AdvertisedAddr is the host:port Metadata gives for this node's binary protocol listener.
 	AdvertisedAddr string
 	Logger         *zap.Logger
@@ -44,8 +47,10 @@ type Options struct {
 type Server struct {
 	Endpoint
 	offsets *groups.Offsets
-	hint    proto.LeaderHint
-	status  statusInfo // for BrokerStatus (status.go)
+	// coordinator serves the group APIs and the binary protocol's OffsetCommit / OffsetFetch.
+	coordinator *groups.Coordinator
+	hint        proto.LeaderHint
+	status      statusInfo // for BrokerStatus (status.go)
 }
 
 // Software names the broker in ApiVersions responses.
@@ -59,7 +64,7 @@ func NewServer(o Options) (*Server, error) {
 	}
 	e.Metrics = o.Metrics.Protocol("binary", binaryAPIs())
 	addr := net.JoinHostPort(e.AdvertisedHost, strconv.Itoa(int(e.AdvertisedPort)))
-	return &Server{Endpoint: e, offsets: o.Offsets, hint: proto.LeaderHint{ID: o.Broker.NodeID(), Addr: addr},
+	return &Server{Endpoint: e, offsets: o.Offsets, coordinator: o.Coordinator, hint: proto.LeaderHint{ID: o.Broker.NodeID(), Addr: addr},
 		status: newStatusInfo(o, &e, addr)}, nil
 }
 
