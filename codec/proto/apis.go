@@ -16,6 +16,9 @@ const (
 	KeyBrokerStatus     int16 = 10
 	KeyAlterConfigs     int16 = 11
 	KeyCreatePartitions int16 = 12
+	KeyListGroups       int16 = 13
+	KeyDescribeGroups   int16 = 14
+	KeyDeleteGroups     int16 = 15
 )
 
 // APIRange is the span of versions the broker serves for one key.
@@ -40,6 +43,9 @@ var Supported = []APIRange{
 	{KeyBrokerStatus, 1, 1},
 	{KeyAlterConfigs, 1, 1},
 	{KeyCreatePartitions, 1, 1},
+	{KeyListGroups, 1, 1},
+	{KeyDescribeGroups, 1, 1},
+	{KeyDeleteGroups, 1, 1},
 }
 
 // Version is the version every API has in protocol v1.
@@ -74,6 +80,12 @@ func KeyName(key int16) string {
 		return "AlterConfigs"
 	case KeyCreatePartitions:
 		return "CreatePartitions"
+	case KeyListGroups:
+		return "ListGroups"
+	case KeyDescribeGroups:
+		return "DescribeGroups"
+	case KeyDeleteGroups:
+		return "DeleteGroups"
 	}
 	return "Unknown"
 }

@@ -150,6 +150,37 @@ var apis = []api{
 		request:  &CreatePartitionsRequest{Topics: []CreatePartitionsTopic{{"orders", 12}, {"audit", 2}}, TimeoutMs: 10000},
 		response: &TopicErrorsResponse{Topics: []TopicError{{"orders", 0, ""}, {"audit", 37, "topic \"audit\" already has 2 partitions"}}},
 	},
+	{
+		key: KeyListGroups, name: "13_list_groups",
+		newReq: func() message { return new(ListGroupsRequest) }, newResp: func() message { return new(ListGroupsResponse) },
+		request: &ListGroupsRequest{States: []string{"Stable", "Empty"}},
+		response: &ListGroupsResponse{Groups: []ListedGroup{
+			{Group: "billing", ProtocolType: "consumer", State: "Stable"},
+			{Group: "audit-archiver", ProtocolType: "consumer", State: "Empty"},
+		}},
+	},
+	{
+		key: KeyDescribeGroups, name: "14_describe_groups",
+		newReq: func() message { return new(DescribeGroupsRequest) }, newResp: func() message { return new(DescribeGroupsResponse) },
+		request: &DescribeGroupsRequest{Groups: []string{"billing", "gone"}},
+		response: &DescribeGroupsResponse{Groups: []DescribedGroup{
+			{Group: "billing", State: "Stable", ProtocolType: "consumer", Protocol: "range", Members: []DescribedMember{
+				{MemberID: "thorctl-1f3a", InstanceID: nil, ClientID: "thorctl", ClientHost: "/10.0.0.7",
+					// ConsumerProtocolSubscription v0: topics ["orders"], null user data.
+					Metadata: []byte("\x00\x00\x00\x00\x00\x01\x00\x06orders\xff\xff\xff\xff"),
+					// ConsumerProtocolAssignment v0: orders partitions [0, 1], null user data.
+					Assignment: []byte("\x00\x00\x00\x00\x00\x01\x00\x06orders\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x01\xff\xff\xff\xff")},
+				{MemberID: "app-2-9c0d", InstanceID: ptr("app-2"), ClientID: "app", ClientHost: "/10.0.0.8", Metadata: []byte{}, Assignment: nil},
+			}},
+			{ErrorCode: 69, ErrorMessage: "group gone does not exist", Group: "gone", State: "Dead"},
+		}},
+	},
+	{
+		key: KeyDeleteGroups, name: "15_delete_groups",
+		newReq: func() message { return new(DeleteGroupsRequest) }, newResp: func() message { return new(DeleteGroupsResponse) },
+		request:  &DeleteGroupsRequest{Groups: []string{"billing", "audit-archiver"}},
+		response: &DeleteGroupsResponse{Topics: []TopicError{{"billing", 68, "group billing has 2 members"}, {"audit-archiver", 0, ""}}},
+	},
 }
 
 // requestTypes and responseTypes are every distinct body type, fresh.
@@ -172,5 +203,7 @@ func responseTypes() []func() message {
 	}
 	return out
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func typeName(m message) string { return strings.TrimPrefix(reflect.TypeOf(m).String(), "*proto.") }

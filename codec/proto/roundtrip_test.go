@@ -62,6 +62,17 @@ func roundTripCases() []struct {
 		{"create partitions zero", &CreatePartitionsRequest{}, func() message { return new(CreatePartitionsRequest) }},
 		{"create partitions extremes", &CreatePartitionsRequest{ValidateOnly: true, TimeoutMs: math.MinInt32, Topics: []CreatePartitionsTopic{{"", math.MaxInt32}, {long, -1}}}, func() message { return new(CreatePartitionsRequest) }},
 		{"ping response extremes", &PingResponse{Echo: math.MaxInt64, NodeID: math.MinInt32}, func() message { return new(PingResponse) }},
+		{"list groups every state", &ListGroupsRequest{}, func() message { return new(ListGroupsRequest) }},
+		{"list groups response loading", &ListGroupsResponse{ErrorCode: 14, ErrorMessage: long}, func() message { return new(ListGroupsResponse) }},
+		{"list groups response group without protocol type", &ListGroupsResponse{Groups: []ListedGroup{{Group: "", State: "Empty"}, {Group: long, ProtocolType: long, State: long}}}, func() message { return new(ListGroupsResponse) }},
+		{"describe groups zero", &DescribeGroupsRequest{}, func() message { return new(DescribeGroupsRequest) }},
+		{"describe groups empty name", &DescribeGroupsRequest{Groups: []string{"", long}}, func() message { return new(DescribeGroupsRequest) }},
+		{"describe groups response zero", &DescribeGroupsResponse{}, func() message { return new(DescribeGroupsResponse) }},
+		{"describe groups response null and empty member fields", &DescribeGroupsResponse{Groups: []DescribedGroup{{Group: "g", State: "PreparingRebalance", Members: []DescribedMember{
+			{MemberID: "", InstanceID: ptr(""), Metadata: nil, Assignment: []byte{}},
+			{MemberID: long, InstanceID: ptr(long), ClientID: long, ClientHost: long, Metadata: []byte{0}, Assignment: nil},
+		}}}}, func() message { return new(DescribeGroupsResponse) }},
+		{"delete groups zero", &DeleteGroupsRequest{}, func() message { return new(DeleteGroupsRequest) }},
 	}
 	for _, a := range apis {
 		cases = append(cases, c{a.name + " request sample", a.request, a.newReq}, c{a.name + " response sample", a.response, a.newResp})

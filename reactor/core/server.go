@@ -109,6 +109,15 @@ func (s *Server) HandleFrame(sess *Session, seq uint64, f *Frame) {
 		f.Release()
 	case proto.KeyOffsetCommit:
 		s.offsetCommit(sess, seq, hdr, body, f)
+	case proto.KeyListGroups:
+		s.listGroups(sess, seq, hdr, body)
+		f.Release()
+	case proto.KeyDescribeGroups:
+		s.describeGroups(sess, seq, hdr, body)
+		f.Release()
+	case proto.KeyDeleteGroups:
+		s.deleteGroups(sess, seq, hdr, body)
+		f.Release()
 	default:
 		// Control-plane requests may touch the disk (topic creation, timestamp lookups): off the
 		// loop. The goroutine owns f.
