@@ -264,6 +264,7 @@ func (r *Reactor) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	cs := &conn{c: c, logger: r.logger, handler: l.handler, metrics: l.metrics}
 	cs.metrics.Opened()
 	cs.sess = core.NewSession(cs, r.opts.Limits)
+	cs.sess.SetClientAddr(c.RemoteAddr())
 	c.SetContext(cs)
 	r.watchOpen(cs)
 	return nil, gnet.None

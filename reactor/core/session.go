@@ -71,6 +71,9 @@ type Session struct {
 	// protocol is the request metrics of the server that reads this connection, set by its
 	// first frame (metrics.go), so answers given off the server (decode errors) are counted.
 	protocol atomic.Pointer[ProtocolMetrics]
+	// clientHost is the client's address as group members report it, set once before the first
+	// frame (SetClientAddr).
+	clientHost string
 }
 
 type slot struct {
@@ -106,6 +109,22 @@ func (s *Session) Begin(frameBytes int) (seq uint64, ok bool) {
 	s.inFlightBytes += frameBytes
 	return seq, true
 }
+
+// SetClientAddr records the client's address, for the host group members report. The transport
+// calls it when the connection opens, before handing over any frame.
+func (s *Session) SetClientAddr(addr net.Addr) {
+	if addr == nil {
+		return
+	}
+	host := addr.String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	s.clientHost = "/" + host // as Kafka prints a member's host: "/10.0.0.7"
+}
+
+// ClientHost is the client's host as group members report it ("/10.0.0.7"), "" when unknown.
+func (s *Session) ClientHost() string { return s.clientHost }
 
 // Budget is the broker-wide budget the session draws from (nil: none).
 func (s *Session) Budget() *Budget { return s.limits.Shared }
