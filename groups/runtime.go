@@ -501,7 +501,12 @@ func (r *shardRunner) replay(shard *Shard) (records, skipped int, err error) {
 		return nil
 	}
 	err = r.log.Replay(r.partition, func(b []byte) error {
-		h, section, err := compress.DecompressBatch(b, scratch[:0], maxReplayBatchBytes)
+		// The CRC first: a batch damaged on disk could otherwise decode as other offsets.
+		h, err := batch.ValidateStored(b)
+		var section []byte
+		if err == nil {
+			h, section, err = compress.DecompressBatch(b, scratch[:0], maxReplayBatchBytes)
+		}
 		if err == nil && h.IsControl() {
 			return nil
 		}
