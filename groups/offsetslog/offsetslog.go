@@ -1,0 +1,172 @@
+// Package offsetslog is the group coordinator's offsets log over the broker's replicas of the
+// internal topic __consumer_offsets: appends go through each partition's writer like a
+// produce's (validated, group-committed, synced by the broker's fsync policy) and replay reads
+// the partition as a fetch does. It sits apart from package groups so that groups stays free of
+// the cluster.
+package offsetslog
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/codec/batch"
+	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/groups"
+)
+
+// Defaults of a new offsets topic, as Kafka creates __consumer_offsets (its partition count is
+// offsets.topic.num.partitions, 50 in Kafka; one node needs fewer shards).
+const (
+	DefaultPartitions   = 12
+	DefaultSegmentBytes = 100 << 20 // offsets.topic.segment.bytes
+)
+
+// readBytes is how much one replay read asks for.
+const readBytes = 1 << 20
+
+// ErrOffsetsTopic wraps a failure to create or open the offsets topic.
+var ErrOffsetsTopic = errors.New("offsetslog: offsets topic")
+
+// Options configures Open.
+type Options struct {
+	// Partitions is the partition count of a new offsets topic; default DefaultPartitions. An
+	// existing topic keeps its count: it places the groups.
+	Partitions int32
+	Logger     *zap.Logger
+}
+
+// Log is the offsets topic as groups.OffsetsLog.
+type Log struct {
+	broker     *cluster.Broker
+	partitions int32
+}
+
+var _ groups.OffsetsLog = (*Log)(nil)
+
+// Open creates the offsets topic if it is missing, as an internal compacted topic, and returns
+// it. An existing topic keeps its partitions (a data directory from before the coordinator has
+// one: every group then lives in partition 0) and its records, which the coordinator reads as
+// they are; one that is not compacted is made so.
+func Open(b *cluster.Broker, o Options) (*Log, error) {
+	if o.Partitions <= 0 {
+		o.Partitions = DefaultPartitions
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = b.Logger()
+	}
+	err := b.CreateTopic(cluster.TopicSpec{
+		Name: groups.OffsetsTopic, Partitions: o.Partitions, ReplicationFactor: 1, Internal: true,
+		Configs: map[string]string{
+			cluster.ConfigCleanupPolicy: cluster.PolicyCompact,
+			cluster.ConfigSegmentBytes:  strconv.Itoa(DefaultSegmentBytes),
+		},
+	}, false)
+	if err != nil && errcode.Of(err) != errcode.TopicAlreadyExists {
+		return nil, fmt.Errorf("%w: creating it: %w", ErrOffsetsTopic, err)
+	}
+	t := b.Snapshot().Topics[groups.OffsetsTopic]
+	if t == nil || len(t.Replicas) == 0 {
+		return nil, fmt.Errorf("%w: it has no partitions", ErrOffsetsTopic)
+	}
+	if !t.Config.Compact() {
+		// Without compaction the offsets log grows forever: every commit is a record.
+		err := b.AlterTopicConfig(groups.OffsetsTopic, []cluster.ConfigOp{{Op: cluster.ConfigSet, Key: cluster.ConfigCleanupPolicy, Value: cluster.PolicyCompact}}, false, false)
+		if err != nil {
+			return nil, fmt.Errorf("%w: making it compacted: %w", ErrOffsetsTopic, err)
+		}
+		logger.Info("the offsets topic is compacted from now on", zap.String("topic", groups.OffsetsTopic),
+			zap.String("cleanup_policy_was", t.Config.CleanupPolicy))
+	}
+	return &Log{broker: b, partitions: int32(len(t.Replicas))}, nil
+}
+
+// Partitions is the offsets topic's partition count.
+func (l *Log) Partitions() int32 { return l.partitions }
+
+// appendCall adapts one Append to the replica's Completer.
+type appendCall struct {
+	req  cluster.AppendRequest
+	done func(error)
+}
+
+func (a *appendCall) AppendDone(_ int, res cluster.AppendResult) { a.done(res.Err) }
+
+// Append submits batch to the partition's writer without blocking; done runs on the writer's
+// goroutine once the batch is durable (by the broker's fsync policy) or failed, or at once when
+// the writer refuses it (busy: REQUEST_TIMED_OUT; fenced: KAFKA_STORAGE_ERROR; closing:
+// NOT_LEADER_OR_FOLLOWER).
+func (l *Log) Append(partition int32, records []byte, done func(error)) {
+	r := l.broker.Replica(groups.OffsetsTopic, partition)
+	if r == nil {
+		done(errcode.New(errcode.UnknownTopicOrPartition, "offsets partition %d does not exist", partition))
+		return
+	}
+	a := &appendCall{done: done}
+	a.req = cluster.AppendRequest{Records: records, Owner: a}
+	if err := r.Submit(&a.req); err != nil {
+		done(err)
+	}
+}
+
+// Replay reads the partition from its log start to its high watermark and calls fn with each
+// batch, which aliases a read buffer: fn must not keep it.
+func (l *Log) Replay(partition int32, fn func(batch []byte) error) error {
+	r := l.broker.Replica(groups.OffsetsTopic, partition)
+	if r == nil {
+		return fmt.Errorf("%w: partition %d does not exist", ErrOffsetsTopic, partition)
+	}
+	var buf []byte
+	end := r.HighWatermark()
+	for next := r.LogStartOffset(); next < end; {
+		var err error
+		buf, err = r.Read(buf[:0], next, readBytes, true)
+		if err != nil {
+			return fmt.Errorf("%w: reading partition %d at %d: %w", ErrOffsetsTopic, partition, next, err)
+		}
+		if len(buf) == 0 {
+			return nil
+		}
+		last := next
+		err = batch.Split(buf, func(one []byte) error {
+			h, err := batch.ParseHeader(one)
+			if err != nil {
+				return err
+			}
+			if h.NextOffset() <= last {
+				return nil // a batch read again: it ends where this read began
+			}
+			last = h.NextOffset()
+			return fn(one)
+		})
+		if err != nil {
+			return fmt.Errorf("%w: partition %d at %d: %w", ErrOffsetsTopic, partition, next, err)
+		}
+		if last <= next {
+			return fmt.Errorf("%w: partition %d: a read at %d made no progress", ErrOffsetsTopic, partition, next)
+		}
+		next = last
+	}
+	return nil
+}
+
+// Start opens the offsets topic, starts a coordinator over it with cfg, and makes topic
+// deletions reach it (whichever protocol deletes). The caller closes the coordinator before the
+// broker.
+func Start(b *cluster.Broker, cfg groups.Config, o Options) (*groups.Coordinator, error) {
+	l, err := Open(b, o)
+	if err != nil {
+		return nil, err
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = b.Logger()
+	}
+	c := groups.NewCoordinator(groups.CoordinatorOptions{Partitions: l.Partitions(), Config: cfg, Log: l, Logger: logger.With(zap.String("component", "groups"))})
+	b.OnTopicDeleted(c.DeleteTopic)
+	return c, nil
+}
