@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/groups"
+	"github.com/thorstream/thorstream/groups/offsetslog"
 	"github.com/thorstream/thorstream/reactor"
 	"github.com/thorstream/thorstream/reactor/core"
 	"github.com/thorstream/thorstream/reactor/kafka"
@@ -31,6 +33,9 @@ type Options struct {
 	// Kafka also serves the Kafka protocol (kafka.Server, as cmd/thorstream does with
 	// THORSTREAM_KAFKA_ADDR) on a second free loopback port, Broker.KafkaAddr.
 	Kafka bool
+	// Groups configures the group coordinator; nil: groups.DefaultConfig without the initial
+	// rebalance delay, so a benchmark's groups start at once.
+	Groups *groups.Config
 }
 
 // Broker is a broker running in this process on a free loopback port.
@@ -42,6 +47,8 @@ type Broker struct {
 	KafkaAddr string
 	Cluster   *cluster.Broker
 	Server    *core.Server
+	// Coordinator is the group coordinator both listeners share.
+	Coordinator *groups.Coordinator
 
 	engine *reactor.Reactor
 }
@@ -64,10 +71,19 @@ func Start(o Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	offsets, err := core.OpenOffsets(cb)
+	cfg := groups.DefaultConfig()
+	cfg.InitialRebalanceDelay = 0
+	if o.Groups != nil {
+		cfg = *o.Groups
+	}
+	coord, err := offsetslog.Start(cb, cfg, offsetslog.Options{})
 	if err != nil {
 		_ = cb.Close()
 		return nil, err
+	}
+	stop := func() {
+		coord.Close()
+		_ = cb.Close()
 	}
 	var lastErr error
 	for range startAttempts {
@@ -77,21 +93,21 @@ func Start(o Options) (*Broker, error) {
 		}
 		addrs, err := freeLoopbackAddrs(ports)
 		if err != nil {
-			_ = cb.Close()
+			stop()
 			return nil, err
 		}
 		addr, kafkaAddr := addrs[0], ""
-		server, err := core.NewServer(core.Options{Broker: cb, Offsets: offsets, AdvertisedAddr: addr})
+		server, err := core.NewServer(core.Options{Broker: cb, Coordinator: coord, AdvertisedAddr: addr})
 		if err != nil {
-			_ = cb.Close()
+			stop()
 			return nil, err
 		}
 		var kafkaServer reactor.Handler
 		if o.Kafka {
 			kafkaAddr = addrs[1]
-			ks, err := kafka.NewServer(kafka.Options{Broker: cb, AdvertisedAddr: kafkaAddr})
+			ks, err := kafka.NewServer(kafka.Options{Broker: cb, Coordinator: coord, AdvertisedAddr: kafkaAddr})
 			if err != nil {
-				_ = cb.Close()
+				stop()
 				return nil, err
 			}
 			kafkaServer = ks
@@ -101,9 +117,9 @@ func Start(o Options) (*Broker, error) {
 			lastErr = err
 			continue
 		}
-		return &Broker{Addr: addr, KafkaAddr: kafkaAddr, Cluster: cb, Server: server, engine: engine}, nil
+		return &Broker{Addr: addr, KafkaAddr: kafkaAddr, Cluster: cb, Server: server, Coordinator: coord, engine: engine}, nil
 	}
-	_ = cb.Close()
+	stop()
 	return nil, fmt.Errorf("bench: starting the reactor: %w", lastErr)
 }
 
@@ -136,6 +152,7 @@ func (b *Broker) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	stopErr := b.engine.Stop(ctx)
+	b.Coordinator.Close()
 	return errors.Join(stopErr, b.Cluster.Close())
 }
 

@@ -464,8 +464,8 @@ func TestRecordsReadByKafkaTools(t *testing.T) {
 	}
 }
 
-// TestRecordsMigrateOffsetsLog decodes commits as the committed-offset table (offsets.go) writes
-// them today: the layout being migrated.
+// TestRecordsMigrateOffsetsLog decodes commits as the committed-offset table that preceded the
+// coordinator wrote them (its encoders are in legacy_test.go): the layout being migrated.
 func TestRecordsMigrateOffsetsLog(t *testing.T) {
 	for _, c := range []struct {
 		metadata string

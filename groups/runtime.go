@@ -52,6 +52,13 @@ type CoordinatorOptions struct {
 	Logger *zap.Logger
 }
 
+// OffsetsTopic is the internal topic that holds committed offsets and group metadata.
+const OffsetsTopic = "__consumer_offsets"
+
+// MaxMetadataBytes bounds the metadata string a commit may carry (Kafka's
+// offset.metadata.max.bytes default).
+const MaxMetadataBytes = 4096
+
 // Runtime limits.
 const (
 	// shardQueueSize bounds the requests waiting for one shard; beyond it requests are answered
@@ -260,11 +267,14 @@ func (c *Coordinator) DeleteOffsets(group string, parts []TopicPartition, reply 
 }
 
 // DeleteTopic makes every shard drop the topic's offsets. It never blocks and is never refused:
-// a shard still loading drops them once loaded.
+// a shard still loading drops them once loaded. A shard takes the deletion before any request
+// submitted after DeleteTopic returns; the offsets are gone from OffsetFetch once the shard's
+// tombstones are durable.
 func (c *Coordinator) DeleteTopic(topic string) {
 	for _, r := range c.shards {
 		r.mu.Lock()
 		r.deletedTopics = append(r.deletedTopics, topic)
+		r.topicsPending.Store(true)
 		r.mu.Unlock()
 		r.signal()
 	}
@@ -336,6 +346,7 @@ type shardRunner struct {
 	mu            sync.Mutex
 	completions   []completion
 	deletedTopics []string
+	topicsPending atomic.Bool // deletedTopics is not empty
 	wake          chan struct{}
 
 	// Owned by the runner's goroutine.
@@ -371,6 +382,9 @@ func (r *shardRunner) run() {
 			r.drainRequests()
 			return
 		case req := <-r.requests:
+			if r.topicsPending.Load() {
+				r.handOver()
+			}
 			r.eventTime = r.now()
 			req.run(r.shard, r.eventTime)
 		case <-r.wake:
@@ -410,6 +424,7 @@ func (r *shardRunner) handOver() {
 	r.mu.Lock()
 	done, topics := r.completions, r.deletedTopics
 	r.completions, r.deletedTopics = nil, nil
+	r.topicsPending.Store(false)
 	r.mu.Unlock()
 	if len(done) == 0 && len(topics) == 0 {
 		return
@@ -466,6 +481,7 @@ func (r *shardRunner) load() bool {
 			r.mu.Lock()
 			topics := r.deletedTopics
 			r.deletedTopics = nil
+			r.topicsPending.Store(false)
 			r.mu.Unlock()
 			for _, topic := range topics {
 				shard.DeleteTopic(r.eventTime, topic)

@@ -24,6 +24,8 @@ import (
 
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/codec/batch"
+	"github.com/thorstream/thorstream/groups"
+	"github.com/thorstream/thorstream/groups/offsetslog"
 	"github.com/thorstream/thorstream/log/cleaner"
 	"github.com/thorstream/thorstream/log/partition"
 	"github.com/thorstream/thorstream/log/vfs"
@@ -459,7 +461,7 @@ func startBroker(b testing.TB, policy cluster.FsyncPolicy, cleanerOn bool) *brok
 	if err != nil {
 		b.Fatal(err)
 	}
-	offsets, err := core.OpenOffsets(cb)
+	coord, err := offsetslog.Start(cb, groups.DefaultConfig(), offsetslog.Options{})
 	if err != nil {
 		_ = cb.Close()
 		b.Fatal(err)
@@ -470,11 +472,11 @@ func startBroker(b testing.TB, policy cluster.FsyncPolicy, cleanerOn bool) *brok
 		if err != nil {
 			b.Fatal(err)
 		}
-		server, err := core.NewServer(core.Options{Broker: cb, Offsets: offsets, AdvertisedAddr: addrs[0]})
+		server, err := core.NewServer(core.Options{Broker: cb, Coordinator: coord, AdvertisedAddr: addrs[0]})
 		if err != nil {
 			b.Fatal(err)
 		}
-		ks, err := kafka.NewServer(kafka.Options{Broker: cb, AdvertisedAddr: addrs[1]})
+		ks, err := kafka.NewServer(kafka.Options{Broker: cb, Coordinator: coord, AdvertisedAddr: addrs[1]})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -487,12 +489,15 @@ func startBroker(b testing.TB, policy cluster.FsyncPolicy, cleanerOn bool) *brok
 		b.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := errors.Join(engine.Stop(ctx), cb.Close()); err != nil {
+			stopErr := engine.Stop(ctx)
+			coord.Close()
+			if err := errors.Join(stopErr, cb.Close()); err != nil {
 				b.Errorf("closing the broker: %v", err)
 			}
 		})
 		return br
 	}
+	coord.Close()
 	_ = cb.Close()
 	b.Fatalf("starting the reactor: %v", lastErr)
 	return nil

@@ -10,6 +10,8 @@ import (
 
 	"github.com/thorstream/thorstream/bench/loadgen"
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/groups"
+	"github.com/thorstream/thorstream/groups/offsetslog"
 	"github.com/thorstream/thorstream/reactor"
 	"github.com/thorstream/thorstream/reactor/core"
 	"github.com/thorstream/thorstream/reactor/kafka"
@@ -24,18 +26,20 @@ func startBroker(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	offsets, err := core.OpenOffsets(broker)
+	cfg := groups.DefaultConfig()
+	cfg.InitialRebalanceDelay = 0
+	coord, err := offsetslog.Start(broker, cfg, offsetslog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var lastErr error
 	for range 5 {
 		addr, kafkaAddr := freeAddr(t), freeAddr(t)
-		server, err := core.NewServer(core.Options{Broker: broker, Offsets: offsets, AdvertisedAddr: addr})
+		server, err := core.NewServer(core.Options{Broker: broker, Coordinator: coord, AdvertisedAddr: addr})
 		if err != nil {
 			t.Fatal(err)
 		}
-		kafkaServer, err := kafka.NewServer(kafka.Options{Broker: broker, AdvertisedAddr: kafkaAddr})
+		kafkaServer, err := kafka.NewServer(kafka.Options{Broker: broker, Coordinator: coord, AdvertisedAddr: kafkaAddr})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,12 +50,15 @@ func startBroker(t *testing.T) string {
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := errors.Join(engine.Stop(ctx), broker.Close()); err != nil {
+			stopErr := engine.Stop(ctx)
+			coord.Close()
+			if err := errors.Join(stopErr, broker.Close()); err != nil {
 				t.Errorf("stopping the broker: %v", err)
 			}
 		})
 		return kafkaAddr
 	}
+	coord.Close()
 	_ = broker.Close()
 	t.Fatalf("starting the reactor: %v", lastErr)
 	return ""

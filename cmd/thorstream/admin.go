@@ -35,6 +35,8 @@ type admin struct {
 	network *core.Metrics
 	// notReady is why /readyz answers 503; "" once the broker serves.
 	notReady atomic.Pointer[string]
+	// groupsReady reports whether the group coordinator has loaded every group (nil: not asked).
+	groupsReady atomic.Pointer[func() bool]
 }
 
 // Readiness reasons.
@@ -42,6 +44,7 @@ const (
 	notReadyRecovering = "recovering partitions"
 	notReadyListeners  = "starting the listeners"
 	notReadyStopping   = "shutting down"
+	notReadyGroups     = "loading consumer groups"
 )
 
 // startAdmin binds THORSTREAM_HTTP_ADDR and THORSTREAM_PPROF_ADDR (the same endpoints on each)
@@ -121,17 +124,24 @@ func (a *admin) handler(registry *prometheus.Registry) http.Handler {
 	return mux
 }
 
-// readyz answers 200 once the partitions are recovered and every listener accepts, 503 with the
-// reason before that and while the broker stops.
+// readyz answers 200 once the partitions are recovered, every listener accepts and the group
+// coordinator has loaded its groups, 503 with the reason before that and while the broker stops.
 func (a *admin) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if reason := *a.notReady.Load(); reason != "" {
+	reason := *a.notReady.Load()
+	if ready := a.groupsReady.Load(); reason == "" && ready != nil && !(*ready)() {
+		reason = notReadyGroups
+	}
+	if reason != "" {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("not ready: " + reason + "\n"))
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
 }
+
+// waitForGroups makes /readyz wait for ready (the group coordinator's Ready) as well.
+func (a *admin) waitForGroups(ready func() bool) { a.groupsReady.Store(&ready) }
 
 // setNotReady makes /readyz answer 503 with reason ("" : ready).
 func (a *admin) setNotReady(reason string) { a.notReady.Store(&reason) }

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"path/filepath"
 	"runtime"
@@ -69,6 +70,12 @@ type Config struct {
 	CleanerDedupeBytes   int64
 	CleanerIOBytesPerSec int64 // -1: unlimited
 	CleanerBackoffMs     int64
+	// The group coordinator (Kafka's group.* and offsets.retention.minutes).
+	GroupInitialRebalanceDelayMs int64
+	GroupMinSessionTimeoutMs     int64
+	GroupMaxSessionTimeoutMs     int64
+	GroupMaxSize                 int
+	OffsetsRetentionMinutes      int64
 }
 
 // setting is one configuration item: its variable, flag, default and parser.
@@ -223,6 +230,34 @@ func settings() []setting {
 		{"THORSTREAM_PRODUCER_ID_EXPIRATION_MS", "producer-id-expiration-ms", "86400000", "drop an idempotent producer's state after this many milliseconds without a batch from it (Kafka's producer.id.expiration.ms)", func(c *Config, v string) (err error) {
 			c.ProducerIDExpirationMs, err = parseMillis(v, false)
 			return err
+		}},
+		{"THORSTREAM_GROUP_INITIAL_REBALANCE_DELAY_MS", "group-initial-rebalance-delay-ms", "3000", "how long a new consumer group waits for more members before its first rebalance (Kafka's group.initial.rebalance.delay.ms; 0: none)", func(c *Config, v string) (err error) {
+			c.GroupInitialRebalanceDelayMs, err = parseDurationMillis(v, 0)
+			return err
+		}},
+		{"THORSTREAM_GROUP_MIN_SESSION_TIMEOUT_MS", "group-min-session-timeout-ms", "6000", "the shortest session timeout a group member may ask for (group.min.session.timeout.ms)", func(c *Config, v string) (err error) {
+			c.GroupMinSessionTimeoutMs, err = parseDurationMillis(v, 0)
+			return err
+		}},
+		{"THORSTREAM_GROUP_MAX_SESSION_TIMEOUT_MS", "group-max-session-timeout-ms", "1800000", "the longest session timeout a group member may ask for (group.max.session.timeout.ms)", func(c *Config, v string) (err error) {
+			c.GroupMaxSessionTimeoutMs, err = parseDurationMillis(v, 1)
+			return err
+		}},
+		{"THORSTREAM_GROUP_MAX_SIZE", "group-max-size", "2147483647", "most members one consumer group may have (group.max.size)", func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1 {
+				return fmt.Errorf("%q is not a number of members (1 to 2147483647)", v)
+			}
+			c.GroupMaxSize = int(n)
+			return nil
+		}},
+		{"THORSTREAM_OFFSETS_RETENTION_MINUTES", "offsets-retention-minutes", "10080", "how long the committed offsets of a group without members are kept (offsets.retention.minutes; 7 days)", func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 || n > math.MaxInt64/int64(time.Minute) {
+				return fmt.Errorf("%q is not a number of minutes (1 or more)", v)
+			}
+			c.OffsetsRetentionMinutes = n
+			return nil
 		}},
 		{"THORSTREAM_EVENT_LOOPS", "event-loops", strconv.Itoa(min(runtime.NumCPU(), 4)), "number of network event loops", func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
@@ -390,6 +425,10 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 		return nil, &ConfigError{Env: "THORSTREAM_MAX_INFLIGHT_BYTES", Flag: "max-inflight-bytes",
 			Err: fmt.Errorf("%d bytes is less than THORSTREAM_MAX_FRAME_BYTES (%d): a frame of the largest size could never be read", c.MaxInflightBytes, c.MaxFrameBytes)}
 	}
+	if c.GroupMinSessionTimeoutMs > c.GroupMaxSessionTimeoutMs {
+		return nil, &ConfigError{Env: "THORSTREAM_GROUP_MIN_SESSION_TIMEOUT_MS", Flag: "group-min-session-timeout-ms",
+			Err: fmt.Errorf("%d ms is more than THORSTREAM_GROUP_MAX_SESSION_TIMEOUT_MS (%d)", c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs)}
+	}
 	if c.KafkaAddr != "" && c.KafkaAddr == c.Addr {
 		return nil, &ConfigError{Env: "THORSTREAM_KAFKA_ADDR", Flag: "kafka-addr", Err: fmt.Errorf("%s is also THORSTREAM_ADDR", c.KafkaAddr)}
 	}
@@ -505,6 +544,15 @@ func parseSize(v string, minimum int64, allowUnlimited bool) (int64, error) {
 		return 0, fmt.Errorf("%q is smaller than the minimum of %d bytes", v, minimum)
 	}
 	return n * mult, nil
+}
+
+// parseDurationMillis reads milliseconds, minimum or more, that a time.Duration can hold.
+func parseDurationMillis(v string, minimum int64) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < minimum || n > math.MaxInt64/int64(time.Millisecond) {
+		return 0, fmt.Errorf("%q is not a number of milliseconds (%d or more)", v, minimum)
+	}
+	return n, nil
 }
 
 func parseMillis(v string, allowForever bool) (int64, error) {

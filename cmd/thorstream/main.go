@@ -20,6 +20,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/groups"
+	"github.com/thorstream/thorstream/groups/offsetslog"
 	"github.com/thorstream/thorstream/log/cleaner"
 	"github.com/thorstream/thorstream/reactor"
 	"github.com/thorstream/thorstream/reactor/core"
@@ -51,6 +53,17 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// groupConfig is the group coordinator's configuration from cfg; the rest is Kafka's defaults.
+func groupConfig(cfg *Config) groups.Config {
+	g := groups.DefaultConfig()
+	g.InitialRebalanceDelay = time.Duration(cfg.GroupInitialRebalanceDelayMs) * time.Millisecond
+	g.MinSessionTimeout = time.Duration(cfg.GroupMinSessionTimeoutMs) * time.Millisecond
+	g.MaxSessionTimeout = time.Duration(cfg.GroupMaxSessionTimeoutMs) * time.Millisecond
+	g.MaxGroupSize = cfg.GroupMaxSize
+	g.OffsetsRetention = time.Duration(cfg.OffsetsRetentionMinutes) * time.Minute
+	return g
 }
 
 func newLogger(level zapcore.Level) *zap.Logger {
@@ -120,15 +133,22 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		return err
 	}
 	admin.attach(broker)
-	offsets, err := core.OpenOffsets(broker)
+	// The group coordinator replays __consumer_offsets on its own goroutines; its groups answer
+	// COORDINATOR_LOAD_IN_PROGRESS until then, and /readyz waits for it.
+	coordinator, err := offsetslog.Start(broker, groupConfig(cfg), offsetslog.Options{Logger: logger})
 	if err != nil {
 		_ = broker.Close()
 		return err
 	}
-	server, err := core.NewServer(core.Options{Broker: broker, Offsets: offsets, Metrics: admin.network, AdvertisedAddr: advertised, Logger: logger,
+	admin.waitForGroups(coordinator.Ready)
+	closeBroker := func() error {
+		coordinator.Close()
+		return broker.Close()
+	}
+	server, err := core.NewServer(core.Options{Broker: broker, Coordinator: coordinator, Metrics: admin.network, AdvertisedAddr: advertised, Logger: logger,
 		Listeners: brokerListeners(cfg, advertised)})
 	if err != nil {
-		_ = broker.Close()
+		_ = closeBroker()
 		return err
 	}
 	var kafkaServer reactor.Handler
@@ -136,13 +156,13 @@ func serve(cfg *Config, logger *zap.Logger) error {
 	if cfg.KafkaAddr != "" {
 		if kafkaAdvertised == "" {
 			if kafkaAdvertised, err = reactor.AdvertisedAddr(cfg.KafkaAddr); err != nil {
-				_ = broker.Close()
+				_ = closeBroker()
 				return fmt.Errorf("kafka advertised address: %w", err)
 			}
 		}
-		ks, err := kafka.NewServer(kafka.Options{Broker: broker, AdvertisedAddr: kafkaAdvertised, Logger: logger, Metrics: admin.network})
+		ks, err := kafka.NewServer(kafka.Options{Broker: broker, Coordinator: coordinator, AdvertisedAddr: kafkaAdvertised, Logger: logger, Metrics: admin.network})
 		if err != nil {
-			_ = broker.Close()
+			_ = closeBroker()
 			return err
 		}
 		kafkaServer = ks
@@ -161,7 +181,7 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		Metrics:          admin.network,
 	}, server, kafkaServer)
 	if err := engine.Start(); err != nil {
-		_ = broker.Close()
+		_ = closeBroker()
 		return err
 	}
 	admin.setNotReady("") // recovered, and every listener accepts
@@ -195,7 +215,8 @@ func serve(cfg *Config, logger *zap.Logger) error {
 	if err := engine.Stop(ctx); err != nil {
 		logger.Warn("stopping the network engine", zap.Error(err))
 	}
-	if err := broker.Close(); err != nil {
+	// The coordinator stops before the partitions it appends to close.
+	if err := closeBroker(); err != nil {
 		return errors.Join(engineErr, fmt.Errorf("closing partitions: %w", err))
 	}
 	if engineErr != nil {

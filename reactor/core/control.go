@@ -1,6 +1,8 @@
 package core
 
 import (
+	"fmt"
+
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/codec/proto"
@@ -193,6 +195,9 @@ func OffsetAt(r *cluster.Replica, ts int64) (offset, timestamp int64, err error)
 	return offset, timestamp, nil
 }
 
+// offsetCommit stores a group's positions through the coordinator: a commit from outside group
+// management (generation -1, no member), the binary protocol's version 1. Negative offsets are
+// refused with INVALID_COMMIT_OFFSET_SIZE before the coordinator sees them.
 func (s *Server) offsetCommit(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte, f *Frame) {
 	defer f.Release()
 	var req proto.OffsetCommitRequest
@@ -200,26 +205,38 @@ func (s *Server) offsetCommit(sess *Session, seq uint64, hdr proto.RequestHeader
 		decodeError(sess, seq, hdr, err)
 		return
 	}
-	if s.offsets == nil {
+	if s.coordinator == nil {
 		sess.Complete(seq, errorResponse(hdr.CorrelationID, errcode.CoordinatorNotAvailable, "offsets are not available"))
 		return
 	}
-	var commits []groups.Commit
+	// The request's strings are copies (ReadFrom owns nothing of the frame), so the coordinator
+	// may keep them.
+	cr := groups.CommitRequest{Version: 8, Group: req.Group, Generation: -1}
 	for _, t := range req.Topics {
+		ct := groups.CommitTopic{Topic: t.Name}
 		for _, p := range t.Partitions {
-			commits = append(commits, groups.Commit{Topic: t.Name, Partition: p.Partition, Offset: p.Offset, Metadata: p.Metadata})
+			if p.Offset >= 0 {
+				ct.Partitions = append(ct.Partitions, groups.CommitPartition{Partition: p.Partition, Offset: p.Offset, LeaderEpoch: -1, Metadata: p.Metadata})
+			}
 		}
+		cr.Topics = append(cr.Topics, ct)
 	}
 	corrID := hdr.CorrelationID
-	s.offsets.Commit(req.Group, commits, s.Now().UnixMilli(), func(errs []error) {
+	s.coordinator.CommitOffsets(cr, func(cresp groups.CommitResponse) {
 		var resp proto.OffsetCommitResponse
-		i := 0
-		for _, t := range req.Topics {
+		for ti, t := range req.Topics {
 			rt := proto.PartitionErrorsTopic{Name: t.Name}
+			accepted := cresp.Topics[ti].Partitions
 			for _, p := range t.Partitions {
-				code, msg := codeAndMessage(errs[i])
-				i++
-				rt.Partitions = append(rt.Partitions, proto.PartitionError{Partition: p.Partition, ErrorCode: code, ErrorMessage: msg})
+				pe := proto.PartitionError{Partition: p.Partition}
+				if p.Offset < 0 {
+					pe.ErrorCode, pe.ErrorMessage = int16(errcode.InvalidCommitOffsetSize), fmt.Sprintf("offset %d is negative", p.Offset)
+				} else {
+					code := accepted[0].ErrorCode
+					accepted = accepted[1:]
+					pe.ErrorCode, pe.ErrorMessage = int16(code), offsetsErrorMessage(code, req.Group)
+				}
+				rt.Partitions = append(rt.Partitions, pe)
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
@@ -227,42 +244,59 @@ func (s *Server) offsetCommit(sess *Session, seq uint64, hdr proto.RequestHeader
 	})
 }
 
+// offsetFetch reads a group's committed positions through the coordinator. An error for the
+// whole group (loading, unavailable, an empty group id) is the response's top-level error.
 func (s *Server) offsetFetch(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte) {
 	var req proto.OffsetFetchRequest
 	if err := req.ReadFrom(body); err != nil {
 		decodeError(sess, seq, hdr, err)
 		return
 	}
-	if s.offsets == nil {
+	if s.coordinator == nil {
 		sess.Complete(seq, errorResponse(hdr.CorrelationID, errcode.CoordinatorNotAvailable, "offsets are not available"))
 		return
 	}
-	var resp proto.OffsetFetchResponse
-	if req.Topics == nil {
-		byTopic := map[string]int{}
-		for _, c := range s.offsets.FetchAll(req.Group) {
-			i, ok := byTopic[c.Topic]
-			if !ok {
-				i = len(resp.Topics)
-				byTopic[c.Topic] = i
-				resp.Topics = append(resp.Topics, proto.OffsetFetchTopicResponse{Name: c.Topic})
-			}
-			resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, proto.OffsetFetchPartitionResponse{
-				Partition: c.Partition, Offset: c.Offset, Metadata: c.Metadata,
-			})
+	fr := groups.FetchRequest{Version: 8, Group: req.Group}
+	if req.Topics != nil {
+		fr.Topics = make([]groups.FetchTopic, len(req.Topics))
+		for i, t := range req.Topics {
+			fr.Topics[i] = groups.FetchTopic{Topic: t.Name, Partitions: t.Partitions}
 		}
-	} else {
-		for _, t := range req.Topics {
-			rt := proto.OffsetFetchTopicResponse{Name: t.Name}
+	}
+	corrID := hdr.CorrelationID
+	s.coordinator.FetchOffsets(fr, func(fresp groups.FetchResponse) {
+		if fresp.ErrorCode != errcode.None {
+			sess.Complete(seq, errorResponse(corrID, fresp.ErrorCode, offsetsErrorMessage(fresp.ErrorCode, req.Group)))
+			return
+		}
+		resp := proto.OffsetFetchResponse{Topics: make([]proto.OffsetFetchTopicResponse, 0, len(fresp.Topics))}
+		for _, t := range fresp.Topics {
+			rt := proto.OffsetFetchTopicResponse{Name: t.Topic, Partitions: make([]proto.OffsetFetchPartitionResponse, 0, len(t.Partitions))}
 			for _, p := range t.Partitions {
-				rp := proto.OffsetFetchPartitionResponse{Partition: p, Offset: -1}
-				if c, ok := s.offsets.Fetch(req.Group, t.Name, p); ok {
-					rp.Offset, rp.Metadata = c.Offset, c.Metadata
-				}
-				rt.Partitions = append(rt.Partitions, rp)
+				rt.Partitions = append(rt.Partitions, proto.OffsetFetchPartitionResponse{Partition: p.Partition, Offset: p.Offset, Metadata: p.Metadata,
+					ErrorCode: int16(p.ErrorCode), ErrorMessage: offsetsErrorMessage(p.ErrorCode, req.Group)})
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
+		sess.Complete(seq, bodyResponse(corrID, &resp))
+	})
+}
+
+// offsetsErrorMessage explains a coordinator's code for an offset commit or fetch.
+func offsetsErrorMessage(code errcode.Code, group string) string {
+	switch code {
+	case errcode.None:
+		return ""
+	case errcode.InvalidGroupID:
+		return "the group id is empty or too long"
+	case errcode.OffsetMetadataTooLarge:
+		return fmt.Sprintf("commit metadata is longer than the limit of %d bytes", groups.MaxMetadataBytes)
+	case errcode.CoordinatorLoadInProgress:
+		return "the group coordinator is loading its state, retry"
+	case errcode.CoordinatorNotAvailable, errcode.NotCoordinator:
+		return "the group coordinator is not available, retry"
+	case errcode.UnknownMemberID, errcode.IllegalGeneration, errcode.RebalanceInProgress:
+		return fmt.Sprintf("group %q is managed by its members: %s", group, code)
 	}
-	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))
+	return code.String()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/thorstream/thorstream/codec/batch"
 	"github.com/thorstream/thorstream/codec/proto"
 	"github.com/thorstream/thorstream/groups"
+	"github.com/thorstream/thorstream/groups/offsetslog"
 	"github.com/thorstream/thorstream/log/vfs"
 )
 
@@ -99,6 +100,7 @@ type env struct {
 	fs     vfs.FS
 	opts   cluster.Options
 	broker *cluster.Broker
+	coord  *groups.Coordinator
 	server *Server
 	tr     *fakeTransport
 	sess   *Session
@@ -125,20 +127,32 @@ func (e *env) open() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	offsets, err := OpenOffsets(b)
+	cfg := groups.DefaultConfig()
+	cfg.InitialRebalanceDelay = 0 // tests' groups start at once
+	coord, err := offsetslog.Start(b, cfg, offsetslog.Options{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	s, err := NewServer(Options{Broker: b, Offsets: offsets, AdvertisedAddr: "broker.local:9092"})
+	for deadline := time.Now().Add(waitTimeout); !coord.Ready(); {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the group coordinator did not load")
+		}
+		time.Sleep(time.Millisecond) // polling a condition, with a deadline
+	}
+	s, err := NewServer(Options{Broker: b, Coordinator: coord, AdvertisedAddr: "broker.local:9092"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.broker, e.server = b, s
+	e.broker, e.coord, e.server = b, coord, s
 	e.tr = newFakeTransport()
 	e.sess = NewSession(e.tr, Limits{})
 }
 
 func (e *env) close() {
+	if e.coord != nil {
+		e.coord.Close()
+		e.coord = nil
+	}
 	if e.broker != nil {
 		_ = e.broker.Close()
 		e.broker = nil
@@ -263,7 +277,5 @@ func offsetsOf(t *testing.T, records []byte) []int64 {
 }
 
 var errTest = errors.New("test: write refused")
-
-var _ groups.Store = (*OffsetsStore)(nil)
 
 var _ sync.Locker = (*sync.Mutex)(nil)

@@ -24,8 +24,7 @@ import (
 
 // Options configures a Server.
 type Options struct {
-	Broker  *cluster.Broker
-	Offsets *groups.Offsets
+	Broker *cluster.Broker
 	// Coordinator is the group coordinator both protocols share; nil: group requests are
 	// answered COORDINATOR_NOT_AVAILABLE.
 	Coordinator *groups.Coordinator
@@ -46,7 +45,6 @@ type Options struct {
 // Server serves the binary protocol.
 type Server struct {
 	Endpoint
-	offsets *groups.Offsets
 	// coordinator serves the group APIs and the binary protocol's OffsetCommit / OffsetFetch.
 	coordinator *groups.Coordinator
 	hint        proto.LeaderHint
@@ -64,7 +62,7 @@ func NewServer(o Options) (*Server, error) {
 	}
 	e.Metrics = o.Metrics.Protocol("binary", binaryAPIs())
 	addr := net.JoinHostPort(e.AdvertisedHost, strconv.Itoa(int(e.AdvertisedPort)))
-	return &Server{Endpoint: e, offsets: o.Offsets, coordinator: o.Coordinator, hint: proto.LeaderHint{ID: o.Broker.NodeID(), Addr: addr},
+	return &Server{Endpoint: e, coordinator: o.Coordinator, hint: proto.LeaderHint{ID: o.Broker.NodeID(), Addr: addr},
 		status: newStatusInfo(o, &e, addr)}, nil
 }
 

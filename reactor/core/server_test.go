@@ -495,13 +495,18 @@ func TestOffsetCommitFetchAndReopen(t *testing.T) {
 	e.close()
 	e.open()
 	check("after reopen")
-	// Deleting the topic forgets its offsets.
+	// Deleting the topic forgets its offsets, once the coordinator's tombstones are durable.
 	var deleted proto.TopicErrorsResponse
 	e.call(proto.KeyDeleteTopics, &proto.DeleteTopicsRequest{Names: []string{"t"}}, &deleted)
-	var resp proto.OffsetFetchResponse
-	e.call(proto.KeyOffsetFetch, &proto.OffsetFetchRequest{Group: "g"}, &resp)
-	if len(resp.Topics) != 0 {
-		t.Fatalf("offsets of a deleted topic: %+v", resp)
+	for deadline := time.Now().Add(waitTimeout); ; {
+		var resp proto.OffsetFetchResponse
+		e.call(proto.KeyOffsetFetch, &proto.OffsetFetchRequest{Group: "g"}, &resp)
+		if len(resp.Topics) == 0 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("offsets of a deleted topic: %+v", resp)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, with a deadline
 	}
 }
 

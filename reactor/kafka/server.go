@@ -21,6 +21,7 @@ import (
 
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/groups"
 	"github.com/thorstream/thorstream/reactor/core"
 )
 
@@ -38,11 +39,15 @@ type Options struct {
 	MaxFetchBytes int
 	// Metrics counts requests and latencies (protocol "kafka"); nil: not counted.
 	Metrics *core.Metrics
+	// Coordinator is the group coordinator both protocols share; nil: the group APIs answer
+	// COORDINATOR_NOT_AVAILABLE.
+	Coordinator *groups.Coordinator
 }
 
 // Server serves the Kafka protocol.
 type Server struct {
 	core.Endpoint
+	coordinator *groups.Coordinator
 }
 
 // NewServer returns a Server.
@@ -56,7 +61,7 @@ func NewServer(o Options) (*Server, error) {
 		return nil, err
 	}
 	e.Metrics = o.Metrics.Protocol("kafka", metricsAPIs())
-	return &Server{Endpoint: e}, nil
+	return &Server{Endpoint: e, coordinator: o.Coordinator}, nil
 }
 
 // header is a decoded Kafka request header (v1 or v2).
