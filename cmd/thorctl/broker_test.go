@@ -124,7 +124,7 @@ printf '%s\n' "${COMPREPLY[*]}"
 			t.Errorf("completing %q: %q (%v), want %q", line, got, err, want)
 		}
 	}
-	f("thorctl ", "topic produce consume broker segment completion help")
+	f("thorctl ", "topic group produce consume broker segment completion help")
 	f("thorctl to", "topic")
 	f("thorctl topic ", "create list describe delete alter add-partitions")
 	f("thorctl --broker h:1 topic create x --pa", "--partitions")

@@ -172,8 +172,8 @@ func (c *command) help() string {
 	fmt.Fprintln(&b, c.usageLine(h))
 	fmt.Fprintln(&b)
 	if c.parent == nil {
-		fmt.Fprintln(&b, "thorctl administers a Thorstream broker: topics, producing and consuming, the broker's status,")
-		fmt.Fprintln(&b, "and the segment files of a data directory.")
+		fmt.Fprintln(&b, "thorctl administers a Thorstream broker: topics, consumer groups, producing and consuming, the")
+		fmt.Fprintln(&b, "broker's status, and the segment files of a data directory.")
 	} else {
 		fmt.Fprintln(&b, c.summary)
 	}

@@ -27,12 +27,14 @@ func completion(args []string, _ string, e *env) error {
 	return err
 }
 
-// argKind is how completion completes a positional argument: "topic" (existing topics, asked of
-// the broker), "file", "shell", "command", or "none".
+// argKind is how completion completes a positional argument: "topic" or "group" (existing
+// topics or consumer groups, asked of the broker), "file", "shell", "command", or "none".
 func argKind(c *command, name string) string {
 	switch {
 	case (name == "TOPIC" || name == "NAME") && !c.offline && c.name != "create":
 		return "topic"
+	case name == "GROUP" && !c.offline:
+		return "group"
 	case strings.HasPrefix(name, "FILE") || name == "PATH":
 		return "file"
 	case name == "SHELL":
@@ -125,6 +127,13 @@ _thorctl_topics() {
     $t "$1" "${@:2}" topic list 2>/dev/null | tail -n +2 | cut -d' ' -f1
 }
 
+# _thorctl_groups prints the broker's consumer groups, likewise.
+_thorctl_groups() {
+    local t=""
+    command -v timeout >/dev/null 2>&1 && t="timeout 2"
+    $t "$1" "${@:2}" group list 2>/dev/null | tail -n +2 | cut -d' ' -f1
+}
+
 _thorctl() {
     local cur="${COMP_WORDS[COMP_CWORD]}"
     local prev=""
@@ -159,6 +168,7 @@ _thorctl() {
 
     case "$prev" in
 @VALUES@    --broker|-broker) COMPREPLY=(); return ;;
+    --topic|-topic) COMPREPLY=($(compgen -W "$(_thorctl_topics "${COMP_WORDS[0]}" "${broker[@]}")" -- "$cur")); return ;;
     @VALUE_FLAGS@) COMPREPLY=(); return ;;
     esac
 
@@ -173,6 +183,7 @@ _thorctl() {
     local -a kindlist=($kinds)
     case "${kindlist[npos]}" in
     topic) COMPREPLY=($(compgen -W "$(_thorctl_topics "${COMP_WORDS[0]}" "${broker[@]}")" -- "$cur")) ;;
+    group) COMPREPLY=($(compgen -W "$(_thorctl_groups "${COMP_WORDS[0]}" "${broker[@]}")" -- "$cur")) ;;
     file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     shell) COMPREPLY=($(compgen -W "bash" -- "$cur")) ;;
     command) COMPREPLY=($(compgen -W "@TOP@" -- "$cur")) ;;

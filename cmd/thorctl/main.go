@@ -1,5 +1,5 @@
-// Command thorctl is the Thorstream command-line tool: topic administration, producing lines from
-// stdin, consuming to stdout, the broker's status, and checking segment files.
+// Command thorctl is the Thorstream command-line tool: topic and consumer group administration,
+// producing lines from stdin, consuming to stdout, the broker's status, and checking segment files.
 //
 // Every command answers --help (or -h) with its usage, a description and its flags; `thorctl
 // help` lists the commands. Exit status: 0 on success, 1 when the command failed, 2 on bad usage.
@@ -32,6 +32,7 @@ func newRoot() *command {
 			{name: "describe", run: topicDescribe, summary: "Show a topic's configuration and its partitions with their leaders and offsets."},
 			{name: "delete", run: topicDelete, summary: "Delete a topic and all its records."},
 		}},
+		groupCommand(),
 		{name: "produce", run: produce, summary: "Produce one record per line of stdin to a topic.",
 			details: "With --key-separator SEP, the text before the first SEP of a line is the record's key. A topic that\n" +
 				"does not exist is created by the broker, with its default partitions, when its auto-creation is on\n" +

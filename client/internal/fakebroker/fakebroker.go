@@ -1,6 +1,7 @@
 // Package fakebroker is a small in-memory Thorstream cluster for client tests: one net.Listener
 // per node, speaking codec/proto v1 (ApiVersions, Metadata, Produce, Fetch, ListOffsets,
-// OffsetCommit, OffsetFetch, CreateTopics, DeleteTopics, Ping).
+// OffsetCommit, OffsetFetch, CreateTopics, DeleteTopics, Ping, ListGroups, DescribeGroups,
+// DeleteGroups).
 //
 // Every partition has a leader node; a partition request sent to another node is answered with
 // NOT_LEADER_OR_FOLLOWER and a leader hint, as the real broker does. Faults are injected with
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -74,6 +76,9 @@ type Cluster struct {
 	done     chan struct{} // closed by Close
 	conns    map[net.Conn]bool
 	closed   bool
+
+	// described holds the groups a test gave members (SetGroup, groups.go); under mu.
+	described map[string]proto.DescribedGroup
 }
 
 // ProduceLog records one partition's records in one served Produce request.
@@ -399,6 +404,12 @@ func (c *Cluster) handle(n *node, h proto.RequestHeader, body []byte, out []byte
 		req = new(proto.APIVersionsRequest)
 	case proto.KeyPing:
 		req = new(proto.PingRequest)
+	case proto.KeyListGroups:
+		req = new(proto.ListGroupsRequest)
+	case proto.KeyDescribeGroups:
+		req = new(proto.DescribeGroupsRequest)
+	case proto.KeyDeleteGroups:
+		req = new(proto.DeleteGroupsRequest)
 	default:
 		out, start := proto.AppendResponseFrame(out, h.CorrelationID, int16(errcode.UnsupportedVersion), "unknown api key")
 		proto.FinishFrame(out, start, 0)
@@ -459,6 +470,12 @@ func (c *Cluster) handle(n *node, h proto.RequestHeader, body []byte, out []byte
 		resp = &proto.APIVersionsResponse{APIs: proto.Supported, NodeID: n.id, Software: "fakebroker"}
 	case *proto.PingRequest:
 		resp = &proto.PingResponse{Echo: v.Echo, NodeID: n.id}
+	case *proto.ListGroupsRequest:
+		resp = c.listGroups(v)
+	case *proto.DescribeGroupsRequest:
+		resp = c.describeGroups(v)
+	case *proto.DeleteGroupsRequest:
+		resp = c.deleteGroups(v)
 	}
 	out = resp.AppendTo(out)
 	proto.FinishFrame(out, start, 0)
@@ -697,7 +714,19 @@ func (c *Cluster) offsetFetch(req *proto.OffsetFetchRequest) *proto.OffsetFetchR
 	defer c.mu.Unlock()
 	resp := &proto.OffsetFetchResponse{}
 	g := c.groups[req.Group]
-	for _, t := range req.Topics {
+	topics := req.Topics
+	if topics == nil { // every committed offset
+		for name, parts := range g {
+			t := proto.OffsetFetchTopic{Name: name}
+			for p := range parts {
+				t.Partitions = append(t.Partitions, p)
+			}
+			sort.Slice(t.Partitions, func(i, j int) bool { return t.Partitions[i] < t.Partitions[j] })
+			topics = append(topics, t)
+		}
+		sort.Slice(topics, func(i, j int) bool { return topics[i].Name < topics[j].Name })
+	}
+	for _, t := range topics {
 		tr := proto.OffsetFetchTopicResponse{Name: t.Name}
 		for _, p := range t.Partitions {
 			off, ok := g[t.Name][p]
