@@ -74,7 +74,9 @@ const (
 // ErrReplay wraps what went wrong replaying an offsets partition.
 var ErrReplay = errors.New("groups: replaying the offsets topic")
 
-// Coordinator is the group coordinator of this node: every shard, routed to by group id.
+// Coordinator is the group coordinator of this node: every shard, routed to by group id. A nil
+// *Coordinator is a broker without one: it answers every request COORDINATOR_NOT_AVAILABLE (at
+// once, on the caller's goroutine), is never Ready and ignores DeleteTopic and Close.
 type Coordinator struct {
 	partitions int32
 	logger     *zap.Logger
@@ -129,14 +131,22 @@ func NewCoordinator(o CoordinatorOptions) *Coordinator {
 // PartitionFor is the offsets partition of group: abs(javaStringHash(group)) % Partitions, as
 // Kafka places groups, so Kafka tools agree on where a group lives.
 func (c *Coordinator) PartitionFor(group string) int32 {
+	if c == nil {
+		return 0
+	}
 	return partitionFor(group, c.partitions)
 }
 
 // Partitions is the number of offsets partitions (shards).
-func (c *Coordinator) Partitions() int32 { return c.partitions }
+func (c *Coordinator) Partitions() int32 {
+	if c == nil {
+		return 0
+	}
+	return c.partitions
+}
 
 // Ready reports whether every shard has loaded its partition.
-func (c *Coordinator) Ready() bool { return c.loaded.Load() == c.partitions }
+func (c *Coordinator) Ready() bool { return c != nil && c.loaded.Load() == c.partitions }
 
 func partitionFor(group string, partitions int32) int32 {
 	h := javaStringHash(group)
@@ -211,6 +221,10 @@ func (c *Coordinator) Describe(group string, reply func(DescribedGroup)) {
 // states, case-insensitive, when states is not empty). The code is the first error a shard gave
 // (COORDINATOR_LOAD_IN_PROGRESS while one loads), with the groups of the others.
 func (c *Coordinator) List(states []string, reply func([]ListedGroup, errcode.Code)) {
+	if c == nil {
+		reply(nil, errcode.CoordinatorNotAvailable)
+		return
+	}
 	g := &listGather{remaining: len(c.shards), reply: reply}
 	for _, r := range c.shards {
 		c.submitTo(r, func(s *Shard, now time.Time) {
@@ -271,6 +285,9 @@ func (c *Coordinator) DeleteOffsets(group string, parts []TopicPartition, reply 
 // submitted after DeleteTopic returns; the offsets are gone from OffsetFetch once the shard's
 // tombstones are durable.
 func (c *Coordinator) DeleteTopic(topic string) {
+	if c == nil {
+		return
+	}
 	for _, r := range c.shards {
 		r.mu.Lock()
 		r.deletedTopics = append(r.deletedTopics, topic)
@@ -284,6 +301,9 @@ func (c *Coordinator) DeleteTopic(topic string) {
 // those made from now on; replies parked in a shard (a JoinGroup waiting for the rebalance, a
 // commit waiting for its append) are not answered: their connections are closing.
 func (c *Coordinator) Close() {
+	if c == nil {
+		return
+	}
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.closed = true
@@ -295,6 +315,10 @@ func (c *Coordinator) Close() {
 
 // submit routes a request to its group's shard.
 func (c *Coordinator) submit(group string, run func(*Shard, time.Time), refuse func(errcode.Code)) {
+	if c == nil {
+		refuse(errcode.CoordinatorNotAvailable)
+		return
+	}
 	c.submitTo(c.shards[c.PartitionFor(group)], run, refuse)
 }
 

@@ -490,3 +490,24 @@ func TestCoordinatorReplaySkipsDamage(t *testing.T) {
 		}
 	}
 }
+
+// TestNilCoordinator: a broker without a coordinator answers every request
+// COORDINATOR_NOT_AVAILABLE.
+func TestNilCoordinator(t *testing.T) {
+	var c *Coordinator
+	if c.Ready() || c.Partitions() != 0 || c.PartitionFor("g") != 0 {
+		t.Fatal("a nil coordinator claims partitions or readiness")
+	}
+	if code := commitOne(t, c, "g", "t", 0, 1); code != errcode.CoordinatorNotAvailable {
+		t.Fatalf("commit: %v", code)
+	}
+	if _, code := listAll(t, c); code != errcode.CoordinatorNotAvailable {
+		t.Fatalf("list: %v", code)
+	}
+	j := await(t, func(reply func(JoinResponse)) { c.Join(JoinRequest{Group: "g"}, reply) })
+	if j.ErrorCode != errcode.CoordinatorNotAvailable || j.Generation != -1 {
+		t.Fatalf("join: %+v", j)
+	}
+	c.DeleteTopic("t")
+	c.Close()
+}
