@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/groups"
 	"github.com/thorstream/thorstream/reactor/core"
 )
 
@@ -33,6 +34,8 @@ type admin struct {
 	servers []*http.Server
 	storage *cluster.Metrics
 	network *core.Metrics
+	// groupLag is thorstream_group_lag, read from the group coordinator at scrape time.
+	groupLag *core.GroupLag
 	// notReady is why /readyz answers 503; "" once the broker serves.
 	notReady atomic.Pointer[string]
 	// groupsReady reports whether the group coordinator has loaded every group (nil: not asked).
@@ -80,10 +83,10 @@ func startAdmin(cfg *Config, logger *zap.Logger) (*admin, error) {
 	if len(lns) == 0 {
 		return a, nil
 	}
-	a.storage, a.network = cluster.NewMetrics(), core.NewMetrics()
+	a.storage, a.network, a.groupLag = cluster.NewMetrics(), core.NewMetrics(), core.NewGroupLag()
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		a.storage, a.network)
+		a.storage, a.network, a.groupLag)
 	handler := a.handler(registry)
 	for _, ln := range lns {
 		srv := &http.Server{
@@ -142,6 +145,13 @@ func (a *admin) readyz(w http.ResponseWriter, _ *http.Request) {
 
 // waitForGroups makes /readyz wait for ready (the group coordinator's Ready) as well.
 func (a *admin) waitForGroups(ready func() bool) { a.groupsReady.Store(&ready) }
+
+// collectGroups reports coord's groups' lag on b's partitions in /metrics.
+func (a *admin) collectGroups(coord *groups.Coordinator, b *cluster.Broker) {
+	if a.groupLag != nil {
+		a.groupLag.Attach(coord, b)
+	}
+}
 
 // setNotReady makes /readyz answer 503 with reason ("" : ready).
 func (a *admin) setNotReady(reason string) { a.notReady.Store(&reason) }

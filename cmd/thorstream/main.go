@@ -141,6 +141,7 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		return err
 	}
 	admin.waitForGroups(coordinator.Ready)
+	admin.collectGroups(coordinator, broker)
 	closeBroker := func() error {
 		coordinator.Close()
 		return broker.Close()
