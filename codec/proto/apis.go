@@ -19,6 +19,10 @@ const (
 	KeyListGroups       int16 = 13
 	KeyDescribeGroups   int16 = 14
 	KeyDeleteGroups     int16 = 15
+	KeyJoinGroup        int16 = 16
+	KeySyncGroup        int16 = 17
+	KeyHeartbeat        int16 = 18
+	KeyLeaveGroup       int16 = 19
 )
 
 // APIRange is the span of versions the broker serves for one key.
@@ -28,13 +32,14 @@ type APIRange struct {
 	MaxVersion int16
 }
 
-// Supported lists every client API of protocol v1 and its versions. Every API is at version 1.
+// Supported lists every client API of protocol v1 and its versions, by key. Every API has version
+// 1; OffsetCommit also version 2 (a group member's commit).
 var Supported = []APIRange{
 	{KeyProduce, 1, 1},
 	{KeyFetch, 1, 1},
 	{KeyListOffsets, 1, 1},
 	{KeyMetadata, 1, 1},
-	{KeyOffsetCommit, 1, 1},
+	{KeyOffsetCommit, 1, 2},
 	{KeyOffsetFetch, 1, 1},
 	{KeyCreateTopics, 1, 1},
 	{KeyDeleteTopics, 1, 1},
@@ -46,9 +51,14 @@ var Supported = []APIRange{
 	{KeyListGroups, 1, 1},
 	{KeyDescribeGroups, 1, 1},
 	{KeyDeleteGroups, 1, 1},
+	{KeyJoinGroup, 1, 1},
+	{KeySyncGroup, 1, 1},
+	{KeyHeartbeat, 1, 1},
+	{KeyLeaveGroup, 1, 1},
 }
 
-// Version is the version every API has in protocol v1.
+// Version is the first version of every API, the one a request is sent with unless Supported
+// lists a later one the client needs.
 const Version int16 = 1
 
 // KeyName names an API key for logs and errors.
@@ -86,6 +96,14 @@ func KeyName(key int16) string {
 		return "DescribeGroups"
 	case KeyDeleteGroups:
 		return "DeleteGroups"
+	case KeyJoinGroup:
+		return "JoinGroup"
+	case KeySyncGroup:
+		return "SyncGroup"
+	case KeyHeartbeat:
+		return "Heartbeat"
+	case KeyLeaveGroup:
+		return "LeaveGroup"
 	}
 	return "Unknown"
 }

@@ -34,13 +34,13 @@ type goldenFrame struct {
 func goldenFrames() []goldenFrame {
 	var out []goldenFrame
 	for _, a := range apis {
-		corr := int32(1000 + int(a.key))
-		dst, start := AppendRequestFrame(nil, RequestHeader{APIKey: a.key, APIVersion: Version, CorrelationID: corr})
+		corr := int32(1000 + int(a.key) + 100*int(a.apiVersion()-Version))
+		dst, start := AppendRequestFrame(nil, RequestHeader{APIKey: a.key, APIVersion: a.apiVersion(), CorrelationID: corr})
 		dst = a.request.AppendTo(dst)
 		FinishFrame(dst, start, 0)
 		out = append(out, goldenFrame{
 			file:    a.name + ".request.hex",
-			title:   fmt.Sprintf("%s request (api key %d, version %d, correlation id %d)", KeyName(a.key), a.key, Version, corr),
+			title:   fmt.Sprintf("%s request (api key %d, version %d, correlation id %d)", KeyName(a.key), a.key, a.apiVersion(), corr),
 			frame:   dst,
 			request: true, newMsg: a.newReq, value: a.request,
 		})

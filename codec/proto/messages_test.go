@@ -16,7 +16,8 @@ type message interface {
 // are all built from this table, so a new API only needs a row here.
 type api struct {
 	key      int16
-	name     string // file-name stem: 00_produce
+	version  int16  // 0: Version
+	name     string // file-name stem: 00_produce, 04_offset_commit_v2 for a later version
 	newReq   func() message
 	newResp  func() message
 	request  message
@@ -181,6 +182,69 @@ var apis = []api{
 		request:  &DeleteGroupsRequest{Groups: []string{"billing", "audit-archiver"}},
 		response: &DeleteGroupsResponse{Topics: []TopicError{{"billing", 68, "group billing has 2 members"}, {"audit-archiver", 0, ""}}},
 	},
+	{
+		key: KeyJoinGroup, name: "16_join_group",
+		newReq: func() message { return new(JoinGroupRequest) }, newResp: func() message { return new(JoinGroupResponse) },
+		request: &JoinGroupRequest{Group: "billing", SessionTimeoutMs: 45000, RebalanceTimeoutMs: 60000,
+			MemberID: "thorstream-go-7c1e", InstanceID: nil, ClientID: "thorstream-go", ProtocolType: "consumer",
+			// ConsumerProtocolSubscription v3: topics ["orders"], null user data, no owned
+			// partitions, generation -1, null rack.
+			Protocols: []JoinGroupProtocol{{Name: "range", Metadata: []byte("\x00\x03\x00\x00\x00\x01\x00\x06orders\xff\xff\xff\xff\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff")}},
+			Reason: "rebalance: app-2 joined"},
+		response: &JoinGroupResponse{Generation: 7, ProtocolType: "consumer", ProtocolName: "range", Leader: "thorstream-go-7c1e",
+			MemberID: "thorstream-go-7c1e", Members: []JoinGroupMember{
+				{MemberID: "thorstream-go-7c1e", InstanceID: nil, Metadata: []byte("\x00\x00\x00\x00\x00\x01\x00\x06orders\xff\xff\xff\xff")},
+				{MemberID: "app-2-9c0d", InstanceID: ptr("app-2"), Metadata: []byte{}},
+			}},
+	},
+	{
+		key: KeySyncGroup, name: "17_sync_group",
+		newReq: func() message { return new(SyncGroupRequest) }, newResp: func() message { return new(SyncGroupResponse) },
+		request: &SyncGroupRequest{Group: "billing", Generation: 7, MemberID: "thorstream-go-7c1e", ProtocolType: "consumer", ProtocolName: "range",
+			Assignments: []SyncGroupAssignment{
+				// ConsumerProtocolAssignment v3: orders partitions [0, 1], null user data.
+				{MemberID: "thorstream-go-7c1e", Assignment: []byte("\x00\x03\x00\x00\x00\x01\x00\x06orders\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x01\xff\xff\xff\xff")},
+				{MemberID: "app-2-9c0d", Assignment: []byte("\x00\x03\x00\x00\x00\x01\x00\x06orders\x00\x00\x00\x01\x00\x00\x00\x02\xff\xff\xff\xff")},
+			}},
+		response: &SyncGroupResponse{ProtocolType: "consumer", ProtocolName: "range",
+			Assignment: []byte("\x00\x03\x00\x00\x00\x01\x00\x06orders\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x01\xff\xff\xff\xff")},
+	},
+	{
+		key: KeyHeartbeat, name: "18_heartbeat",
+		newReq: func() message { return new(HeartbeatRequest) }, newResp: func() message { return new(HeartbeatResponse) },
+		request:  &HeartbeatRequest{Group: "billing", Generation: 7, MemberID: "app-2-9c0d", InstanceID: ptr("app-2")},
+		response: &HeartbeatResponse{ErrorCode: 27, ErrorMessage: "the group is rebalancing"},
+	},
+	{
+		key: KeyLeaveGroup, name: "19_leave_group",
+		newReq: func() message { return new(LeaveGroupRequest) }, newResp: func() message { return new(LeaveGroupResponse) },
+		request: &LeaveGroupRequest{Group: "billing", Members: []LeaveGroupMember{
+			{MemberID: "thorstream-go-7c1e", Reason: "the consumer is closing"},
+			{MemberID: "", InstanceID: ptr("app-3")},
+		}},
+		response: &LeaveGroupResponse{Members: []LeaveGroupMemberResponse{
+			{MemberID: "thorstream-go-7c1e"},
+			{MemberID: "", InstanceID: ptr("app-3"), ErrorCode: 25, ErrorMessage: "no member has instance id app-3"},
+		}},
+	},
+	{
+		key: KeyOffsetCommit, version: 2, name: "04_offset_commit_v2",
+		newReq: func() message { return &OffsetCommitRequest{Version: 2} }, newResp: func() message { return new(OffsetCommitResponse) },
+		request: &OffsetCommitRequest{Version: 2, Group: "billing", Generation: 7, MemberID: "app-2-9c0d", InstanceID: ptr("app-2"), Topics: []OffsetCommitTopic{
+			{Name: "orders", Partitions: []OffsetCommitPartition{{2, 118, ""}}},
+		}},
+		response: &OffsetCommitResponse{Topics: []PartitionErrorsTopic{
+			{Name: "orders", Partitions: []PartitionError{{2, 22, "generation 7 is not the group's (8)"}}},
+		}},
+	},
+}
+
+// apiVersion is the version a row's frames are sent with.
+func (a api) apiVersion() int16 {
+	if a.version == 0 {
+		return Version
+	}
+	return a.version
 }
 
 // requestTypes and responseTypes are every distinct body type, fresh.

@@ -219,3 +219,20 @@ func AppendBytes(dst []byte, b []byte) []byte {
 
 // AppendArrayLen appends an element count; pass -1 for a null array.
 func AppendArrayLen(dst []byte, n int) []byte { return AppendInt32(dst, int32(n)) }
+
+// readNullableString reads a string whose null is meaningful (a group instance id): null gives nil.
+func readNullableString(r *Reader) *string {
+	s, ok := r.NullableString()
+	if !ok {
+		return nil
+	}
+	return &s
+}
+
+// appendNullableString appends *s, or null when s is nil.
+func appendNullableString(dst []byte, s *string) []byte {
+	if s == nil {
+		return AppendInt16(dst, -1)
+	}
+	return AppendString(dst, *s)
+}

@@ -73,6 +73,37 @@ func roundTripCases() []struct {
 			{MemberID: long, InstanceID: ptr(long), ClientID: long, ClientHost: long, Metadata: []byte{0}, Assignment: nil},
 		}}}}, func() message { return new(DescribeGroupsResponse) }},
 		{"delete groups zero", &DeleteGroupsRequest{}, func() message { return new(DeleteGroupsRequest) }},
+		{"offset commit v2 zero", &OffsetCommitRequest{Version: 2}, func() message { return &OffsetCommitRequest{Version: 2} }},
+		{"offset commit v2 simple commit, empty instance id", &OffsetCommitRequest{Version: 2, Group: "g", Generation: -1, InstanceID: ptr(""),
+			Topics: []OffsetCommitTopic{{Name: "t"}}}, func() message { return &OffsetCommitRequest{Version: 2} }},
+		{"offset commit v2 extremes", &OffsetCommitRequest{Version: 2, Group: long, Generation: math.MaxInt32, MemberID: long, InstanceID: ptr(long),
+			Topics: []OffsetCommitTopic{{Name: long, Partitions: []OffsetCommitPartition{{math.MinInt32, math.MinInt64, long}}}}}, func() message { return &OffsetCommitRequest{Version: 2} }},
+		{"join group zero", &JoinGroupRequest{}, func() message { return new(JoinGroupRequest) }},
+		{"join group first join, static, null and empty metadata", &JoinGroupRequest{Group: "g", SessionTimeoutMs: math.MaxInt32, RebalanceTimeoutMs: -1,
+			InstanceID: ptr(""), Protocols: []JoinGroupProtocol{{Name: "range", Metadata: nil}, {Name: "", Metadata: []byte{}}, {Name: long, Metadata: []byte{0}}}},
+			func() message { return new(JoinGroupRequest) }},
+		{"join group response zero", &JoinGroupResponse{}, func() message { return new(JoinGroupResponse) }},
+		{"join group response member id required", &JoinGroupResponse{ErrorCode: 79, ErrorMessage: long, Generation: -1, MemberID: long},
+			func() message { return new(JoinGroupResponse) }},
+		{"join group response static leader keeps its assignment", &JoinGroupResponse{Generation: math.MaxInt32, ProtocolType: long, ProtocolName: long, Leader: "m",
+			SkipAssignment: true, MemberID: "m", Members: []JoinGroupMember{{MemberID: "m", InstanceID: ptr("i"), Metadata: nil}, {MemberID: "", InstanceID: ptr(""), Metadata: []byte{}}}},
+			func() message { return new(JoinGroupResponse) }},
+		{"sync group zero", &SyncGroupRequest{}, func() message { return new(SyncGroupRequest) }},
+		{"sync group follower", &SyncGroupRequest{Group: "g", Generation: math.MinInt32, MemberID: long, InstanceID: ptr(long)},
+			func() message { return new(SyncGroupRequest) }},
+		{"sync group leader, null and empty assignments", &SyncGroupRequest{Group: "g", Assignments: []SyncGroupAssignment{{MemberID: "a", Assignment: nil}, {MemberID: "", Assignment: []byte{}}}},
+			func() message { return new(SyncGroupRequest) }},
+		{"sync group response zero", &SyncGroupResponse{}, func() message { return new(SyncGroupResponse) }},
+		{"sync group response empty assignment", &SyncGroupResponse{ErrorCode: 27, ErrorMessage: long, Assignment: []byte{}},
+			func() message { return new(SyncGroupResponse) }},
+		{"heartbeat zero", &HeartbeatRequest{}, func() message { return new(HeartbeatRequest) }},
+		{"heartbeat extremes", &HeartbeatRequest{Group: long, Generation: -1, MemberID: long, InstanceID: ptr("")}, func() message { return new(HeartbeatRequest) }},
+		{"heartbeat response zero", &HeartbeatResponse{}, func() message { return new(HeartbeatResponse) }},
+		{"leave group zero", &LeaveGroupRequest{}, func() message { return new(LeaveGroupRequest) }},
+		{"leave group extremes", &LeaveGroupRequest{Group: long, Members: []LeaveGroupMember{{MemberID: long, InstanceID: ptr(long), Reason: long}, {InstanceID: ptr("")}}},
+			func() message { return new(LeaveGroupRequest) }},
+		{"leave group response zero", &LeaveGroupResponse{}, func() message { return new(LeaveGroupResponse) }},
+		{"leave group response group error", &LeaveGroupResponse{ErrorCode: 14, ErrorMessage: long}, func() message { return new(LeaveGroupResponse) }},
 	}
 	for _, a := range apis {
 		cases = append(cases, c{a.name + " request sample", a.request, a.newReq}, c{a.name + " response sample", a.response, a.newResp})
@@ -233,18 +264,35 @@ func TestStringTruncation(t *testing.T) {
 }
 
 func TestKeyNameAndSupported(t *testing.T) {
-	if len(Supported) != len(apis) {
-		t.Fatalf("Supported lists %d APIs, tests know %d", len(Supported), len(apis))
+	// Every version of every supported key has a row in apis, and every row is a supported
+	// version.
+	rows := map[[2]int16]bool{}
+	for _, a := range apis {
+		rows[[2]int16{a.key, a.apiVersion()}] = true
 	}
-	for i, a := range apis {
-		if Supported[i].Key != a.key || Supported[i].MinVersion != Version || Supported[i].MaxVersion != Version {
-			t.Errorf("Supported[%d] = %+v", i, Supported[i])
+	versions := 0
+	for i, r := range Supported {
+		if i > 0 && Supported[i-1].Key >= r.Key {
+			t.Errorf("Supported[%d] = %+v is out of key order", i, r)
 		}
-		if KeyName(a.key) == "Unknown" {
-			t.Errorf("KeyName(%d) unknown", a.key)
+		if r.MinVersion != Version || r.MaxVersion < r.MinVersion {
+			t.Errorf("Supported[%d] = %+v", i, r)
+		}
+		for v := r.MinVersion; v <= r.MaxVersion; v++ {
+			versions++
+			if !rows[[2]int16{r.Key, v}] {
+				t.Errorf("%s version %d has no row in apis", KeyName(r.Key), v)
+			}
+		}
+		if KeyName(r.Key) == "Unknown" {
+			t.Errorf("KeyName(%d) unknown", r.Key)
 		}
 	}
-	if KeyName(int16(len(apis))) != "Unknown" || KeyName(-1) != "Unknown" {
+	if versions != len(rows) || len(rows) != len(apis) {
+		t.Errorf("Supported has %d versions, apis %d rows (%d distinct)", versions, len(apis), len(rows))
+	}
+	last := Supported[len(Supported)-1].Key
+	if KeyName(last+1) != "Unknown" || KeyName(-1) != "Unknown" || KeyName(99) != "Unknown" {
 		t.Error("KeyName of an unknown key")
 	}
 }

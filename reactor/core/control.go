@@ -200,7 +200,7 @@ func OffsetAt(r *cluster.Replica, ts int64) (offset, timestamp int64, err error)
 // refused with INVALID_COMMIT_OFFSET_SIZE before the coordinator sees them.
 func (s *Server) offsetCommit(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte, f *Frame) {
 	defer f.Release()
-	var req proto.OffsetCommitRequest
+	req := proto.OffsetCommitRequest{Version: hdr.APIVersion}
 	if err := req.ReadFrom(body); err != nil {
 		decodeError(sess, seq, hdr, err)
 		return
@@ -210,8 +210,9 @@ func (s *Server) offsetCommit(sess *Session, seq uint64, hdr proto.RequestHeader
 		return
 	}
 	// The request's strings are copies (ReadFrom owns nothing of the frame), so the coordinator
-	// may keep them.
-	cr := groups.CommitRequest{Version: 8, Group: req.Group, Generation: -1}
+	// may keep them. Version 2 commits as the member it names (groups_membership.go).
+	cr := groups.CommitRequest{Group: req.Group}
+	cr.Version, cr.Generation, cr.MemberID, cr.InstanceID = commitMembership(&req)
 	for _, t := range req.Topics {
 		ct := groups.CommitTopic{Topic: t.Name}
 		for _, p := range t.Partitions {
@@ -235,6 +236,9 @@ func (s *Server) offsetCommit(sess *Session, seq uint64, hdr proto.RequestHeader
 					code := accepted[0].ErrorCode
 					accepted = accepted[1:]
 					pe.ErrorCode, pe.ErrorMessage = int16(code), offsetsErrorMessage(code, req.Group)
+					if req.Version >= 2 {
+						pe.ErrorMessage = memberCommitMessage(code, &cr)
+					}
 				}
 				rt.Partitions = append(rt.Partitions, pe)
 			}

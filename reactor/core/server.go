@@ -88,7 +88,7 @@ func (s *Server) HandleFrame(sess *Session, seq uint64, f *Frame) {
 		api.Error()
 		msg := fmt.Sprintf("unknown api key %d", hdr.APIKey)
 		if proto.KeyName(hdr.APIKey) != "Unknown" {
-			msg = fmt.Sprintf("%s version %d is not supported (supported: %d)", proto.KeyName(hdr.APIKey), hdr.APIVersion, proto.Version)
+			msg = fmt.Sprintf("%s version %d is not supported (supported: %s)", proto.KeyName(hdr.APIKey), hdr.APIVersion, supportedVersions(hdr.APIKey))
 		}
 		sess.Complete(seq, errorResponse(hdr.CorrelationID, errcode.UnsupportedVersion, msg))
 		f.Release()
@@ -116,6 +116,18 @@ func (s *Server) HandleFrame(sess *Session, seq uint64, f *Frame) {
 	case proto.KeyDeleteGroups:
 		s.deleteGroups(sess, seq, hdr, body)
 		f.Release()
+	case proto.KeyJoinGroup:
+		s.joinGroup(sess, seq, hdr, body)
+		f.Release()
+	case proto.KeySyncGroup:
+		s.syncGroup(sess, seq, hdr, body)
+		f.Release()
+	case proto.KeyHeartbeat:
+		s.heartbeat(sess, seq, hdr, body)
+		f.Release()
+	case proto.KeyLeaveGroup:
+		s.leaveGroup(sess, seq, hdr, body)
+		f.Release()
 	default:
 		// Control-plane requests may touch the disk (topic creation, timestamp lookups): off the
 		// loop. The goroutine owns f.
@@ -130,6 +142,19 @@ func supported(h proto.RequestHeader) bool {
 		}
 	}
 	return false
+}
+
+// supportedVersions names the versions the broker serves for key: "1" or "1-2".
+func supportedVersions(key int16) string {
+	for _, a := range proto.Supported {
+		if a.Key == key {
+			if a.MinVersion == a.MaxVersion {
+				return strconv.Itoa(int(a.MinVersion))
+			}
+			return fmt.Sprintf("%d-%d", a.MinVersion, a.MaxVersion)
+		}
+	}
+	return "none"
 }
 
 // control serves the control-plane requests on their own goroutine.
