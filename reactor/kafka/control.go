@@ -4,7 +4,8 @@ package kafka
 //
 //	ListOffsets (2)      v1-7  earliest (-2), latest (-1), max timestamp (-3, v7), or the first
 //	                           offset at or after a timestamp, through the time index
-//	FindCoordinator (10) v0-4  this node for groups; transactions are not supported
+//	FindCoordinator (10) v0-4  this node for groups (every offsets partition is led here);
+//	                           transactions are not supported
 //	CreateTopics (19)    v0-7  partitions, replication factor, replica assignment, configs,
 //	                           validate-only
 //	DeleteTopics (20)    v0-5
@@ -14,7 +15,8 @@ package kafka
 //
 // The others have files of their own: DescribeConfigs (32), AlterConfigs (33), DescribeLogDirs
 // (35), CreatePartitions (37), IncrementalAlterConfigs (44), DescribeCluster (60) and
-// DescribeProducers (61).
+// DescribeProducers (61); the group APIs are served on the event loop by the coordinator
+// (groups.go).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -81,6 +83,10 @@ func (s *Server) findCoordinator(h header, body []byte) (kmsg.Response, error) {
 	answer := func(key string) (code int16, msg *string) {
 		if req.CoordinatorType != 0 {
 			m := "transactions are not supported"
+			return int16(errcode.CoordinatorNotAvailable), &m
+		}
+		if s.coordinator == nil {
+			m := "the group coordinator is not available"
 			return int16(errcode.CoordinatorNotAvailable), &m
 		}
 		return 0, nil

@@ -102,6 +102,45 @@ func minimalRequest(t *testing.T, key, version int16, topic string) kmsg.Request
 		rt := kmsg.NewDescribeProducersRequestTopic()
 		rt.Topic, rt.Partitions = topic, []int32{0}
 		r.Topics = []kmsg.DescribeProducersRequestTopic{rt}
+	case *kmsg.OffsetCommitRequest:
+		p := kmsg.NewOffsetCommitRequestTopicPartition()
+		p.Partition, p.Offset, p.Metadata = 0, 1, kmsg.StringPtr("m")
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic, rt.Partitions = topic, []kmsg.OffsetCommitRequestTopicPartition{p}
+		r.Group, r.Topics = "dispatch-group", []kmsg.OffsetCommitRequestTopic{rt}
+	case *kmsg.OffsetFetchRequest:
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0}
+		r.Group, r.Topics = "dispatch-group", []kmsg.OffsetFetchRequestTopic{rt}
+		g := kmsg.NewOffsetFetchRequestGroup()
+		gt := kmsg.NewOffsetFetchRequestGroupTopic()
+		gt.Topic, gt.Partitions = topic, []int32{0}
+		g.Group, g.Topics = "dispatch-group", []kmsg.OffsetFetchRequestGroupTopic{gt}
+		r.Groups = []kmsg.OffsetFetchRequestGroup{g}
+	case *kmsg.JoinGroupRequest:
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name, p.Metadata = "range", []byte{0, 1}
+		r.Group, r.SessionTimeoutMillis, r.RebalanceTimeoutMillis = fmt.Sprintf("join-%d", version), 10000, 10000
+		r.ProtocolType, r.Protocols = "consumer", []kmsg.JoinGroupRequestProtocol{p}
+	case *kmsg.SyncGroupRequest:
+		r.Group, r.Generation, r.MemberID = "no-such-group", 1, "no-such-member"
+	case *kmsg.HeartbeatRequest:
+		r.Group, r.Generation, r.MemberID = "no-such-group", 1, "no-such-member"
+	case *kmsg.LeaveGroupRequest:
+		r.Group, r.MemberID = "no-such-group", "no-such-member"
+		m := kmsg.NewLeaveGroupRequestMember()
+		m.MemberID = "no-such-member"
+		r.Members = []kmsg.LeaveGroupRequestMember{m}
+	case *kmsg.DescribeGroupsRequest:
+		r.Groups = []string{"dispatch-group"}
+	case *kmsg.ListGroupsRequest:
+	case *kmsg.DeleteGroupsRequest:
+		r.Groups = []string{"no-such-group"}
+	case *kmsg.OffsetDeleteRequest:
+		p := kmsg.NewOffsetDeleteRequestTopicPartition()
+		rt := kmsg.NewOffsetDeleteRequestTopic()
+		rt.Topic, rt.Partitions = topic, []kmsg.OffsetDeleteRequestTopicPartition{p}
+		r.Group, r.Topics = "no-such-group", []kmsg.OffsetDeleteRequestTopic{rt}
 	default:
 		t.Fatalf("no minimal request for key %d (%T): add one", key, req)
 	}
@@ -187,6 +226,52 @@ func errorCodes(resp kmsg.Response) []int16 {
 				codes = append(codes, p.ErrorCode)
 			}
 		}
+	case *kmsg.OffsetCommitResponse:
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				codes = append(codes, p.ErrorCode)
+			}
+		}
+	case *kmsg.OffsetFetchResponse:
+		if r.Version >= 2 && r.Version < 8 {
+			codes = append(codes, r.ErrorCode)
+		}
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				codes = append(codes, p.ErrorCode)
+			}
+		}
+		for _, g := range r.Groups {
+			codes = append(codes, g.ErrorCode)
+			for _, t := range g.Topics {
+				for _, p := range t.Partitions {
+					codes = append(codes, p.ErrorCode)
+				}
+			}
+		}
+	case *kmsg.JoinGroupResponse:
+		codes = append(codes, r.ErrorCode)
+	case *kmsg.SyncGroupResponse:
+		codes = append(codes, r.ErrorCode)
+	case *kmsg.HeartbeatResponse:
+		codes = append(codes, r.ErrorCode)
+	case *kmsg.LeaveGroupResponse:
+		codes = append(codes, r.ErrorCode)
+		for _, m := range r.Members {
+			codes = append(codes, m.ErrorCode)
+		}
+	case *kmsg.DescribeGroupsResponse:
+		for _, g := range r.Groups {
+			codes = append(codes, g.ErrorCode)
+		}
+	case *kmsg.ListGroupsResponse:
+		codes = append(codes, r.ErrorCode)
+	case *kmsg.DeleteGroupsResponse:
+		for _, g := range r.Groups {
+			codes = append(codes, g.ErrorCode)
+		}
+	case *kmsg.OffsetDeleteResponse:
+		codes = append(codes, r.ErrorCode)
 	}
 	return codes
 }
@@ -216,6 +301,12 @@ func TestKafkaEveryAdvertisedVersionIsServed(t *testing.T) {
 					wantCode = int16(errcode.UnsupportedVersion)
 				case api.key == kmsg.DeleteTopics.Int16():
 					wantCode = int16(errcode.UnknownTopicOrPartition)
+				case api.key == kmsg.JoinGroup.Int16() && v >= 4:
+					wantCode = int16(errcode.MemberIDRequired) // a first join without a member id
+				case api.key == kmsg.SyncGroup.Int16() || api.key == kmsg.Heartbeat.Int16() || api.key == kmsg.LeaveGroup.Int16():
+					wantCode = int16(errcode.UnknownMemberID)
+				case api.key == kmsg.DeleteGroups.Int16() || api.key == kmsg.OffsetDelete.Int16():
+					wantCode = int16(errcode.GroupIDNotFound)
 				}
 				for _, c := range codes {
 					if c != wantCode {
@@ -259,7 +350,10 @@ func TestKafkaUnsupportedRequests(t *testing.T) {
 	empty := []byte{0, 0, 0, 0}
 	closed("unknown key", 999, 0, empty)
 	closed("negative version", kmsg.JoinGroup.Int16(), -1, empty)
+	closed("join group v5 body cut short", kmsg.JoinGroup.Int16(), 5, []byte{0, 1, 'g'})
+	closed("offset fetch v8 body cut short", kmsg.OffsetFetch.Int16(), 8, []byte{2})
 	closed("fetch v3 has no top-level error code", kmsg.Fetch.Int16(), 3, empty)
+	closed("offset commit v10 has no top-level error code", kmsg.OffsetCommit.Int16(), 10, empty)
 	closed("metadata v0 body cut short", kmsg.Metadata.Int16(), 0, []byte{0, 0, 0, 5})
 	closed("fetch v4 body cut short", kmsg.Fetch.Int16(), 4, []byte{0, 0, 0, 5})
 	closed("produce v9 body cut short", kmsg.Produce.Int16(), 9, []byte{0, 0, 0, 5})
@@ -287,9 +381,9 @@ func TestKafkaUnsupportedRequests(t *testing.T) {
 		})
 	}
 	withVersion := func(req kmsg.Request, v int16) kmsg.Request { req.SetVersion(v); return req }
-	answered("join group v0", withVersion(kmsg.NewPtrJoinGroupRequest(), 0))
-	answered("join group v9 (flexible)", withVersion(kmsg.NewPtrJoinGroupRequest(), 9))
-	answered("heartbeat v4", withVersion(kmsg.NewPtrHeartbeatRequest(), 4))
+	answered("end txn v0", withVersion(kmsg.NewPtrEndTxnRequest(), 0))
+	answered("consumer group heartbeat v0 (flexible)", withVersion(kmsg.NewPtrConsumerGroupHeartbeatRequest(), 0))
+	answered("init producer id v5", withVersion(kmsg.NewPtrInitProducerIDRequest(), 5))
 	answered("describe acls v3", withVersion(kmsg.NewPtrDescribeACLsRequest(), 3))
 	answered("fetch v13", withVersion(kmsg.NewPtrFetchRequest(), 13))
 	answered("describe cluster v2", withVersion(kmsg.NewPtrDescribeClusterRequest(), 2))

@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/groups"
+	"github.com/thorstream/thorstream/groups/offsetslog"
 	"github.com/thorstream/thorstream/log/vfs"
 	"github.com/thorstream/thorstream/reactor/core"
 )
@@ -84,8 +86,23 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = b.Close() })
-	s, err := NewServer(Options{Broker: b, AdvertisedAddr: "broker.local:9092"})
+	cfg := groups.DefaultConfig()
+	cfg.InitialRebalanceDelay = 0 // tests' groups start at once
+	coord, err := offsetslog.Start(b, cfg, offsetslog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		coord.Close()
+		_ = b.Close()
+	})
+	for deadline := time.Now().Add(waitTimeout); !coord.Ready(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the group coordinator did not load")
+		}
+		time.Sleep(time.Millisecond) // polling a condition, with a deadline
+	}
+	s, err := NewServer(Options{Broker: b, Coordinator: coord, AdvertisedAddr: "broker.local:9092"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,6 +154,11 @@ func (s *Server) HandleFrame(sess *core.Session, seq uint64, f *core.Frame) {
 		s.produce(sess, seq, h, body, f)
 	case kmsg.Fetch.Int16():
 		s.fetch(sess, seq, h, body, f)
+	case kmsg.OffsetCommit.Int16(), kmsg.OffsetFetch.Int16(), kmsg.JoinGroup.Int16(), kmsg.Heartbeat.Int16(),
+		kmsg.LeaveGroup.Int16(), kmsg.SyncGroup.Int16(), kmsg.DescribeGroups.Int16(), kmsg.ListGroups.Int16(),
+		kmsg.DeleteGroups.Int16(), kmsg.OffsetDelete.Int16():
+		// The group coordinator never blocks: decoded here, answered from its shards (groups.go).
+		s.group(sess, seq, h, body, f)
 	default:
 		// Control-plane requests may touch the disk (topic creation, time-index lookups,
 		// producer id allocation): off the loop. The goroutine owns f.
