@@ -103,7 +103,12 @@ func (b *brokerConn) ensure(ctx context.Context) error {
 // the response timeout (a Fetch's long-poll wait). done is called exactly once, unless send
 // returns an error, in which case it is never called.
 func (b *brokerConn) send(ctx context.Context, apiKey int16, body func([]byte) []byte, extra time.Duration, ownBody bool, done func([]byte, error)) error {
-	w, writeErr, err := b.write(ctx, apiKey, body, extra, ownBody, done)
+	return b.sendVersion(ctx, apiKey, proto.Version, body, extra, ownBody, done)
+}
+
+// sendVersion is send for an API version other than the first.
+func (b *brokerConn) sendVersion(ctx context.Context, apiKey, version int16, body func([]byte) []byte, extra time.Duration, ownBody bool, done func([]byte, error)) error {
+	w, writeErr, err := b.write(ctx, apiKey, version, body, extra, ownBody, done)
 	if err != nil {
 		return err
 	}
@@ -120,7 +125,7 @@ func (b *brokerConn) send(ctx context.Context, apiKey int16, body func([]byte) [
 
 // write encodes and writes one frame under writeMu, registering the call first. err reports a
 // failure before anything was registered; writeErr a failed write (the wire must be failed).
-func (b *brokerConn) write(ctx context.Context, apiKey int16, body func([]byte) []byte, extra time.Duration, ownBody bool, done func([]byte, error)) (w *wire, writeErr, err error) {
+func (b *brokerConn) write(ctx context.Context, apiKey, version int16, body func([]byte) []byte, extra time.Duration, ownBody bool, done func([]byte, error)) (w *wire, writeErr, err error) {
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
 	w, err = b.connect(ctx)
@@ -130,7 +135,7 @@ func (b *brokerConn) write(ctx context.Context, apiKey int16, body func([]byte) 
 	b.nextID++
 	id := b.nextID
 	var start int
-	b.frame, start = proto.AppendRequestFrame(b.frame[:0], proto.RequestHeader{APIKey: apiKey, APIVersion: proto.Version, CorrelationID: id})
+	b.frame, start = proto.AppendRequestFrame(b.frame[:0], proto.RequestHeader{APIKey: apiKey, APIVersion: version, CorrelationID: id})
 	b.frame = body(b.frame)
 	proto.FinishFrame(b.frame, start, 0)
 	if done != nil {
@@ -154,12 +159,17 @@ func (b *brokerConn) write(ctx context.Context, apiKey int16, body func([]byte) 
 
 // roundTrip sends a request and waits for its response body.
 func (b *brokerConn) roundTrip(ctx context.Context, apiKey int16, body func([]byte) []byte, extra time.Duration) ([]byte, error) {
+	return b.roundTripVersion(ctx, apiKey, proto.Version, body, extra)
+}
+
+// roundTripVersion is roundTrip for an API version other than the first.
+func (b *brokerConn) roundTripVersion(ctx context.Context, apiKey, version int16, body func([]byte) []byte, extra time.Duration) ([]byte, error) {
 	type result struct {
 		body []byte
 		err  error
 	}
 	ch := make(chan result, 1)
-	err := b.send(ctx, apiKey, body, extra, true, func(body []byte, err error) { ch <- result{body, err} })
+	err := b.sendVersion(ctx, apiKey, version, body, extra, true, func(body []byte, err error) { ch <- result{body, err} })
 	if err != nil {
 		return nil, err
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/thorstream/thorstream/codec/batch"
 	"github.com/thorstream/thorstream/codec/errcode"
@@ -29,8 +32,36 @@ var ErrNoGroup = errors.New("client: consumer has no group")
 // ConsumerOptions configures a Consumer. Zero fields take the documented defaults.
 type ConsumerOptions struct {
 	// Group names the consumer group whose committed offsets are used as starting positions and
-	// written by Commit. Optional; Thorstream v1 has no group membership, only offset storage.
+	// written by Commit. Optional. A consumer with a Group that subscribes (Subscribe) is a
+	// member of the group: the group's members share the partitions of their subscriptions, as
+	// Kafka consumers do (see "Consumer groups" in the package documentation). One that assigns
+	// its own partitions (Assign, Seek) only uses the group's committed offsets.
 	Group string
+	// InstanceID makes the consumer a static member of its group (Kafka's group.instance.id): a
+	// consumer restarted with the same InstanceID within the session timeout takes its place back
+	// without a rebalance. A static member does not leave the group on Close. Default: dynamic.
+	InstanceID string
+	// SessionTimeout is how long the group's coordinator keeps a member that sends no heartbeat;
+	// the consumer heartbeats every third of it. It must lie within the broker's bounds (6 s to
+	// 30 min by default). Default 45 s.
+	SessionTimeout time.Duration
+	// RebalanceTimeout bounds how long a rebalance waits for the members to rejoin; a member that
+	// does not Poll within it is removed from the group. Default 60 s.
+	RebalanceTimeout time.Duration
+	// AutoCommit commits the positions of the assigned partitions every AutoCommitInterval (from
+	// Poll, the positions of the records earlier Polls returned), before a rebalance revokes the
+	// partitions, and on Close. Default off: positions are committed by Commit and CommitOffsets.
+	AutoCommit bool
+	// AutoCommitInterval is how often AutoCommit commits. Default 5 s.
+	AutoCommitInterval time.Duration
+	// OnAssign is called by Poll, on its goroutine, with the partitions the group has just
+	// assigned to the consumer, before they are fetched.
+	OnAssign func(partitions []TopicPartition)
+	// OnRevoke is called by Poll, on its goroutine, with the partitions a rebalance is about to
+	// take away (every assigned one: rebalances are eager), after AutoCommit's commit: a consumer
+	// that commits by itself commits there (Commit works in it) so that the next owners resume
+	// where it stopped. When the membership was lost (the session expired) the commit fails.
+	OnRevoke func(partitions []TopicPartition)
 	// FetchMaxWait is how long the broker may hold a Fetch waiting for FetchMinBytes. Default 500ms.
 	FetchMaxWait time.Duration
 	// FetchMinBytes is the data a Fetch waits for. Default 1.
@@ -56,6 +87,15 @@ func (o *ConsumerOptions) setDefaults() {
 	if o.PartitionMaxBytes <= 0 {
 		o.PartitionMaxBytes = 1 << 20
 	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = 45 * time.Second
+	}
+	if o.RebalanceTimeout <= 0 {
+		o.RebalanceTimeout = 60 * time.Second
+	}
+	if o.AutoCommitInterval <= 0 {
+		o.AutoCommitInterval = 5 * time.Second
+	}
 }
 
 // Consumer fetches records of assigned partitions. Poll, Seek*, Subscribe, Assign and Commit are
@@ -63,6 +103,9 @@ func (o *ConsumerOptions) setDefaults() {
 type Consumer struct {
 	client *Client
 	opts   ConsumerOptions
+	// member is the group membership (group.go); nil without a Group. It is used once the
+	// consumer subscribes.
+	member *membership
 
 	mu          sync.Mutex // guards the fields below
 	subscribed  []string
@@ -70,6 +113,12 @@ type Consumer struct {
 	order       []TopicPartition // assigned partitions, sorted
 	metaChecked time.Time
 	closed      bool
+	// The positions of the partitions a rebalance revoked, and the generation they were
+	// consumed in: a partition the next generation gives back keeps its position (no other
+	// member can have had it in between).
+	retained    map[TopicPartition]int64
+	retainedGen int32
+	lastCommit  time.Time // AutoCommit's last commit
 }
 
 // cursor is one assigned partition's position.
@@ -83,10 +132,16 @@ type cursor struct {
 // NewConsumer returns a Consumer reading through c.
 func NewConsumer(c *Client, opts ConsumerOptions) *Consumer {
 	opts.setDefaults()
-	return &Consumer{client: c, opts: opts, cursors: make(map[TopicPartition]*cursor)}
+	cons := &Consumer{client: c, opts: opts, cursors: make(map[TopicPartition]*cursor), retainedGen: -1, lastCommit: time.Now()}
+	if opts.Group != "" {
+		cons.member = newMembership(cons)
+	}
+	return cons
 }
 
-// Subscribe assigns every partition of topics, now and as they appear in metadata.
+// Subscribe assigns every partition of topics, now and as they appear in metadata. With a Group,
+// the consumer joins the group at the next Poll instead, and the group assigns it a share of the
+// partitions of its members' subscriptions; subscribing to more topics later rejoins.
 func (c *Consumer) Subscribe(topics ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -94,10 +149,14 @@ func (c *Consumer) Subscribe(topics ...string) {
 	c.metaChecked = time.Time{}
 }
 
-// Assign adds partitions to the assignment.
+// Assign adds partitions to the assignment. A member of a group (a consumer with a Group that
+// subscribed) takes the group's assignment only: Assign does nothing.
 func (c *Consumer) Assign(tps []TopicPartition) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.inGroupLocked() {
+		return
+	}
 	for _, tp := range tps {
 		c.assignLocked(tp)
 	}
@@ -118,10 +177,14 @@ func (c *Consumer) assignLocked(tp TopicPartition) *cursor {
 }
 
 // Unassign removes partitions from the assignment (a subscription adds them back when its
-// topics' metadata is next refreshed).
+// topics' metadata is next refreshed). A member of a group keeps the group's assignment:
+// Unassign does nothing.
 func (c *Consumer) Unassign(tps ...TopicPartition) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.inGroupLocked() {
+		return
+	}
 	for _, tp := range tps {
 		if c.cursors[tp] == nil {
 			continue
@@ -143,11 +206,57 @@ func (c *Consumer) Assignment() []TopicPartition {
 	return append([]TopicPartition(nil), c.order...)
 }
 
-// Seek sets the next offset to fetch from tp (assigning tp if needed).
+// Seek sets the next offset to fetch from tp (assigning tp if needed; a member of a group only
+// seeks partitions the group assigned to it, and ignores others).
 func (c *Consumer) Seek(tp TopicPartition, offset int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.assignLocked(tp).offset = offset
+	if cur := c.seekableLocked(tp); cur != nil {
+		cur.offset = offset
+	}
+}
+
+// seekableLocked is tp's cursor for a seek: assigned first if need be, nil for a partition the
+// group has not assigned to a member.
+func (c *Consumer) seekableLocked(tp TopicPartition) *cursor {
+	if c.inGroupLocked() {
+		return c.cursors[tp]
+	}
+	return c.assignLocked(tp)
+}
+
+// inGroupLocked reports whether the consumer is a member of its group: it has a Group and
+// subscribed.
+func (c *Consumer) inGroupLocked() bool { return c.member != nil && len(c.subscribed) > 0 }
+
+func (c *Consumer) inGroup() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inGroupLocked()
+}
+
+// subscription is the subscribed topics, sorted, each once.
+func (c *Consumer) subscription() []string {
+	c.mu.Lock()
+	topics := append([]string(nil), c.subscribed...)
+	c.mu.Unlock()
+	sort.Strings(topics)
+	return slices.Compact(topics)
+}
+
+func (c *Consumer) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// Membership is the consumer's member id in its group and the generation it is a member of: ""
+// and -1 before it has joined (and after Close), -1 while it rejoins.
+func (c *Consumer) Membership() (memberID string, generation int32) {
+	if c.member == nil {
+		return "", -1
+	}
+	return c.member.state()
 }
 
 // SeekToBeginning moves tps to their log start offsets (resolved by the next Poll).
@@ -160,8 +269,9 @@ func (c *Consumer) seekTo(where int64, tps []TopicPartition) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, tp := range tps {
-		cur := c.assignLocked(tp)
-		cur.offset, cur.resetTo = -1, where
+		if cur := c.seekableLocked(tp); cur != nil {
+			cur.offset, cur.resetTo = -1, where
+		}
 	}
 }
 
@@ -193,21 +303,36 @@ func (c *Consumer) Position(tp TopicPartition) int64 {
 
 // Commit commits the current position of every assigned partition whose position is known.
 func (c *Consumer) Commit(ctx context.Context) error {
+	return c.CommitOffsets(ctx, c.positions())
+}
+
+// positions is the known position of every assigned partition.
+func (c *Consumer) positions() map[TopicPartition]int64 {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	offsets := make(map[TopicPartition]int64, len(c.cursors))
 	for tp, cur := range c.cursors {
 		if cur.offset >= 0 {
 			offsets[tp] = cur.offset
 		}
 	}
-	c.mu.Unlock()
-	return c.CommitOffsets(ctx, offsets)
+	return offsets
 }
 
-// CommitOffsets commits the given offsets (the next offsets to consume) for the group.
+// CommitOffsets commits the given offsets (the next offsets to consume) for the group. A member
+// of a group commits as the member of its generation: while the group rebalances it gets
+// REBALANCE_IN_PROGRESS, and ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID once it has lost its
+// membership (the next Poll rejoins). A consumer that assigns its own partitions commits from
+// outside group management, which the coordinator accepts while the group has no members.
 func (c *Consumer) CommitOffsets(ctx context.Context, offsets map[TopicPartition]int64) error {
 	if c.opts.Group == "" {
 		return ErrNoGroup
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	if c.inGroup() {
+		return c.member.commit(ctx, offsets, false)
 	}
 	return c.client.CommitOffsets(ctx, c.opts.Group, offsets)
 }
@@ -224,11 +349,118 @@ func (c *Consumer) Committed(ctx context.Context, tp TopicPartition) (int64, err
 	return m[tp], nil
 }
 
-// Close stops the consumer; it does not close the Client or commit.
+// Close stops the consumer; it does not close the Client. With AutoCommit it commits the
+// positions first. A member of a group then leaves it (unless static), so that the others take
+// its partitions over at once; a Poll waiting in a rebalance returns ErrClosed.
 func (c *Consumer) Close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
 	c.closed = true
+	inGroup := c.inGroupLocked()
+	c.mu.Unlock()
+	if c.member == nil {
+		return nil
+	}
+	if !inGroup {
+		if !c.opts.AutoCommit {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.client.opts.RequestTimeout)
+		defer cancel()
+		return c.CommitOffsets(ctx, c.positions())
+	}
+	var commit func(context.Context) error
+	if c.opts.AutoCommit {
+		commit = func(ctx context.Context) error {
+			if !c.member.canCommit() {
+				return nil
+			}
+			return c.member.commit(ctx, c.positions(), true)
+		}
+	}
+	return c.member.close(commit)
+}
+
+// revokeForRejoin takes every assigned partition away before the member rejoins: AutoCommit
+// commits their positions (while the generation is still valid), OnRevoke is told, and the
+// positions are kept aside for takeAssignment. On Poll's goroutine.
+func (c *Consumer) revokeForRejoin(ctx context.Context) {
+	c.mu.Lock()
+	tps := append([]TopicPartition(nil), c.order...)
+	c.mu.Unlock()
+	if len(tps) == 0 {
+		return
+	}
+	if c.opts.AutoCommit && c.member.canCommit() {
+		if err := c.member.commit(ctx, c.positions(), false); err != nil {
+			c.client.log.Debug("committing before a rebalance failed", zap.String("group", c.opts.Group), zap.Error(err))
+		}
+	}
+	if c.opts.OnRevoke != nil {
+		c.opts.OnRevoke(tps)
+	}
+	_, generation := c.member.state()
+	retained := c.positions()
+	c.mu.Lock()
+	c.retained, c.retainedGen = retained, -1
+	if c.member.canCommit() {
+		c.retainedGen = generation
+	}
+	c.cursors = make(map[TopicPartition]*cursor)
+	c.order = nil
+	c.mu.Unlock()
+}
+
+// takeAssignment makes tps, the group's assignment for generation, the consumer's. Partitions it
+// had in the generation just before, as the same member, keep their positions; the others start
+// at the group's committed offsets. On Poll's goroutine.
+func (c *Consumer) takeAssignment(tps []TopicPartition, generation int32, sameMember bool) {
+	c.mu.Lock()
+	keep := sameMember && c.retainedGen >= 0 && generation == c.retainedGen+1
+	c.cursors = make(map[TopicPartition]*cursor, len(tps))
+	c.order = nil
+	for _, tp := range tps {
+		cur := c.assignLocked(tp)
+		if off, ok := c.retained[tp]; ok && keep {
+			cur.offset = off
+		}
+	}
+	c.retained, c.retainedGen = nil, -1
+	assigned := append([]TopicPartition(nil), c.order...)
+	c.mu.Unlock()
+	if c.opts.OnAssign != nil {
+		c.opts.OnAssign(assigned)
+	}
+}
+
+// maybeAutoCommit commits the positions when AutoCommitInterval has passed.
+func (c *Consumer) maybeAutoCommit(ctx context.Context) {
+	if !c.opts.AutoCommit || c.opts.Group == "" {
+		return
+	}
+	c.mu.Lock()
+	due := time.Since(c.lastCommit) >= c.opts.AutoCommitInterval
+	if due {
+		c.lastCommit = time.Now()
+	}
+	c.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := c.Commit(ctx); err != nil && ctx.Err() == nil {
+		c.client.log.Debug("auto-commit failed", zap.String("group", c.opts.Group), zap.Error(err))
+	}
+}
+
+// wakeChannel is what a Poll waiting for records also waits on: the membership's request to
+// rejoin (nil, never ready, outside a group).
+func (c *Consumer) wakeChannel() <-chan struct{} {
+	if c.inGroup() {
+		return c.member.wake
+	}
 	return nil
 }
 
@@ -245,9 +477,15 @@ func (c *Consumer) Poll(ctx context.Context) ([]*Record, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := c.refreshSubscription(ctx); err != nil {
+		if c.inGroup() {
+			if err := c.member.ensureActive(ctx); err != nil {
+				return nil, err
+			}
+			c.member.checkMetadata(ctx)
+		} else if err := c.refreshSubscription(ctx); err != nil {
 			return nil, err
 		}
+		c.maybeAutoCommit(ctx)
 		if err := c.resolvePositions(ctx); err != nil {
 			return nil, err
 		}
@@ -262,6 +500,8 @@ func (c *Consumer) Poll(ctx context.Context) ([]*Record, error) {
 			case <-ctx.Done():
 				t.Stop()
 				return nil, ctx.Err()
+			case <-c.wakeChannel():
+				t.Stop()
 			case <-t.C:
 			}
 			c.mu.Lock()
@@ -431,12 +671,17 @@ func (c *Consumer) fetchOnce(ctx context.Context) (recs []*Record, fetched bool,
 	}
 	var firstErr error
 	answered := 0
+	wake := c.wakeChannel()
 	for _, fr := range reqs {
 		var res fetchResult
 		select {
 		case res = <-fr.result:
 		case <-ctx.Done():
 			return recs, answered > 0, ctx.Err()
+		case <-wake:
+			// The group rebalances: Poll rejoins now rather than after the long poll. The
+			// fetches still out are dropped (positions move only with handled responses).
+			return recs, true, firstErr
 		}
 		if res.err != nil {
 			if !retryable(res.err) && firstErr == nil {

@@ -1,7 +1,7 @@
 // Package fakebroker is a small in-memory Thorstream cluster for client tests: one net.Listener
 // per node, speaking codec/proto v1 (ApiVersions, Metadata, Produce, Fetch, ListOffsets,
-// OffsetCommit, OffsetFetch, CreateTopics, DeleteTopics, Ping, ListGroups, DescribeGroups,
-// DeleteGroups).
+// OffsetCommit versions 1 and 2, OffsetFetch, CreateTopics, DeleteTopics, Ping, ListGroups,
+// DescribeGroups, DeleteGroups, JoinGroup, SyncGroup, Heartbeat, LeaveGroup).
 //
 // Every partition has a leader node; a partition request sent to another node is answered with
 // NOT_LEADER_OR_FOLLOWER and a leader hint, as the real broker does. Faults are injected with
@@ -23,6 +23,7 @@ import (
 	"github.com/thorstream/thorstream/codec/batch"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/codec/proto"
+	"github.com/thorstream/thorstream/groups"
 )
 
 // Options configures a Cluster.
@@ -33,6 +34,10 @@ type Options struct {
 	// AutoCreatePartitions, when > 0, creates unknown topics named in Metadata requests that
 	// allow auto-creation, with this many partitions.
 	AutoCreatePartitions int32
+	// Groups configures the group coordinator (membership.go). The zero value is the broker's
+	// defaults except no initial rebalance delay and no minimum session timeout, so tests can
+	// expire members quickly.
+	Groups groups.Config
 }
 
 // Request is what a Control function sees.
@@ -79,6 +84,8 @@ type Cluster struct {
 
 	// described holds the groups a test gave members (SetGroup, groups.go); under mu.
 	described map[string]proto.DescribedGroup
+
+	coordinator *groups.Coordinator // group membership (membership.go)
 }
 
 // ProduceLog records one partition's records in one served Produce request.
@@ -123,6 +130,7 @@ func New(opts Options) (*Cluster, error) {
 		done:    make(chan struct{}),
 		conns:   make(map[net.Conn]bool),
 	}
+	c.coordinator = newCoordinator(opts.Groups)
 	for i := 0; i < opts.Nodes; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -159,6 +167,7 @@ func (c *Cluster) Close() {
 	for _, n := range c.nodes {
 		n.ln.Close()
 	}
+	c.coordinator.Close()
 }
 
 // DropConnections closes every client connection (the listeners stay up).
@@ -393,7 +402,7 @@ func (c *Cluster) handle(n *node, h proto.RequestHeader, body []byte, out []byte
 	case proto.KeyMetadata:
 		req = new(proto.MetadataRequest)
 	case proto.KeyOffsetCommit:
-		req = new(proto.OffsetCommitRequest)
+		req = &proto.OffsetCommitRequest{Version: h.APIVersion}
 	case proto.KeyOffsetFetch:
 		req = new(proto.OffsetFetchRequest)
 	case proto.KeyCreateTopics:
@@ -410,6 +419,14 @@ func (c *Cluster) handle(n *node, h proto.RequestHeader, body []byte, out []byte
 		req = new(proto.DescribeGroupsRequest)
 	case proto.KeyDeleteGroups:
 		req = new(proto.DeleteGroupsRequest)
+	case proto.KeyJoinGroup:
+		req = new(proto.JoinGroupRequest)
+	case proto.KeySyncGroup:
+		req = new(proto.SyncGroupRequest)
+	case proto.KeyHeartbeat:
+		req = new(proto.HeartbeatRequest)
+	case proto.KeyLeaveGroup:
+		req = new(proto.LeaveGroupRequest)
 	default:
 		out, start := proto.AppendResponseFrame(out, h.CorrelationID, int16(errcode.UnsupportedVersion), "unknown api key")
 		proto.FinishFrame(out, start, 0)
@@ -459,7 +476,14 @@ func (c *Cluster) handle(n *node, h proto.RequestHeader, body []byte, out []byte
 	case *proto.MetadataRequest:
 		resp = c.metadata(v)
 	case *proto.OffsetCommitRequest:
-		resp = c.offsetCommit(v)
+		if v.Version < 2 {
+			resp = c.offsetCommit(v)
+			break
+		}
+		var ok bool
+		if resp, ok = c.memberCommit(v); !ok {
+			return nil, errDrop
+		}
 	case *proto.OffsetFetchRequest:
 		resp = c.offsetFetch(v)
 	case *proto.CreateTopicsRequest:
@@ -476,6 +500,26 @@ func (c *Cluster) handle(n *node, h proto.RequestHeader, body []byte, out []byte
 		resp = c.describeGroups(v)
 	case *proto.DeleteGroupsRequest:
 		resp = c.deleteGroups(v)
+	case *proto.JoinGroupRequest:
+		var ok bool
+		if resp, ok = c.joinGroup(v); !ok {
+			return nil, errDrop
+		}
+	case *proto.SyncGroupRequest:
+		var ok bool
+		if resp, ok = c.syncGroup(v); !ok {
+			return nil, errDrop
+		}
+	case *proto.HeartbeatRequest:
+		var ok bool
+		if resp, ok = c.heartbeat(v); !ok {
+			return nil, errDrop
+		}
+	case *proto.LeaveGroupRequest:
+		var ok bool
+		if resp, ok = c.leaveGroup(v); !ok {
+			return nil, errDrop
+		}
 	}
 	out = resp.AppendTo(out)
 	proto.FinishFrame(out, start, 0)
