@@ -27,10 +27,29 @@
 // …"), so errcode.Of and errors.Is(err, &errcode.Error{Code: c}) work. A failed or timed-out
 // connection is reported the same way, as NETWORK_EXCEPTION or REQUEST_TIMED_OUT.
 //
+// # Consumer groups
+//
+// A Consumer with ConsumerOptions.Group that subscribes is a member of that consumer group, with
+// Kafka's classic protocol, so it shares groups with Kafka consumers on the broker's Kafka
+// listener and Kafka's tools describe them. The group's coordinator is the leader of the group's
+// partition of __consumer_offsets (Kafka's placement). Poll joins the group (JoinGroup,
+// SyncGroup); the member the coordinator makes leader assigns every member's subscription with
+// Kafka's range assignor, and writes the assignments in Kafka's ConsumerProtocolAssignment
+// format. A goroutine per member heartbeats every third of the session timeout. When another
+// member joins or leaves, or the coordinator removed this one (its session expired), the next
+// Poll rejoins: rebalances are eager, so every partition is revoked first (AutoCommit commits
+// their positions, then OnRevoke runs) and the new assignment starts at the group's committed
+// offsets — but for partitions the member keeps from the generation just before, which keep
+// their positions. Records read since the last commit of a partition that moves are read again
+// by its next owner. Commit and CommitOffsets commit as the member of its generation. Close
+// leaves the group, so the others take its partitions over at once (a static member, with
+// InstanceID, keeps its place until its session expires, and gets it back without a rebalance
+// when it restarts in time).
+//
 // # Lock order
 //
 // Client.refreshMu → brokerConn.writeMu → wire.mu; brokerConn.writeMu → Producer.mu → Client.mu
 // (a write that fails completes its calls under writeMu, and the producer's completion takes its
-// own lock, then updates routing). Nothing takes Client.mu and then another lock; nothing holds a
-// lock while calling user callbacks.
+// own lock, then updates routing); Consumer.mu → membership.mu. Nothing takes Client.mu or
+// membership.mu and then another lock; nothing holds a lock while calling user callbacks.
 package client
