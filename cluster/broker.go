@@ -360,7 +360,7 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) error {
 // one error per spec, nil for each created. Every limit is checked before anything is written:
 // partitions summed over the specs above MaxPartitionsPerRequest refuse them all with
 // POLICY_VIOLATION, as Apache Kafka's controller does; a topic that would take the broker past
-// MaxPartitions is refused with POLICY_VIOLATION. Creations queued while another is being written
+// MaxPartitions is refused with POLICY_VIOLATION. Internal topics are exempt from both limits. Creations queued while another is being written
 // are written together: meta.json is replaced once per batch, not once per topic. A topic that
 // fails leaves no directory behind.
 func (b *Broker) CreateTopics(specs []TopicSpec, validateOnly bool) []error {
@@ -368,7 +368,7 @@ func (b *Broker) CreateTopics(specs []TopicSpec, validateOnly bool) []error {
 	var total int64
 	for i, s := range specs {
 		call.specs[i], call.errs[i] = b.checkSpec(s)
-		if call.errs[i] == nil {
+		if call.errs[i] == nil && !s.Internal { // the broker's own topics are never refused
 			total += int64(call.specs[i].Partitions)
 		}
 	}

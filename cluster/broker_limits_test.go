@@ -238,6 +238,10 @@ func TestCreateTopicsPerRequestLimitCreatesNothing(t *testing.T) {
 	if err := b.CreateTopic(TopicSpec{Name: "d", Partitions: 100001, ReplicationFactor: 1}, false); codeOf(err) != errcode.InvalidPartitions {
 		t.Fatalf("100001 partitions: %v, want INVALID_PARTITIONS", err)
 	}
+	// An internal topic (the offsets topic's 12 partitions) is never refused: the broker needs it.
+	if err := b.CreateTopic(TopicSpec{Name: "__internal", Partitions: 12, ReplicationFactor: 1, Internal: true}, false); err != nil {
+		t.Fatalf("an internal topic above the per-request limit: %v", err)
+	}
 }
 
 func TestCreateTopicsBrokerPartitionLimit(t *testing.T) {
