@@ -53,10 +53,21 @@ func rootCommand() *command {
 		if g == nil {
 			panic(fmt.Sprintf("thorctl: register %q under unknown group %q", x.cmd.name, x.parent)) // a programming error, caught by any test run
 		}
-		g.subs = append(g.subs, x.cmd)
+		g.subs = append(g.subs, x.cmd.clone())
 	}
 	root.link(nil)
 	return root
+}
+
+// clone copies c and its subcommands: link writes their parents, and a registered command is
+// shared by every table built (runs may build tables at once).
+func (c *command) clone() *command {
+	cc := *c
+	cc.subs = make([]*command, len(c.subs))
+	for i, s := range c.subs {
+		cc.subs[i] = s.clone()
+	}
+	return &cc
 }
 
 func (c *command) link(parent *command) {

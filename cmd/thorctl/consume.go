@@ -109,6 +109,9 @@ func consume(args []string, broker string, e *env) error {
 	if len(tps) == 0 {
 		return fail(fmt.Errorf("topic has no partition %d (it has %d)", o.partition, len(info.Partitions)))
 	}
+	if o.group != "" && o.partition < 0 && o.offset < 0 && o.timestamp < 0 {
+		return consumeInGroup(ctx, e, c, o, tps)
+	}
 
 	reset := client.ResetLatest
 	if o.fromBeginning {
@@ -230,4 +233,122 @@ func writeRecord(w *bufio.Writer, r *client.Record, o consumeOptions) {
 	}
 	w.Write(r.Value)
 	w.WriteByte('\n')
+}
+
+// consumeInGroup is consume --group without a partition or a start: the consumer joins the group
+// and prints the partitions the group assigns it, from the group's committed offsets (else the
+// earliest with --from-beginning, the latest otherwise), committing what it printed after each
+// poll and before a rebalance takes partitions away. Without --follow it stops once every
+// partition it is assigned has reached the end offset it had when consume started.
+func consumeInGroup(ctx context.Context, e *env, c *client.Client, o consumeOptions, tps []client.TopicPartition) error {
+	fail := func(err error) error { return fmt.Errorf("consume %s: %w", o.topic, err) }
+	ends := make(map[client.TopicPartition]int64)
+	if !o.follow {
+		for _, tp := range tps {
+			end, err := c.ListOffsets(ctx, tp.Topic, tp.Partition, client.TimestampLatest)
+			if err != nil {
+				return fail(err)
+			}
+			ends[tp] = end
+		}
+	}
+	next := make(map[client.TopicPartition]int64) // after the last printed record, not committed yet
+	var cons *client.Consumer
+	commit := func() error {
+		if len(next) == 0 {
+			return nil
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := cons.CommitOffsets(cctx, next); err != nil {
+			return err
+		}
+		clear(next)
+		return nil
+	}
+	reset := client.ResetLatest
+	if o.fromBeginning {
+		reset = client.ResetEarliest
+	}
+	cons = client.NewConsumer(c, client.ConsumerOptions{Group: o.group, ResetOffset: reset,
+		// On Poll's goroutine, before a rebalance: the next owner resumes after what was printed.
+		OnRevoke: func(revoked []client.TopicPartition) {
+			if err := commit(); err != nil {
+				fmt.Fprintf(e.stderr, "thorctl: consume %s: committing before a rebalance: %v\n", o.topic, err)
+			}
+			for _, tp := range revoked {
+				delete(next, tp)
+			}
+		}})
+	defer cons.Close() // leaves the group
+	cons.Subscribe(o.topic)
+
+	// Poll blocks until records come; without --follow a watcher ends it once the assigned
+	// partitions are all at their end offsets.
+	atEnd := func() bool {
+		assigned := cons.Assignment()
+		for _, tp := range assigned {
+			if pos := cons.Position(tp); pos < 0 || pos < ends[tp] {
+				return false
+			}
+		}
+		return len(assigned) > 0
+	}
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	if !o.follow {
+		go func() {
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-pollCtx.Done():
+					return
+				case <-tick.C:
+					if atEnd() {
+						stopPolling()
+						return
+					}
+				}
+			}
+		}()
+	}
+
+	out := bufio.NewWriterSize(e.stdout, 64<<10)
+	defer out.Flush()
+	printed := int64(0)
+	for o.maxMessages == 0 || printed < o.maxMessages {
+		recs, pollErr := cons.Poll(pollCtx)
+		for _, r := range recs {
+			tp := client.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+			if !o.follow && r.Offset >= ends[tp] {
+				continue
+			}
+			if o.maxMessages > 0 && printed >= o.maxMessages {
+				break
+			}
+			writeRecord(out, r, o)
+			printed++
+			next[tp] = r.Offset + 1
+		}
+		if err := out.Flush(); err != nil {
+			return fail(err)
+		}
+		if err := commit(); err != nil {
+			return fail(err)
+		}
+		if pollErr != nil {
+			if errors.Is(pollErr, context.Canceled) && pollCtx.Err() != nil {
+				break // interrupted, or at the end
+			}
+			return fail(pollErr)
+		}
+		if !o.follow && atEnd() {
+			break
+		}
+	}
+	if err := commit(); err != nil {
+		return fail(err)
+	}
+	return nil
 }

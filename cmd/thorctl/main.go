@@ -39,7 +39,12 @@ func newRoot() *command {
 				"(THORSTREAM_AUTO_CREATE_TOPICS, on by default), as it is for Kafka producers."},
 		{name: "consume", run: consume, summary: "Print a topic's records to stdout, one value per line.",
 			details: "T is milliseconds since the epoch or RFC 3339. Without --follow, consume stops at the end offsets\n" +
-				"seen when it starts."},
+				"seen when it starts.\n\n" +
+				"With --group alone, consume joins the group as a member, as a Kafka consumer does: the members share\n" +
+				"the topic's partitions, each starts at the group's committed offset (else the earliest with\n" +
+				"--from-beginning, the latest otherwise) and commits what it printed. With --partition, --offset or\n" +
+				"--timestamp it reads the partitions itself and commits to the group from outside (the group must\n" +
+				"then have no members)."},
 		{name: "broker", summary: "Ask the broker about itself.", subs: []*command{
 			{name: "status", run: brokerStatus, summary: "Show the broker's node id, version, uptime, topics, partitions, data size and listeners."},
 		}},
