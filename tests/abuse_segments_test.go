@@ -78,7 +78,7 @@ func TestAbuseSegmentDescriptorsFollowActivity(t *testing.T) {
 	if len(segments) < records*recordBytes/(1<<20)*9/10 {
 		t.Fatalf("%d segments on disk, want about %d: %v\n%s", len(segments), records*recordBytes/(1<<20), segments, b.output.String())
 	}
-	bound := 3*(partitions+1) + maxOpen // active segments (the offsets topic's too) and the cache
+	bound := 3*(partitions+offsetsPartitions) + maxOpen // active segments (the offsets topic's too) and the cache
 	if n := openSegmentFiles(t, b.brokerProc); n > bound {
 		t.Fatalf("%d segment files open after writing %d records, bound %d", n, records, bound)
 	}

@@ -15,6 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// offsetsPartitions is the partition count of the offsets topic a new broker creates; they count
+// against THORSTREAM_MAX_PARTITIONS and hold descriptors like any partition.
+const offsetsPartitions = 12
+
 func TestGroupsSmokeFranzGo(t *testing.T) {
 	b := startKafkaBroker(t, "THORSTREAM_GROUP_INITIAL_REBALANCE_DELAY_MS=200")
 	const topic, group, partitions, records = "smoke", "smoke-group", 4, 400
