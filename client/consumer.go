@@ -365,6 +365,7 @@ func (c *Consumer) Close() error {
 		return nil
 	}
 	if !inGroup {
+		c.member.stop() // never joined: nothing runs
 		if !c.opts.AutoCommit {
 			return nil
 		}
