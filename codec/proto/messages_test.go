@@ -190,7 +190,7 @@ var apis = []api{
 			// ConsumerProtocolSubscription v3: topics ["orders"], null user data, no owned
 			// partitions, generation -1, null rack.
 			Protocols: []JoinGroupProtocol{{Name: "range", Metadata: []byte("\x00\x03\x00\x00\x00\x01\x00\x06orders\xff\xff\xff\xff\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff")}},
-			Reason: "rebalance: app-2 joined"},
+			Reason:    "rebalance: app-2 joined"},
 		response: &JoinGroupResponse{Generation: 7, ProtocolType: "consumer", ProtocolName: "range", Leader: "thorstream-go-7c1e",
 			MemberID: "thorstream-go-7c1e", Members: []JoinGroupMember{
 				{MemberID: "thorstream-go-7c1e", InstanceID: nil, Metadata: []byte("\x00\x00\x00\x00\x00\x01\x00\x06orders\xff\xff\xff\xff")},
