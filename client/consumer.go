@@ -41,10 +41,13 @@ type ConsumerOptions struct {
 	// consumer restarted with the same InstanceID within the session timeout takes its place back
 	// without a rebalance. A static member does not leave the group on Close. Default: dynamic.
 	InstanceID string
-	// SessionTimeout is how long the group's coordinator keeps a member that sends no heartbeat;
-	// the consumer heartbeats every third of it. It must lie within the broker's bounds (6 s to
-	// 30 min by default). Default 45 s.
+	// SessionTimeout is how long the group's coordinator keeps a member that sends no heartbeat.
+	// It must lie within the broker's bounds (6 s to 30 min by default). Default 45 s.
 	SessionTimeout time.Duration
+	// HeartbeatInterval is how often the consumer heartbeats, and so how soon it learns that the
+	// group rebalances (Kafka's heartbeat.interval.ms). Default 3 s; at most a third of
+	// SessionTimeout.
+	HeartbeatInterval time.Duration
 	// RebalanceTimeout bounds how long a rebalance waits for the members to rejoin; a member that
 	// does not Poll within it is removed from the group. Default 60 s.
 	RebalanceTimeout time.Duration
@@ -93,6 +96,10 @@ func (o *ConsumerOptions) setDefaults() {
 	if o.RebalanceTimeout <= 0 {
 		o.RebalanceTimeout = 60 * time.Second
 	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 3 * time.Second
+	}
+	o.HeartbeatInterval = min(o.HeartbeatInterval, o.SessionTimeout/3)
 	if o.AutoCommitInterval <= 0 {
 		o.AutoCommitInterval = 5 * time.Second
 	}

@@ -35,7 +35,7 @@
 // partition of __consumer_offsets (Kafka's placement). Poll joins the group (JoinGroup,
 // SyncGroup); the member the coordinator makes leader assigns every member's subscription with
 // Kafka's range assignor, and writes the assignments in Kafka's ConsumerProtocolAssignment
-// format. A goroutine per member heartbeats every third of the session timeout. When another
+// format. A goroutine per member heartbeats every HeartbeatInterval (3 s by default, as Kafka clients). When another
 // member joins or leaves, or the coordinator removed this one (its session expired), the next
 // Poll rejoins: rebalances are eager, so every partition is revoked first (AutoCommit commits
 // their positions, then OnRevoke runs) and the new assignment starts at the group's committed

@@ -26,7 +26,7 @@ import (
 // Poll drives the membership: it joins, and rejoins when told to, before it fetches. A rejoin
 // first revokes every partition (committing their positions when AutoCommit is on, then calling
 // OnRevoke), then joins and syncs, then takes the new assignment (OnAssign). A goroutine
-// heartbeats every third of the session timeout while the member is in a generation; when the
+// heartbeats every HeartbeatInterval while the member is in a generation; when the
 // coordinator answers that the group rebalances or that the membership is gone, it marks the
 // member for a rejoin and wakes a Poll waiting for records. Join, sync, heartbeat, leave and
 // member commits go to the group's coordinator on a connection of the consumer's own: a
@@ -612,10 +612,10 @@ func (m *membership) checkMetadata(ctx context.Context) {
 	m.mu.Unlock()
 }
 
-// heartbeatLoop heartbeats every third of the session timeout until Close.
+// heartbeatLoop heartbeats every HeartbeatInterval until Close.
 func (m *membership) heartbeatLoop() {
 	defer close(m.done)
-	interval := max(m.c.opts.SessionTimeout/3, time.Millisecond)
+	interval := max(m.c.opts.HeartbeatInterval, time.Millisecond)
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
