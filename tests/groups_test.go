@@ -133,7 +133,6 @@ type groupLedger struct {
 	gens              map[int32]map[int32]string
 	leaders           []string // the member whose balancer ran, each time one did
 	holdBalance       chan struct{}
-	balancing         bool // a balancer is waiting on holdBalance
 	members           []*groupMember
 	problems          []string
 }
@@ -229,13 +228,9 @@ func (b trackedBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) 
 	l.mu.Lock()
 	l.leaders = append(l.leaders, b.m.name)
 	hold := l.holdBalance
-	l.balancing = hold != nil
 	l.mu.Unlock()
 	if hold != nil {
 		<-hold
-		l.mu.Lock()
-		l.balancing = false
-		l.mu.Unlock()
 	}
 	return b.GroupBalancer.MemberBalancer(members)
 }
