@@ -188,7 +188,19 @@ func TestGroupConsumersShareAndTakeOver(t *testing.T) {
 				return false
 			}
 		}
-		return disjointCover(6, cs...) && len(cs[0].Assignment()) == 2 && len(cs[1].Assignment()) == 2
+		if !disjointCover(6, cs...) || len(cs[0].Assignment()) != 2 || len(cs[1].Assignment()) != 2 {
+			return false
+		}
+		// Each has read its own partitions to the end (records of a partition may have been
+		// read by another member in an earlier generation).
+		for _, c := range cs {
+			for _, tp := range c.Assignment() {
+				if c.Position(tp) != 2 {
+					return false
+				}
+			}
+		}
+		return true
 	})
 	for _, r := range rs {
 		r.stop()
