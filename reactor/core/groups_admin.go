@@ -23,11 +23,6 @@ type groupAdmin interface {
 	DeleteGroup(group string, reply func(errcode.Code))
 }
 
-// noCoordinator answers a group request while the broker runs without a coordinator.
-func noCoordinator(sess *Session, seq uint64, hdr proto.RequestHeader) {
-	sess.Complete(seq, errorResponse(hdr.CorrelationID, errcode.CoordinatorNotAvailable, "the group coordinator is not available"))
-}
-
 func (s *Server) listGroups(sess *Session, seq uint64, hdr proto.RequestHeader, body []byte) {
 	var req proto.ListGroupsRequest
 	if err := req.ReadFrom(body); err != nil {
@@ -36,7 +31,7 @@ func (s *Server) listGroups(sess *Session, seq uint64, hdr proto.RequestHeader, 
 	}
 	coord := s.groupCoordinator()
 	if coord == nil {
-		noCoordinator(sess, seq, hdr)
+		noGroupCoordinator(sess, seq, hdr)
 		return
 	}
 	corrID := hdr.CorrelationID
@@ -62,7 +57,7 @@ func (s *Server) describeGroups(sess *Session, seq uint64, hdr proto.RequestHead
 	}
 	coord := s.groupCoordinator()
 	if coord == nil {
-		noCoordinator(sess, seq, hdr)
+		noGroupCoordinator(sess, seq, hdr)
 		return
 	}
 	resp := &proto.DescribeGroupsResponse{Groups: make([]proto.DescribedGroup, len(req.Groups))}
@@ -118,7 +113,7 @@ func (s *Server) deleteGroups(sess *Session, seq uint64, hdr proto.RequestHeader
 	}
 	coord := s.groupCoordinator()
 	if coord == nil {
-		noCoordinator(sess, seq, hdr)
+		noGroupCoordinator(sess, seq, hdr)
 		return
 	}
 	resp := &proto.DeleteGroupsResponse{Topics: make([]proto.TopicError, len(req.Groups))}
