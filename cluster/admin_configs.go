@@ -45,6 +45,20 @@ var listConfigs = map[string]bool{ConfigCleanupPolicy: true}
 // replica goroutine (Replica.SetConfig) before AlterTopicConfig returns: appends are validated
 // against it from the next group on, and the logs roll and retain by it.
 func (b *Broker) AlterTopicConfig(topic string, ops []ConfigOp, replace, validateOnly bool) error {
+	if b.cs != nil {
+		t := b.snapshot.Load().Topics[topic]
+		if t == nil {
+			return errcode.New(errcode.UnknownTopicOrPartition, "topic %q does not exist", topic)
+		}
+		overrides, err := applyConfigOps(t.Config, ops, replace)
+		if err != nil {
+			return err
+		}
+		if _, err := BuildTopicConfig(overrides, b.opts.Defaults); err != nil || validateOnly {
+			return err
+		}
+		return b.alterConfigClustered(t, overrides)
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if b.closed {
@@ -74,6 +88,9 @@ func (b *Broker) AlterTopicConfig(topic string, ops []ConfigOp, replace, validat
 	}
 	b.snapshot.Store(next)
 	for _, r := range altered.Replicas {
+		if r == nil {
+			continue
+		}
 		// Every replica of a published topic is open: deletion and Close wait for adminMu.
 		if err := r.SetConfig(cfg); err != nil {
 			b.logger.Warn("a partition did not take the new topic config", zap.String("topic", topic),

@@ -3,6 +3,7 @@ package cluster
 import (
 	"go.uber.org/zap"
 
+	"github.com/thorstream/thorstream/cluster/meta"
 	"github.com/thorstream/thorstream/codec/errcode"
 )
 
@@ -23,6 +24,16 @@ type PartitionsSpec struct {
 // meta.json is rewritten once; a spec that fails leaves nothing on disk.
 func (b *Broker) CreatePartitions(specs []PartitionsSpec, validateOnly bool) []error {
 	errs := make([]error, len(specs))
+	if b.cs != nil {
+		old := b.snapshot.Load()
+		errs = b.checkPartitionSpecs(old, specs, errs)
+		for i, s := range specs {
+			if errs[i] == nil && !validateOnly {
+				errs[i] = b.createPartitionsClustered(old.Topics[s.Topic], s.Count)
+			}
+		}
+		return errs
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if b.closed {
@@ -32,39 +43,7 @@ func (b *Broker) CreatePartitions(specs []PartitionsSpec, validateOnly bool) []e
 		return errs
 	}
 	old := b.snapshot.Load()
-	seen := map[string]bool{}
-	var total int64
-	for i, s := range specs {
-		t := old.Topics[s.Topic]
-		switch {
-		case seen[s.Topic]:
-			errs[i] = errcode.New(errcode.InvalidRequest, "topic %q appears twice in the request", s.Topic)
-		case t == nil:
-			errs[i] = errcode.New(errcode.UnknownTopicOrPartition, "topic %q does not exist", s.Topic)
-		case t.Internal:
-			errs[i] = errcode.New(errcode.InvalidTopic, "topic %q is internal: its partition count is fixed", s.Topic)
-		case int(s.Count) < len(t.Replicas):
-			errs[i] = errcode.New(errcode.InvalidPartitions,
-				"topic %q has %d partitions, more than the %d asked for: partitions cannot be removed", s.Topic, len(t.Replicas), s.Count)
-		case int(s.Count) == len(t.Replicas):
-			errs[i] = errcode.New(errcode.InvalidPartitions, "topic %q already has %d partitions", s.Topic, s.Count)
-		case s.Count > maxTopicPartitions:
-			errs[i] = errcode.New(errcode.InvalidPartitions, "number of partitions must be between 1 and %d, got %d", maxTopicPartitions, s.Count)
-		default:
-			total += int64(s.Count) - int64(len(t.Replicas))
-		}
-		seen[s.Topic] = true
-	}
-	if total > int64(b.opts.MaxPartitionsPerRequest) {
-		err := errcode.New(errcode.PolicyViolation,
-			"the request adds %d partitions; the limit is %d a request (THORSTREAM_MAX_PARTITIONS_PER_REQUEST)", total, b.opts.MaxPartitionsPerRequest)
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
-		return errs
-	}
+	errs = b.checkPartitionSpecs(old, specs, errs)
 
 	hosted := old.partitions()
 	var grown []*Topic
@@ -93,6 +72,7 @@ func (b *Broker) CreatePartitions(specs []PartitionsSpec, validateOnly bool) []e
 		hosted += more
 		g := *t
 		g.Replicas = append(append(make([]*Replica, 0, s.Count), t.Replicas...), replicas...)
+		g.Partitions = append(append(make([]meta.Partition, 0, s.Count), t.Partitions...), b.localPartitions(len(replicas))...)
 		grown = append(grown, &g)
 		added = append(added, replicas)
 		slots = append(slots, i)
@@ -157,4 +137,41 @@ func (b *Broker) discardReplicas(topic string, replicas []*Replica) {
 			b.logger.Warn("could not remove the directory of a partition that failed to be added", zap.String("dir", dir), zap.Error(err))
 		}
 	}
+}
+
+// checkPartitionSpecs checks specs against the snapshot and the per-request limit, filling errs.
+func (b *Broker) checkPartitionSpecs(old *Snapshot, specs []PartitionsSpec, errs []error) []error {
+	seen := map[string]bool{}
+	var total int64
+	for i, s := range specs {
+		t := old.Topics[s.Topic]
+		switch {
+		case seen[s.Topic]:
+			errs[i] = errcode.New(errcode.InvalidRequest, "topic %q appears twice in the request", s.Topic)
+		case t == nil:
+			errs[i] = errcode.New(errcode.UnknownTopicOrPartition, "topic %q does not exist", s.Topic)
+		case t.Internal:
+			errs[i] = errcode.New(errcode.InvalidTopic, "topic %q is internal: its partition count is fixed", s.Topic)
+		case int(s.Count) < len(t.Replicas):
+			errs[i] = errcode.New(errcode.InvalidPartitions,
+				"topic %q has %d partitions, more than the %d asked for: partitions cannot be removed", s.Topic, len(t.Replicas), s.Count)
+		case int(s.Count) == len(t.Replicas):
+			errs[i] = errcode.New(errcode.InvalidPartitions, "topic %q already has %d partitions", s.Topic, s.Count)
+		case s.Count > maxTopicPartitions:
+			errs[i] = errcode.New(errcode.InvalidPartitions, "number of partitions must be between 1 and %d, got %d", maxTopicPartitions, s.Count)
+		default:
+			total += int64(s.Count) - int64(len(t.Replicas))
+		}
+		seen[s.Topic] = true
+	}
+	if total > int64(b.opts.MaxPartitionsPerRequest) {
+		err := errcode.New(errcode.PolicyViolation,
+			"the request adds %d partitions; the limit is %d a request (THORSTREAM_MAX_PARTITIONS_PER_REQUEST)", total, b.opts.MaxPartitionsPerRequest)
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
 }

@@ -26,6 +26,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/thorstream/thorstream/cluster/meta"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/log/cleaner"
 	"github.com/thorstream/thorstream/log/partition"
@@ -70,6 +71,15 @@ type Options struct {
 	Now             func() time.Time
 	// Metrics are the storage metrics replicas count into (metrics.go); nil: none.
 	Metrics *Metrics
+	// Binary and Kafka are this node's advertised listener addresses, as Metadata lists them
+	// (Port 0: no such listener).
+	Binary, Kafka meta.Endpoint
+	// OpenStore, when set, makes this node one of a cluster: it is called once the data
+	// directory is locked and returns the cluster's metadata store (the controller), which the
+	// Broker closes last. Nil: a single node, whose metadata is its data directory's meta.json.
+	OpenStore func() (MetadataStore, error)
+	// Store is the store OpenStore returned (set by Open).
+	Store MetadataStore
 }
 
 // Defaults of the creation limits.
@@ -92,13 +102,21 @@ type Topic struct {
 	Config            *TopicConfig
 	ReplicationFactor int16
 	Internal          bool
-	Replicas          []*Replica
+	// Replicas are this node's replicas of the partitions, by partition; nil where this node
+	// hosts none (another node's partition in a cluster).
+	Replicas []*Replica
+	// Partitions are the partitions' assignments (replicas, ISR, leader, epochs), by partition.
+	Partitions []meta.Partition
 }
 
-// Snapshot is an immutable view of the topics.
+// Snapshot is an immutable view of the cluster: its nodes and topics.
 type Snapshot struct {
 	Topics map[string]*Topic
 	Names  []string // sorted
+	// Nodes are the registered nodes, sorted by id (one node: this one).
+	Nodes []meta.Node
+	// Index is the metadata log index the snapshot reflects (0 on a single node).
+	Index uint64
 }
 
 // Broker is one node's view of the cluster: its topics and the replicas it hosts.
@@ -132,6 +150,8 @@ type Broker struct {
 	lock *dataDirLock // nil on a filesystem other than the operating system's
 
 	cleaner *cleaner.Cleaner // nil when disabled
+
+	cs *clusterState // nil on a single node (broker_cluster.go)
 }
 
 // Cleaner is the broker's log cleaner (nil when disabled).
@@ -228,6 +248,22 @@ func Open(o Options) (*Broker, error) {
 		}
 		b.lock = lock
 	}
+	if o.OpenStore != nil {
+		store, err := o.OpenStore()
+		if err != nil {
+			b.closeCleaner()
+			b.lock.release()
+			return nil, err
+		}
+		b.opts.Store = store
+		if err := b.openClustered(store); err != nil {
+			_ = store.Close()
+			b.closeCleaner()
+			b.lock.release()
+			return nil, err
+		}
+		return b, nil
+	}
 	if err := b.load(); err != nil {
 		b.closeCleaner()
 		b.lock.release()
@@ -238,25 +274,25 @@ func Open(o Options) (*Broker, error) {
 
 // load reads the metadata, removes deleted topics' files and opens every partition.
 func (b *Broker) load() error {
-	meta, err := b.readMeta()
+	mj, err := b.readMeta()
 	if err != nil {
 		return err
 	}
-	if meta.ClusterID == "" {
-		meta.ClusterID = newClusterID()
-		meta.NodeID = b.opts.NodeID
-		meta.Version = 1
-		if err := b.writeMeta(meta); err != nil {
+	if mj.ClusterID == "" {
+		mj.ClusterID = newClusterID()
+		mj.NodeID = b.opts.NodeID
+		mj.Version = 1
+		if err := b.writeMeta(mj); err != nil {
 			return err
 		}
 	}
-	b.clusterID = meta.ClusterID
-	b.nextProducerID = meta.ProducerIDBlockEnd
-	b.producerIDBlock = meta.ProducerIDBlockEnd
+	b.clusterID = mj.ClusterID
+	b.nextProducerID = mj.ProducerIDBlockEnd
+	b.producerIDBlock = mj.ProducerIDBlockEnd
 	b.removeDeletedDirs()
 
 	snap := &Snapshot{Topics: map[string]*Topic{}}
-	for _, tj := range meta.Topics {
+	for _, tj := range mj.Topics {
 		t, err := b.openTopic(tj)
 		if err != nil {
 			for _, t := range snap.Topics {
@@ -267,6 +303,7 @@ func (b *Broker) load() error {
 		snap.Topics[t.Name] = t
 	}
 	snap.Names = sortedNames(snap.Topics)
+	snap.Nodes = []meta.Node{b.selfNode()}
 	if n := snap.partitions(); n > b.opts.MaxPartitions {
 		b.logger.Warn("the data directory holds more partitions than the limit: no topic can be created until some are deleted",
 			zap.Int("partitions", n), zap.Int("max_partitions", b.opts.MaxPartitions))
@@ -295,7 +332,12 @@ func (b *Broker) Settings() [][2]string {
 func (b *Broker) Logger() *zap.Logger { return b.logger }
 
 // ClusterID is the cluster's id, created with the data directory.
-func (b *Broker) ClusterID() string { return b.clusterID }
+func (b *Broker) ClusterID() string {
+	if b.cs != nil {
+		return clusterIDOf(b.cs.store.Image())
+	}
+	return b.clusterID
+}
 
 // NodeID is this node's id.
 func (b *Broker) NodeID() int32 { return b.opts.NodeID }
@@ -407,6 +449,9 @@ func (b *Broker) checkSpec(spec TopicSpec) (TopicSpec, error) {
 		spec.ReplicationFactor = 1
 	}
 	if spec.ReplicationFactor != 1 {
+		if b.cs != nil {
+			return spec, errcode.New(errcode.InvalidReplicationFactor, "replication factor %d is not available: every partition has one replica", spec.ReplicationFactor)
+		}
 		return spec, errcode.New(errcode.InvalidReplicationFactor, "replication factor %d is larger than the 1 available node", spec.ReplicationFactor)
 	}
 	if _, err := BuildTopicConfig(spec.Configs, b.opts.Defaults); err != nil {
@@ -433,6 +478,11 @@ type createCall struct {
 // everything queued, creates it and writes meta.json once, then hands the lead to the oldest
 // call that queued meanwhile (so no caller serves others for long).
 func (b *Broker) commitCreate(call *createCall) {
+	if b.cs != nil {
+		// The controller orders and batches creations itself.
+		b.createClustered(call)
+		return
+	}
 	call.done, call.promote = make(chan struct{}), make(chan struct{})
 	b.createMu.Lock()
 	b.createQueue = append(b.createQueue, call)
@@ -666,7 +716,11 @@ func (b *Broker) DeleteRecords(topic string, partition int32, offset int64) (int
 	if t.Internal {
 		return -1, errcode.New(errcode.InvalidTopic, "cannot delete records of internal topic %q", topic)
 	}
-	return t.Replicas[partition].DeleteRecords(offset)
+	rt := b.Route(topic, partition)
+	if rt.Replica == nil {
+		return -1, errcode.New(rt.Code, "this node does not lead %s-%d", topic, partition)
+	}
+	return rt.Replica.DeleteRecords(offset)
 }
 
 // DeleteTopic removes a topic: it disappears from metadata at once, its replicas finish what
@@ -675,6 +729,9 @@ func (b *Broker) DeleteRecords(topic string, partition int32, offset int64) (int
 // moved nor removed is reported with KAFKA_STORAGE_ERROR; the topic is gone from the metadata
 // all the same, and a topic created later under the name moves the leftovers aside first.
 func (b *Broker) DeleteTopic(name string) error {
+	if b.cs != nil {
+		return b.deleteClustered(name)
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if b.closed {
@@ -719,12 +776,21 @@ func (b *Broker) Close() error {
 	b.adminMu.Lock()
 	b.closed = true
 	b.adminMu.Unlock()
+	b.stopFollowing()
 	var errs []error
 	for _, t := range b.snapshot.Load().Topics {
 		for _, r := range t.Replicas {
+			if r == nil {
+				continue
+			}
 			if err := r.Close(); err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	if b.opts.Store != nil {
+		if err := b.opts.Store.Close(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	b.closeCleaner()
@@ -755,6 +821,7 @@ func (b *Broker) openTopic(tj topicJSON) (*Topic, error) {
 		}
 		t.Replicas = append(t.Replicas, r)
 	}
+	t.Partitions = b.localPartitions(int(tj.Partitions))
 	return t, nil
 }
 
@@ -798,13 +865,20 @@ func (b *Broker) openReplica(topic string, p int32, cfg *TopicConfig, internal b
 
 func closeReplicas(rs []*Replica) {
 	for _, r := range rs {
-		_ = r.Close()
+		if r != nil {
+			_ = r.Close()
+		}
 	}
 }
+
+func encodeTopicID(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
 // NewProducerID hands out a producer id never given before, on this cluster, even across
 // restarts: ids are reserved in blocks persisted in meta.json. It may write the disk.
 func (b *Broker) NewProducerID() (int64, error) {
+	if b.cs != nil {
+		return b.newProducerIDClustered()
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if b.nextProducerID >= b.producerIDBlock {
@@ -976,7 +1050,7 @@ func (b *Broker) removeDeletedDirs() {
 }
 
 func (s *Snapshot) withAll(ts []*Topic) *Snapshot {
-	next := &Snapshot{Topics: make(map[string]*Topic, len(s.Topics)+len(ts))}
+	next := &Snapshot{Topics: make(map[string]*Topic, len(s.Topics)+len(ts)), Nodes: s.Nodes, Index: s.Index}
 	for k, v := range s.Topics {
 		next.Topics[k] = v
 	}
@@ -997,7 +1071,7 @@ func (s *Snapshot) partitions() int {
 }
 
 func (s *Snapshot) without(name string) *Snapshot {
-	next := &Snapshot{Topics: make(map[string]*Topic, len(s.Topics))}
+	next := &Snapshot{Topics: make(map[string]*Topic, len(s.Topics)), Nodes: s.Nodes, Index: s.Index}
 	for k, v := range s.Topics {
 		if k != name {
 			next.Topics[k] = v

@@ -120,6 +120,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		for _, r := range t.Replicas {
+			if r == nil { // another node's partition
+				continue
+			}
 			p := strconv.Itoa(int(r.partition))
 			gauge := func(d *prometheus.Desc, v float64) {
 				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, name, p)

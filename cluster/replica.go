@@ -103,7 +103,8 @@ type Replica struct {
 	producers *producerStates
 
 	highWatermark atomic.Int64
-	leaderEpoch   int32
+	// leaderEpoch is stamped on appended batches; the metadata sets it when leadership changes.
+	leaderEpoch atomic.Int32
 
 	// waiters are long-polling fetches to wake when the high watermark moves (the fetch
 	// purgatory). waiterCount lets the writer skip the lock when nobody waits.
@@ -199,13 +200,13 @@ func NewReplica(o ReplicaOptions) *Replica {
 		control:        make(chan func()),
 		stop:           make(chan struct{}),
 		done:           make(chan struct{}),
-		leaderEpoch:    o.LeaderEpoch,
 		retentionEvery: o.RetentionCheck,
 		internal:       o.Internal,
 		snapshotEvery:  o.ProducerSnapshotBytes,
 		metrics:        o.Metrics.forReplica(o.Topic, o.Log),
 	}
 	r.waiters = map[*Waiter]struct{}{}
+	r.leaderEpoch.Store(o.LeaderEpoch)
 	r.sharedCfg.Store(o.Config)
 	producers, err := loadProducerStates(o.Log, o.MaxProducers, o.ProducerIDExpiration, o.Now().UnixMilli())
 	if err != nil {
@@ -271,7 +272,11 @@ func (r *Replica) HighWatermark() int64 { return r.highWatermark.Load() }
 func (r *Replica) LogStartOffset() int64 { return r.log.StartOffset() }
 
 // LeaderEpoch is the epoch the replica stamps on appended batches.
-func (r *Replica) LeaderEpoch() int32 { return r.leaderEpoch }
+func (r *Replica) LeaderEpoch() int32 { return r.leaderEpoch.Load() }
+
+// SetLeaderEpoch sets the epoch stamped on batches appended from now on (the metadata's leader
+// epoch of the partition). Batches already accepted keep the epoch they were stamped with.
+func (r *Replica) SetLeaderEpoch(e int32) { r.leaderEpoch.Store(e) }
 
 // Waiter is a long-polling fetch waiting for any of several partitions to grow. C receives
 // (without blocking the writer: it has room for one signal) when a watched high watermark moves.
@@ -476,7 +481,7 @@ func (r *Replica) appendGroup() {
 				b := rest[:n:n]
 				rest = rest[n:]
 				batch.SetBaseOffset(b, next)
-				batch.SetPartitionLeaderEpoch(b, r.leaderEpoch)
+				batch.SetPartitionLeaderEpoch(b, r.leaderEpoch.Load())
 				if logAppendTime {
 					batch.SetLogAppendTime(b, nowMs)
 				}
