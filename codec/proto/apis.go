@@ -1,7 +1,7 @@
 package proto
 
-// API keys of the binary protocol. Peer traffic (replication, heartbeats, consensus) uses keys
-// from 100 up and is described with the cluster code.
+// API keys of the binary protocol. Peer (key 20) carries the traffic between the nodes of a
+// cluster (consensus, heartbeats) and is never answered.
 const (
 	KeyProduce          int16 = 0
 	KeyFetch            int16 = 1
@@ -23,6 +23,7 @@ const (
 	KeySyncGroup        int16 = 17
 	KeyHeartbeat        int16 = 18
 	KeyLeaveGroup       int16 = 19
+	KeyPeer             int16 = 20
 )
 
 // APIRange is the span of versions the broker serves for one key.
@@ -32,8 +33,9 @@ type APIRange struct {
 	MaxVersion int16
 }
 
-// Supported lists every client API of protocol v1 and its versions, by key. Every API has version
-// 1; OffsetCommit also version 2 (a group member's commit).
+// Supported lists every API of protocol v1 and its versions, by key. Every API has version 1;
+// OffsetCommit also version 2 (a group member's commit). Peer is for the nodes of a cluster, not
+// for clients.
 var Supported = []APIRange{
 	{KeyProduce, 1, 1},
 	{KeyFetch, 1, 1},
@@ -55,6 +57,7 @@ var Supported = []APIRange{
 	{KeySyncGroup, 1, 1},
 	{KeyHeartbeat, 1, 1},
 	{KeyLeaveGroup, 1, 1},
+	{KeyPeer, 1, 1},
 }
 
 // Version is the first version of every API, the one a request is sent with unless Supported
@@ -104,6 +107,8 @@ func KeyName(key int16) string {
 		return "Heartbeat"
 	case KeyLeaveGroup:
 		return "LeaveGroup"
+	case KeyPeer:
+		return "Peer"
 	}
 	return "Unknown"
 }

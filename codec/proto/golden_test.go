@@ -44,6 +44,9 @@ func goldenFrames() []goldenFrame {
 			frame:   dst,
 			request: true, newMsg: a.newReq, value: a.request,
 		})
+		if a.response == nil {
+			continue // never answered
+		}
 		dst, start = AppendResponseFrame(nil, corr, 0, "")
 		dst = a.response.AppendTo(dst)
 		FinishFrame(dst, start, 0)

@@ -40,6 +40,10 @@ type Options struct {
 	MaxFetchBytes int
 	// Listeners are what BrokerStatus reports; default: the binary listener at AdvertisedAddr.
 	Listeners []proto.BrokerListener
+	// PeerHandler takes the messages of the cluster's other nodes (API key 20, peer.go); it runs
+	// on the event loop, must not block and must copy a payload it keeps. nil: this broker takes
+	// no peer traffic, and a connection that sends a Peer frame is closed.
+	PeerHandler PeerHandler
 }
 
 // Server serves the binary protocol.
@@ -49,6 +53,7 @@ type Server struct {
 	coordinator *groups.Coordinator
 	hint        proto.LeaderHint
 	status      statusInfo // for BrokerStatus (status.go)
+	peerHandler PeerHandler
 }
 
 // Software names the broker in ApiVersions responses.
@@ -63,7 +68,7 @@ func NewServer(o Options) (*Server, error) {
 	e.Metrics = o.Metrics.Protocol("binary", binaryAPIs())
 	addr := net.JoinHostPort(e.AdvertisedHost, strconv.Itoa(int(e.AdvertisedPort)))
 	return &Server{Endpoint: e, coordinator: o.Coordinator, hint: proto.LeaderHint{ID: o.Broker.NodeID(), Addr: addr},
-		status: newStatusInfo(o, &e, addr)}, nil
+		status: newStatusInfo(o, &e, addr), peerHandler: o.PeerHandler}, nil
 }
 
 // HandleFrame serves one request frame whose sequence number in sess is seq. It takes over the
@@ -81,6 +86,12 @@ func (s *Server) HandleFrame(sess *Session, seq uint64, f *Frame) {
 		// Answered in version 1's format whatever version was asked, so any client can learn
 		// what the broker speaks.
 		s.apiVersions(sess, seq, hdr)
+		f.Release()
+		return
+	}
+	if hdr.APIKey == proto.KeyPeer {
+		// Never answered, whatever the version: a frame it cannot take closes the connection.
+		s.peer(sess, seq, hdr, body)
 		f.Release()
 		return
 	}
