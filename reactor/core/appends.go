@@ -13,6 +13,27 @@ var ErrInternalTopic = errcode.New(errcode.InvalidTopic, "internal topics are wr
 // ErrUnknownPartition answers a produce or fetch for a partition this node does not host.
 var ErrUnknownPartition = errcode.New(errcode.UnknownTopicOrPartition, "this server does not host this topic-partition")
 
+// ErrNotLeader answers a produce or fetch for a partition another node leads; the response's
+// leader hint names it.
+var ErrNotLeader = errcode.New(errcode.NotLeaderOrFollower, "this node does not lead the partition: another node does")
+
+// ErrLeaderNotAvailable answers a produce or fetch for a partition no node leads right now (its
+// node is fenced, or the partition is being opened); clients retry.
+var ErrLeaderNotAvailable = errcode.New(errcode.LeaderNotAvailable, "the partition has no leader available right now")
+
+// RouteError is the error of a route without a replica here (rt.Code): one of the sentinels
+// above, so answering it allocates nothing.
+func RouteError(code errcode.Code) *errcode.Error {
+	switch code {
+	case errcode.NotLeaderOrFollower:
+		return ErrNotLeader
+	case errcode.LeaderNotAvailable:
+		return ErrLeaderNotAvailable
+	default:
+		return ErrUnknownPartition
+	}
+}
+
 // Appends is the fan-out of one produce request to its partitions' replicas, shared by both
 // protocols' produce transactions: one AppendRequest and one result per partition, and a
 // countdown that calls the owner's finish function when the last partition has answered. It is
@@ -47,11 +68,13 @@ func (a *Appends) Reset(n int) {
 	a.pending.Store(int32(n) + 1)
 }
 
-// Submit hands a client's records for slot to replica r without blocking (r nil: the partition
-// is unknown). Internal topics are refused: a client must not write the broker's own records.
-func (a *Appends) Submit(slot int, r *cluster.Replica, records []byte) {
+// Submit hands a client's records for slot to the replica rt routes them to, without blocking;
+// a route without a replica here fails the slot with its code (RouteError). Internal topics are
+// refused: a client must not write the broker's own records.
+func (a *Appends) Submit(slot int, rt cluster.Route, records []byte) {
+	r := rt.Replica
 	if r == nil {
-		a.Fail(slot, ErrUnknownPartition)
+		a.Fail(slot, RouteError(rt.Code))
 		return
 	}
 	if r.Internal() {

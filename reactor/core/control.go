@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/cluster/meta"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/codec/proto"
 	"github.com/thorstream/thorstream/groups"
@@ -17,8 +18,11 @@ func (s *Server) metadata(sess *Session, seq uint64, hdr proto.RequestHeader, bo
 	}
 	resp := proto.MetadataResponse{
 		ClusterID:    s.Broker.ClusterID(),
-		ControllerID: s.Broker.NodeID(),
-		Brokers:      []proto.MetadataBroker{{NodeID: s.Broker.NodeID(), Host: s.AdvertisedHost, Port: s.AdvertisedPort}},
+		ControllerID: s.Broker.ControllerID(),
+	}
+	// Every live node at its binary listener; this node at its own advertised address.
+	for _, b := range s.Brokers(s.Broker.Snapshot()) {
+		resp.Brokers = append(resp.Brokers, proto.MetadataBroker{NodeID: b.ID, Host: b.Host, Port: b.Port})
 	}
 	names := req.Topics
 	if names == nil {
@@ -62,18 +66,25 @@ func (s *Server) metadata(sess *Session, seq uint64, hdr proto.RequestHeader, bo
 	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))
 }
 
+// describeTopic is a topic's metadata: each partition's leader, leader epoch, replicas and
+// in-sync replicas as the cluster's metadata has them; LEADER_NOT_AVAILABLE while it has no
+// leader, KAFKA_STORAGE_ERROR when this node's replica is fenced after a storage error.
 func (s *Server) describeTopic(t *cluster.Topic) proto.MetadataTopic {
 	mt := proto.MetadataTopic{Name: t.Name, Internal: t.Internal}
-	node := s.Broker.NodeID()
-	for p, r := range t.Replicas {
+	mt.Partitions = make([]proto.MetadataPartition, 0, len(t.Partitions))
+	for p := range t.Partitions {
+		pa := &t.Partitions[p]
 		mp := proto.MetadataPartition{
 			Partition:   int32(p),
-			Leader:      node,
-			LeaderEpoch: r.LeaderEpoch(),
-			Replicas:    []int32{node},
-			ISR:         []int32{node},
+			Leader:      pa.Leader,
+			LeaderEpoch: pa.LeaderEpoch,
+			Replicas:    pa.Replicas,
+			ISR:         pa.ISR,
 		}
-		if r.Fenced() != nil {
+		if pa.Leader == meta.NoLeader {
+			mp.ErrorCode = int16(errcode.LeaderNotAvailable)
+		}
+		if p < len(t.Replicas) && t.Replicas[p] != nil && t.Replicas[p].Fenced() != nil {
 			mp.ErrorCode = int16(errcode.KafkaStorageError)
 		}
 		mt.Partitions = append(mt.Partitions, mp)
@@ -153,11 +164,16 @@ func (s *Server) listOffsets(sess *Session, seq uint64, hdr proto.RequestHeader,
 		rt := proto.ListOffsetsTopicResponse{Name: t.Name}
 		for _, p := range t.Partitions {
 			rp := proto.ListOffsetsPartitionResponse{Partition: p.Partition, Timestamp: -1, Offset: -1, Leader: s.leaderHint()}
-			r := s.Broker.Replica(t.Name, p.Partition)
+			route := s.Broker.Route(t.Name, p.Partition)
+			r := route.Replica
 			if r == nil {
-				rp.ErrorCode = int16(errcode.UnknownTopicOrPartition)
-				rp.ErrorMessage = "this server does not host this topic-partition"
+				// Another node leads it (the hint names it), none does, or it does not exist.
+				rp.ErrorCode = int16(route.Code)
+				rp.ErrorMessage = RouteError(route.Code).Message
 				rp.Leader = proto.NoLeader
+				if route.Code == errcode.NotLeaderOrFollower {
+					rp.Leader = s.routeHint(route)
+				}
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}

@@ -9,6 +9,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/cluster/meta"
+	"github.com/thorstream/thorstream/codec/proto"
 )
 
 // Endpoint is what the servers of both protocols share: the broker, the address clients are told
@@ -26,6 +28,9 @@ type Endpoint struct {
 	MaxFetchBytes int
 	// Metrics are the protocol's request metrics (metrics.go); nil: none.
 	Metrics *ProtocolMetrics
+	// Listener picks, of a node's advertised listeners, the one this protocol's clients use;
+	// default the binary protocol's.
+	Listener func(n *meta.Node) meta.Endpoint
 }
 
 // NewEndpoint checks the advertised host:port and fills in defaults. name prefixes errors.
@@ -53,7 +58,75 @@ func NewEndpoint(name string, broker *cluster.Broker, advertised string, logger 
 		return e, fmt.Errorf("%s: advertised address %q: bad port", name, advertised)
 	}
 	e.AdvertisedHost, e.AdvertisedPort = host, int32(port)
+	e.Listener = binaryListener
 	return e, nil
+}
+
+func binaryListener(n *meta.Node) meta.Endpoint { return n.Binary }
+
+// NodeAddress is where node id serves this protocol: this node at its own advertised address
+// (whatever the metadata holds), another at the listener its registration advertised. ok is
+// false for a node the snapshot does not have, or one without such a listener.
+func (e *Endpoint) NodeAddress(snap *cluster.Snapshot, id int32) (host string, port int32, ok bool) {
+	if id == e.Broker.NodeID() {
+		return e.AdvertisedHost, e.AdvertisedPort, true
+	}
+	n := snap.Node(id)
+	if n == nil {
+		return "", 0, false
+	}
+	ep := e.Listener(n)
+	if ep.Port <= 0 {
+		return "", 0, false
+	}
+	return ep.Host, ep.Port, true
+}
+
+// BrokerAddr is one node as Metadata lists it to this protocol's clients.
+type BrokerAddr struct {
+	ID   int32
+	Host string
+	Port int32
+}
+
+// Brokers are the live nodes of snap at their NodeAddress, sorted by id; a node without this
+// protocol's listener is left out.
+func (e *Endpoint) Brokers(snap *cluster.Snapshot) []BrokerAddr {
+	live := snap.LiveNodes()
+	out := make([]BrokerAddr, 0, len(live))
+	for _, n := range live {
+		if host, port, ok := e.NodeAddress(snap, n.ID); ok {
+			out = append(out, BrokerAddr{ID: n.ID, Host: host, Port: port})
+		}
+	}
+	return out
+}
+
+// OfflineReplicas are the replicas of p whose nodes are fenced or not registered.
+func OfflineReplicas(snap *cluster.Snapshot, p *meta.Partition) []int32 {
+	var out []int32
+	for _, id := range p.Replicas {
+		if n := snap.Node(id); n == nil || n.Fenced {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// routeHint is the binary protocol's leader hint for a route: the leader's id and binary
+// address ("" when this node does not know it), or no leader.
+func (s *Server) routeHint(rt cluster.Route) proto.LeaderHint {
+	switch {
+	case rt.Leader < 0:
+		return proto.NoLeader
+	case rt.Leader == s.Broker.NodeID():
+		return s.hint
+	}
+	host, port, ok := s.NodeAddress(s.Broker.Snapshot(), rt.Leader)
+	if !ok {
+		return proto.LeaderHint{ID: rt.Leader}
+	}
+	return proto.LeaderHint{ID: rt.Leader, Addr: net.JoinHostPort(host, strconv.Itoa(int(port)))}
 }
 
 // ResponseBudget is the record bytes a fetch may return: what it asked for, capped by the

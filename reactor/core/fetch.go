@@ -20,7 +20,8 @@ type fetchTxn struct {
 	frame    *Frame
 	corrID   int32
 	req      proto.FetchRequest
-	replicas []*cluster.Replica // per partition, in request order; nil when unknown
+	routes   []cluster.Route    // per partition, in request order: where it is led
+	replicas []*cluster.Replica // the routes' replicas; nil where not led here
 	api      *APICounters       // the request's metrics (nil without them)
 	start    time.Time          // arrival, for metrics (zero without them)
 }
@@ -47,11 +48,14 @@ func (t *fetchTxn) run() {
 	for i := range t.req.Topics {
 		n += len(t.req.Topics[i].Partitions)
 	}
+	t.routes = make([]cluster.Route, 0, n)
 	t.replicas = make([]*cluster.Replica, 0, n)
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]
 		for j := range topic.Partitions {
-			t.replicas = append(t.replicas, s.Broker.ReplicaBytes(topic.Name, topic.Partitions[j].Partition))
+			rt := s.Broker.RouteBytes(topic.Name, topic.Partitions[j].Partition)
+			t.routes = append(t.routes, rt)
+			t.replicas = append(t.replicas, rt.Replica)
 		}
 	}
 	results := make([]PartitionRead, n)
@@ -77,6 +81,15 @@ func (t *fetchTxn) read(resp *Response, results []PartitionRead, limit int) (tot
 			p := &topic.Partitions[j]
 			res := &results[slot]
 			r := t.replicas[slot]
+			if r == nil {
+				// Not led here: NOT_LEADER_OR_FOLLOWER (the leader hint names the leader),
+				// LEADER_NOT_AVAILABLE or UNKNOWN_TOPIC_OR_PARTITION, answered at once.
+				code := t.routes[slot].Code
+				*res = PartitionRead{Code: code, Message: RouteError(code).Message, HighWatermark: -1, LogStart: -1}
+				slot++
+				errored = true
+				continue
+			}
 			slot++
 			partitionLimit := 0
 			if remaining > 0 {
@@ -125,6 +138,12 @@ func (t *fetchTxn) encode(resp *Response, results []PartitionRead) *Response {
 				HighWatermark:  res.HighWatermark,
 				LogStartOffset: res.LogStart,
 				Leader:         hint,
+			}
+			switch res.Code {
+			case errcode.NotLeaderOrFollower:
+				pr.Leader = t.server.routeHint(t.routes[slot-1])
+			case errcode.LeaderNotAvailable, errcode.UnknownTopicOrPartition:
+				pr.Leader = proto.NoLeader
 			}
 			n := 0
 			if res.HasRecords {

@@ -92,7 +92,7 @@ func (t *produceTxn) submit() {
 			case err != nil:
 				t.appends.Fail(slot, err)
 			default:
-				t.appends.Submit(slot, t.server.Broker.ReplicaBytes(topic.Name, p.Partition), p.Records)
+				t.appends.Submit(slot, t.server.Broker.RouteBytes(topic.Name, p.Partition), p.Records)
 			}
 			slot++
 		}
@@ -134,10 +134,17 @@ func (t *produceTxn) encode() *Response {
 			b = proto.AppendInt64(b, res.BaseOffset)
 			b = proto.AppendInt64(b, res.LogAppendTime)
 			b = proto.AppendInt64(b, res.LogStartOffset)
-			if code == int16(errcode.NotLeaderOrFollower) || code == 0 {
+			switch code {
+			case 0:
 				b = proto.AppendInt32(b, hint.ID)
 				b = proto.AppendString(b, hint.Addr)
-			} else {
+			case int16(errcode.NotLeaderOrFollower):
+				// Another node leads it: where the client re-sends, without a metadata round
+				// trip. The route is looked up again, so the hint is the latest this node knows.
+				h := t.server.routeHint(t.server.Broker.RouteBytes(topic.Name, topic.Partitions[j].Partition))
+				b = proto.AppendInt32(b, h.ID)
+				b = proto.AppendString(b, h.Addr)
+			default:
 				b = proto.AppendInt32(b, -1)
 				b = proto.AppendString(b, "")
 			}

@@ -44,6 +44,9 @@ func (s *Server) brokerStatus(sess *Session, seq uint64, hdr proto.RequestHeader
 		}
 		resp.Topics++
 		for _, r := range t.Replicas {
+			if r == nil {
+				continue // another node of the cluster hosts it
+			}
 			resp.Partitions++
 			resp.DataBytes += r.Size()
 		}

@@ -116,7 +116,7 @@ func (t *produceTxn) submit() {
 			} else if err := t.createErr(i); err != nil {
 				t.appends.Fail(slot, err)
 			} else {
-				t.appends.Submit(slot, t.server.Broker.Replica(topic.Topic, p.Partition), p.Records)
+				t.appends.Submit(slot, t.server.Broker.Route(topic.Topic, p.Partition), p.Records)
 			}
 			slot++
 		}
@@ -147,6 +147,7 @@ func (t *produceTxn) finish() {
 func (t *produceTxn) encode() *core.Response {
 	resp := &t.resp
 	resp.Topics = resp.Topics[:0]
+	resp.Brokers = resp.Brokers[:0]
 	resp.ThrottleMillis = 0
 	slot := 0
 	for i := range t.req.Topics {
@@ -167,15 +168,40 @@ func (t *produceTxn) encode() *core.Response {
 				BaseOffset:     res.BaseOffset,
 				LogAppendTime:  res.LogAppendTime,
 				LogStartOffset: res.LogStartOffset,
+				CurrentLeader:  kmsg.ProduceResponseTopicPartitionCurrentLeader{LeaderID: -1, LeaderEpoch: -1},
 			}
 			if res.Err != nil {
 				rp.ErrorCode, rp.ErrorMessage = codeOf(res.Err)
 				rp.BaseOffset = -1
+				if rp.ErrorCode == int16(errcode.NotLeaderOrFollower) && t.h.version >= 10 {
+					t.leaderHint(&rp, topic.Topic)
+				}
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 	}
 	return encodeResponse(t.h, resp)
+}
+
+// leaderHint fills a NOT_LEADER_OR_FOLLOWER partition's KIP-951 hint (Produce v10+): its current
+// leader and epoch, and the leader's Kafka endpoint in the response's NodeEndpoints, so the
+// client re-sends there without a metadata round trip. The route is looked up again: the hint is
+// the latest this node knows.
+func (t *produceTxn) leaderHint(rp *kmsg.ProduceResponseTopicPartition, topic string) {
+	s := t.server
+	rt := s.Broker.Route(topic, rp.Partition)
+	if rt.Leader < 0 {
+		return
+	}
+	rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = rt.Leader, rt.LeaderEpoch
+	for i := range t.resp.Brokers {
+		if t.resp.Brokers[i].NodeID == rt.Leader {
+			return
+		}
+	}
+	if host, port, ok := s.NodeAddress(s.Broker.Snapshot(), rt.Leader); ok {
+		t.resp.Brokers = append(t.resp.Brokers, kmsg.ProduceResponseBroker{NodeID: rt.Leader, Host: host, Port: port})
+	}
 }
 
 // createErr is why topic i could not be auto-created, nil when it exists (or was never missing).

@@ -36,7 +36,8 @@ type fetchTxn struct {
 	frame    *core.Frame
 	h        header
 	req      kmsg.FetchRequest
-	replicas []*cluster.Replica
+	routes   []cluster.Route    // per partition, in request order: where it is led
+	replicas []*cluster.Replica // the routes' replicas (nil: not led here)
 	results  []core.PartitionRead
 	api      *core.APICounters // the request's metrics (nil without them)
 	start    time.Time         // arrival, for metrics (zero without them)
@@ -73,11 +74,14 @@ func (t *fetchTxn) run() {
 	for i := range t.req.Topics {
 		n += len(t.req.Topics[i].Partitions)
 	}
+	t.routes = make([]cluster.Route, 0, n)
 	t.replicas = make([]*cluster.Replica, 0, n)
 	for i := range t.req.Topics {
 		topic := &t.req.Topics[i]
 		for j := range topic.Partitions {
-			t.replicas = append(t.replicas, s.Broker.Replica(topic.Topic, topic.Partitions[j].Partition))
+			rt := s.Broker.Route(topic.Topic, topic.Partitions[j].Partition)
+			t.routes = append(t.routes, rt)
+			t.replicas = append(t.replicas, rt.Replica)
 		}
 	}
 	t.results = make([]core.PartitionRead, n)
@@ -99,11 +103,18 @@ func (t *fetchTxn) read(resp *core.Response, limit int) (total int, errored bool
 		for j := range topic.Partitions {
 			p := &topic.Partitions[j]
 			res := &t.results[slot]
-			r := t.replicas[slot]
+			rt := &t.routes[slot]
 			slot++
-			if e := p.CurrentLeaderEpoch; r != nil && e >= 0 && e != r.LeaderEpoch() {
+			if rt.Replica == nil {
+				// Not led here: NOT_LEADER_OR_FOLLOWER (with the leader in CurrentLeader),
+				// LEADER_NOT_AVAILABLE or UNKNOWN_TOPIC_OR_PARTITION, answered at once.
+				*res = core.PartitionRead{Code: rt.Code, Message: core.RouteError(rt.Code).Message, HighWatermark: -1, LogStart: -1}
+				errored = true
+				continue
+			}
+			if e := p.CurrentLeaderEpoch; e >= 0 && e != rt.LeaderEpoch {
 				*res = core.PartitionRead{Code: errcode.FencedLeaderEpoch, HighWatermark: -1, LogStart: -1}
-				if e > r.LeaderEpoch() {
+				if e > rt.LeaderEpoch {
 					res.Code = errcode.UnknownLeaderEpoch
 				}
 				errored = true
@@ -113,7 +124,7 @@ func (t *fetchTxn) read(resp *core.Response, limit int) (total int, errored bool
 			if remaining > 0 {
 				partitionLimit = min(int(p.PartitionMaxBytes), remaining)
 			}
-			data.B, *res = core.ReadPartition(r, data.B, p.FetchOffset, partitionLimit, total == 0)
+			data.B, *res = core.ReadPartition(rt.Replica, data.B, p.FetchOffset, partitionLimit, total == 0)
 			if res.Code != errcode.None {
 				errored = true
 				continue
@@ -222,6 +233,20 @@ func (t *fetchTxn) encodeEmpty(resp *core.Response, code int16) {
 	resp.SetSingle()
 }
 
+// appendPartitionTags writes a v12+ partition's tagged fields: none, or for
+// NOT_LEADER_OR_FOLLOWER the partition's CurrentLeader (tag 1: leader id, leader epoch), so the
+// client moves to the leader without a metadata round trip.
+func (t *fetchTxn) appendPartitionTags(b []byte, slot int, code errcode.Code) []byte {
+	if code != errcode.NotLeaderOrFollower || slot >= len(t.routes) || t.routes[slot].Leader < 0 {
+		return append(b, 0)
+	}
+	rt := &t.routes[slot]
+	b = append(b, 1, 1, 4+4+1) // one tag: tag 1, 9 bytes
+	b = binary.BigEndian.AppendUint32(b, uint32(rt.Leader))
+	b = binary.BigEndian.AppendUint32(b, uint32(rt.LeaderEpoch))
+	return append(b, 0) // CurrentLeader's own tags
+}
+
 // encode writes the whole response.
 func (t *fetchTxn) encode(resp *core.Response) {
 	v := t.h.version
@@ -264,7 +289,7 @@ func (t *fetchTxn) encode(resp *core.Response) {
 				b = w.b()
 			}
 			if flexible {
-				b = append(b, 0) // partition tags
+				b = t.appendPartitionTags(b, slot-1, res.Code)
 			}
 		}
 		if flexible {

@@ -6,14 +6,24 @@ package kafka
 // an empty one none (librdkafka's first call sends an empty list and expects no topics). Missing
 // topics are created when the request allows it (v4+; always in v0-v3, as in Kafka) and the
 // broker's auto-creation is on, all of them together (see cluster.Broker.EnsureTopics for the
-// limits). Each partition carries its leader epoch; the cluster id and
-// controller are this node's.
+// limits).
+//
+// Brokers are the live nodes of the cluster at their Kafka listeners (this node at its own
+// advertised address; a node without a Kafka listener is left out), the controller the active
+// one. Each partition carries its leader, leader epoch, replicas and in-sync replicas as the
+// metadata has them: LEADER_NOT_AVAILABLE while it has no leader, its fenced or unregistered
+// replicas offline, and KAFKA_STORAGE_ERROR (this node offline) when this node's replica is
+// fenced after a storage error.
 
 import (
+	"slices"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/cluster/meta"
 	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/reactor/core"
 )
 
 func (s *Server) metadata(h header, body []byte) (kmsg.Response, error) {
@@ -25,8 +35,10 @@ func (s *Server) metadata(h header, body []byte) (kmsg.Response, error) {
 	resp := kmsg.NewPtrMetadataResponse()
 	clusterID := s.Broker.ClusterID()
 	resp.ClusterID = &clusterID
-	resp.ControllerID = s.nodeID()
-	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: s.nodeID(), Host: s.AdvertisedHost, Port: s.AdvertisedPort}}
+	resp.ControllerID = s.Broker.ControllerID()
+	for _, b := range s.Brokers(s.Broker.Snapshot()) {
+		resp.Brokers = append(resp.Brokers, kmsg.MetadataResponseBroker{NodeID: b.ID, Host: b.Host, Port: b.Port})
+	}
 
 	var names []string
 	all := req.Topics == nil || (h.version == 0 && len(req.Topics) == 0)
@@ -70,7 +82,7 @@ func (s *Server) metadata(h header, body []byte) (kmsg.Response, error) {
 			resp.Topics = append(resp.Topics, metadataTopicError(name, codes[i]))
 			continue
 		}
-		resp.Topics = append(resp.Topics, s.metadataTopic(topics[i]))
+		resp.Topics = append(resp.Topics, s.metadataTopic(snap, topics[i]))
 	}
 	return resp, nil
 }
@@ -82,23 +94,33 @@ func metadataTopicError(name string, code errcode.Code) kmsg.MetadataResponseTop
 	return t
 }
 
-func (s *Server) metadataTopic(t *cluster.Topic) kmsg.MetadataResponseTopic {
+// metadataTopic describes a topic's partitions as snap has them. A topic created after snap was
+// taken (auto-created by this request) is described from the topic itself, with snap's nodes.
+func (s *Server) metadataTopic(snap *cluster.Snapshot, t *cluster.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
 	mt.IsInternal = t.Internal
-	node := s.nodeID()
-	for p, r := range t.Replicas {
+	self := s.nodeID()
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(t.Partitions))
+	for p := range t.Partitions {
+		pa := &t.Partitions[p]
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(p)
-		mp.Leader = node
-		mp.LeaderEpoch = r.LeaderEpoch()
-		mp.Replicas = []int32{node}
-		mp.ISR = []int32{node}
-		if r.Fenced() != nil {
+		mp.Leader = pa.Leader
+		mp.LeaderEpoch = pa.LeaderEpoch
+		mp.Replicas = pa.Replicas
+		mp.ISR = pa.ISR
+		mp.OfflineReplicas = core.OfflineReplicas(snap, pa)
+		if pa.Leader == meta.NoLeader {
+			mp.ErrorCode = int16(errcode.LeaderNotAvailable)
+		}
+		if p < len(t.Replicas) && t.Replicas[p] != nil && t.Replicas[p].Fenced() != nil {
 			mp.ErrorCode = int16(errcode.KafkaStorageError)
-			mp.OfflineReplicas = []int32{node}
+			if !slices.Contains(mp.OfflineReplicas, self) {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, self)
+			}
 		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}

@@ -4,8 +4,8 @@ package kafka
 //
 // One log directory, the data directory, holding every partition: for each partition asked for
 // (a null topic list: every partition), its size on disk, offset lag 0 (there is no future
-// replica catching up) and is-future false. A partition that does not exist is left out, as Kafka
-// leaves out what a directory does not hold. v4 adds the filesystem's total and usable bytes
+// replica catching up) and is-future false. A partition that does not exist, or that another node
+// of the cluster hosts, is left out, as Kafka leaves out what a directory does not hold. v4 adds the filesystem's total and usable bytes
 // (statfs), -1 when they are unknown.
 
 import (
@@ -33,8 +33,8 @@ func (s *Server) describeLogDirs(h header, body []byte) (kmsg.Response, error) {
 		dt := kmsg.NewDescribeLogDirsResponseDirTopic()
 		dt.Topic = t.Name
 		add := func(p int32) {
-			if p < 0 || int(p) >= len(t.Replicas) {
-				return
+			if p < 0 || int(p) >= len(t.Replicas) || t.Replicas[p] == nil {
+				return // not in this directory: not a partition, or one another node hosts
 			}
 			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 			dp.Partition = p

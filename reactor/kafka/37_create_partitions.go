@@ -5,7 +5,8 @@ package kafka
 // Grows topics to the partition counts asked for (cluster.Broker.CreatePartitions: never
 // shrinks, INVALID_PARTITIONS; the creation limits, POLICY_VIOLATION), or with validate_only
 // checks that it could. A replica assignment, when given, must name one assignment per new
-// partition, each this node alone (INVALID_REPLICA_ASSIGNMENT otherwise). New partitions start
+// partition, each this node alone, and a node of a cluster takes none since the controller places
+// the replicas (INVALID_REPLICA_ASSIGNMENT otherwise). New partitions start
 // empty at leader epoch 0 and show in Metadata at once.
 
 import (
@@ -26,8 +27,8 @@ func (s *Server) createPartitions(h header, body []byte) (kmsg.Response, error) 
 	var specs []cluster.PartitionsSpec
 	var idx []int
 	for i, t := range req.Topics {
-		if existing := snap.Topics[t.Topic]; existing != nil && t.Assignment != nil && int(t.Count) > len(existing.Replicas) {
-			if err := s.checkAssignment(t, len(existing.Replicas)); err != nil {
+		if existing := snap.Topics[t.Topic]; existing != nil && t.Assignment != nil && int(t.Count) > len(existing.Partitions) {
+			if err := s.checkAssignment(t, len(existing.Partitions)); err != nil {
 				errs[i] = err
 				continue
 			}
@@ -51,17 +52,16 @@ func (s *Server) createPartitions(h header, body []byte) (kmsg.Response, error) 
 }
 
 // checkAssignment checks the replica assignment of a topic that has current partitions: one
-// entry per new partition, each naming this node once and nothing else.
+// entry per new partition, each naming this node once and nothing else (a cluster takes none:
+// its controller places the replicas).
 func (s *Server) checkAssignment(t kmsg.CreatePartitionsRequestTopic, current int) error {
 	if want := int(t.Count) - current; len(t.Assignment) != want {
 		return errcode.New(errcode.InvalidReplicaAssignment,
 			"increasing the partitions of %q by %d takes %d assignments, the request has %d", t.Topic, want, want, len(t.Assignment))
 	}
 	for k, a := range t.Assignment {
-		for _, node := range a.Replicas {
-			if node != s.nodeID() {
-				return errcode.New(errcode.InvalidReplicaAssignment, "assignment %d names node %d, which does not exist", k, node)
-			}
+		if err := s.assignmentError(k, a.Replicas); err != nil {
+			return err
 		}
 		if len(a.Replicas) != 1 {
 			return errcode.New(errcode.InvalidReplicaAssignment,

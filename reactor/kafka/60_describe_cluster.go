@@ -2,7 +2,8 @@ package kafka
 
 // DescribeCluster (key 60), versions 0-1.
 //
-// The cluster id, this node as controller and as the one broker (its Kafka listener). The
+// The cluster id, the active controller and every live node at its Kafka listener (this node at
+// its own advertised address; a node without a Kafka listener is left out). The
 // cluster's authorized operations are Kafka's "not asked" value (-2147483648) unless the request
 // asks for them; then, since the broker authorizes nothing, every operation the cluster resource
 // has. v1 asks for broker endpoints (1) or controller endpoints (2): this node has no separate
@@ -39,10 +40,12 @@ func (s *Server) describeCluster(h header, body []byte) (kmsg.Response, error) {
 		return resp, nil
 	}
 	resp.ClusterID = s.Broker.ClusterID()
-	resp.ControllerID = s.nodeID()
-	b := kmsg.NewDescribeClusterResponseBroker()
-	b.NodeID, b.Host, b.Port = s.nodeID(), s.AdvertisedHost, s.AdvertisedPort
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
+	resp.ControllerID = s.Broker.ControllerID()
+	for _, n := range s.Brokers(s.Broker.Snapshot()) {
+		b := kmsg.NewDescribeClusterResponseBroker()
+		b.NodeID, b.Host, b.Port = n.ID, n.Host, n.Port
+		resp.Brokers = append(resp.Brokers, b)
+	}
 	resp.ClusterAuthorizedOperations = authorizedOperationsNotAsked
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterOperations

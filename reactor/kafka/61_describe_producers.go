@@ -6,12 +6,13 @@ package kafka
 // retries it still recognises): producer id, epoch, the sequence of its last record, and the
 // broker time of its last append. Transactions are not supported, so the coordinator epoch and
 // the current transaction's start offset are always -1. The state belongs to the partition's
-// writer goroutine and is read there (cluster.Replica.Producers).
+// writer goroutine and is read there (cluster.Replica.Producers); a partition another node leads
+// is answered NOT_LEADER_OR_FOLLOWER, as Kafka does.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/reactor/core"
 )
 
 func (s *Server) describeProducers(h header, body []byte) (kmsg.Response, error) {
@@ -27,9 +28,11 @@ func (s *Server) describeProducers(h header, body []byte) (kmsg.Response, error)
 		for _, p := range t.Partitions {
 			rp := kmsg.NewDescribeProducersResponseTopicPartition()
 			rp.Partition = p
-			r := s.Broker.Replica(t.Topic, p)
+			route := s.Broker.Route(t.Topic, p)
+			r := route.Replica
 			if r == nil {
-				rp.ErrorCode, rp.ErrorMessage = codeOf(errcode.New(errcode.UnknownTopicOrPartition, "this server does not host this topic-partition"))
+				// The leader keeps the producers' state: NOT_LEADER_OR_FOLLOWER on another node.
+				rp.ErrorCode, rp.ErrorMessage = codeOf(core.RouteError(route.Code))
 				rt.Partitions = append(rt.Partitions, rp)
 				continue
 			}

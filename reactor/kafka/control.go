@@ -43,13 +43,15 @@ func (s *Server) listOffsets(h header, body []byte) (kmsg.Response, error) {
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.Timestamp, rp.Offset, rp.LeaderEpoch = -1, -1, -1
-			r := s.Broker.Replica(t.Topic, p.Partition)
+			route := s.Broker.Route(t.Topic, p.Partition)
+			r := route.Replica
 			switch {
 			case r == nil:
-				rp.ErrorCode = int16(errcode.UnknownTopicOrPartition)
-			case p.CurrentLeaderEpoch >= 0 && p.CurrentLeaderEpoch < r.LeaderEpoch():
+				// NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE or UNKNOWN_TOPIC_OR_PARTITION.
+				rp.ErrorCode = int16(route.Code)
+			case p.CurrentLeaderEpoch >= 0 && p.CurrentLeaderEpoch < route.LeaderEpoch:
 				rp.ErrorCode = int16(errcode.FencedLeaderEpoch)
-			case p.CurrentLeaderEpoch > r.LeaderEpoch():
+			case p.CurrentLeaderEpoch > route.LeaderEpoch:
 				rp.ErrorCode = int16(errcode.UnknownLeaderEpoch)
 			default:
 				ts := p.Timestamp
@@ -63,7 +65,7 @@ func (s *Server) listOffsets(h header, body []byte) (kmsg.Response, error) {
 				rp.ErrorCode, _ = codeOf(err)
 				rp.Offset, rp.Timestamp = offset, timestamp
 				if rp.ErrorCode == 0 && rp.Offset >= 0 {
-					rp.LeaderEpoch = r.LeaderEpoch()
+					rp.LeaderEpoch = route.LeaderEpoch
 				}
 			}
 			rt.Partitions = append(rt.Partitions, rp)
@@ -137,11 +139,9 @@ func (s *Server) createTopics(h header, body []byte) (kmsg.Response, error) {
 			partitions, rf := t.NumPartitions, t.ReplicationFactor
 			if len(t.ReplicaAssignment) > 0 {
 				partitions, rf = int32(len(t.ReplicaAssignment)), int16(len(t.ReplicaAssignment[0].Replicas))
-				for _, a := range t.ReplicaAssignment {
-					for _, node := range a.Replicas {
-						if node != s.nodeID() {
-							err = errcode.New(errcode.InvalidReplicaAssignment, "node %d does not exist", node)
-						}
+				for k, a := range t.ReplicaAssignment {
+					if err == nil {
+						err = s.assignmentError(k, a.Replicas)
 					}
 				}
 			}
@@ -176,7 +176,7 @@ func (s *Server) createTopics(h header, body []byte) (kmsg.Response, error) {
 		if err == nil {
 			if created := s.Broker.Snapshot().Topics[t.Topic]; created != nil && !req.ValidateOnly {
 				rt.TopicID = created.ID
-				rt.NumPartitions = int32(len(created.Replicas))
+				rt.NumPartitions = int32(len(created.Partitions))
 				rt.ReplicationFactor = created.ReplicationFactor
 				for _, kv := range created.Config.Effective() {
 					c := kmsg.NewCreateTopicsResponseTopicConfig()
@@ -191,6 +191,23 @@ func (s *Server) createTopics(h header, body []byte) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp, nil
+}
+
+// assignmentError checks one replica assignment of CreateTopics or CreatePartitions (entry k):
+// every node it names must be registered, and only a single node takes assignments (naming
+// itself): the controller places the replicas of a cluster.
+func (s *Server) assignmentError(k int, replicas []int32) error {
+	snap := s.Broker.Snapshot()
+	for _, node := range replicas {
+		if snap.Node(node) == nil {
+			return errcode.New(errcode.InvalidReplicaAssignment, "assignment %d names node %d, which does not exist", k, node)
+		}
+	}
+	if s.Broker.Clustered() {
+		return errcode.New(errcode.InvalidReplicaAssignment,
+			"the controller places the replicas of a cluster: give a partition count and replication factor instead of an assignment")
+	}
+	return nil
 }
 
 func (s *Server) deleteTopics(h header, body []byte) (kmsg.Response, error) {

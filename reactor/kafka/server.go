@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/cluster/meta"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/groups"
 	"github.com/thorstream/thorstream/reactor/core"
@@ -61,8 +62,12 @@ func NewServer(o Options) (*Server, error) {
 		return nil, err
 	}
 	e.Metrics = o.Metrics.Protocol("kafka", metricsAPIs())
+	e.Listener = kafkaListener
 	return &Server{Endpoint: e, coordinator: o.Coordinator}, nil
 }
+
+// kafkaListener is a node's Kafka listener, the address Kafka clients are sent to.
+func kafkaListener(n *meta.Node) meta.Endpoint { return n.Kafka }
 
 // header is a decoded Kafka request header (v1 or v2).
 type header struct {
