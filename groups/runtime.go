@@ -1,12 +1,14 @@
 package groups
 
-// The coordinator runtime: one goroutine per __consumer_offsets partition, each owning the Shard
-// of that partition. A goroutine replays its partition first, then serves, one at a time, the
-// requests routed to it through a bounded queue, the shard's timers (from Shard.NextTimer) and
-// the completions of its appends (Persisted, in append order). Requests never block their caller:
-// one that finds its shard loading, its queue full or the coordinator closed is answered at once,
-// on the caller's goroutine, with a retriable error; every other reply runs on the shard's
-// goroutine. Group count never drives goroutine count.
+// The coordinator runtime: one goroutine per __consumer_offsets partition this node hosts (leads),
+// each owning the Shard of that partition. A goroutine replays its partition first, then serves,
+// one at a time, the requests routed to it through a bounded queue, the shard's timers (from
+// Shard.NextTimer) and the completions of its appends (Persisted, in append order). Requests
+// never block their caller: one that finds its partition hosted elsewhere (NOT_COORDINATOR), its
+// shard loading, its queue full or the coordinator closed is answered at once, on the caller's
+// goroutine, with a retriable error; every other reply runs on the shard's goroutine. A partition
+// that moves to another node is unloaded: what its shard holds is answered NOT_COORDINATOR and
+// its goroutine ends. Group count never drives goroutine count.
 
 import (
 	"errors"
@@ -50,6 +52,13 @@ type CoordinatorOptions struct {
 	Now func() time.Time
 	// Logger; default none.
 	Logger *zap.Logger
+	// Unhosted starts the coordinator hosting no partition: SetHosted hosts each one this node
+	// leads, as a node of a cluster does. By default every partition is hosted from the start
+	// (a single node leads them all).
+	Unhosted bool
+	// WantLog, when set, is called (it must not block) when a client looks for a group's
+	// coordinator and the offsets topic does not exist yet: it has the topic created.
+	WantLog func()
 }
 
 // OffsetsTopic is the internal topic that holds committed offsets and group metadata.
@@ -69,32 +78,59 @@ const (
 	// replayRetryMin and replayRetryMax bound the wait before a failed replay is tried again.
 	replayRetryMin = 200 * time.Millisecond
 	replayRetryMax = 30 * time.Second
+	// unloadWait bounds how long a shard that lost its partition waits for the appends the log
+	// has not answered yet, so that commits made durable meanwhile are answered as done.
+	unloadWait = 5 * time.Second
 )
 
-// ErrReplay wraps what went wrong replaying an offsets partition.
-var ErrReplay = errors.New("groups: replaying the offsets topic")
+// Errors of the runtime.
+var (
+	// ErrReplay wraps what went wrong replaying an offsets partition.
+	ErrReplay = errors.New("groups: replaying the offsets topic")
+	// ErrHosted is SetPartitions' answer while some partition is hosted.
+	ErrHosted = errors.New("groups: the offsets partitions are hosted: their count cannot change")
+)
 
-// Coordinator is the group coordinator of this node: every shard, routed to by group id. A nil
-// *Coordinator is a broker without one: it answers every request COORDINATOR_NOT_AVAILABLE (at
-// once, on the caller's goroutine), is never Ready and ignores DeleteTopic and Close.
+// Coordinator is the group coordinator of this node: the shards of the offsets partitions it
+// hosts, routed to by group id. A partition is hosted while this node leads it (SetHosted): its
+// shard replays it first (requests meanwhile: COORDINATOR_LOAD_IN_PROGRESS), and a request for a
+// group of a partition not hosted here is answered NOT_COORDINATOR, so that clients look the
+// coordinator up again. A nil *Coordinator is a broker without one: it answers every request
+// COORDINATOR_NOT_AVAILABLE (at once, on the caller's goroutine), is never Ready and ignores
+// DeleteTopic, SetHosted and Close.
 type Coordinator struct {
-	partitions int32
-	logger     *zap.Logger
-	shards     []*shardRunner
-	loaded     atomic.Int32 // shards that finished replaying
+	logger  *zap.Logger
+	cfg     Config
+	log     OffsetsLog
+	now     func() time.Time
+	wantLog func()
+	// unloadWait is unloadWait (tests shorten it).
+	unloadWait time.Duration
 
-	// mu orders request submission against Close: submissions hold the read side while they
-	// check closed and enqueue, so once Close has set closed no request enters a queue and the
-	// runners' final drain answers every queued one.
+	// mu orders request submission against hosting changes and Close: submissions hold the read
+	// side while they look their runner up and enqueue, so once a runner is no longer its
+	// partition's (or the coordinator is closed) no request enters its queue, and the runner's
+	// final drain answers every queued one.
 	mu      sync.RWMutex
 	closed  bool
+	slots   []slot // by offsets partition
 	closing chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
 }
 
-// NewCoordinator starts one goroutine per partition (a shard); each replays its partition first
-// (requests meanwhile: COORDINATOR_LOAD_IN_PROGRESS).
+// slot is one offsets partition's hosting.
+type slot struct {
+	// runner serves the partition; nil while it is not hosted.
+	runner *shardRunner
+	// last is the latest runner started for the partition (it may still be unloading): the next
+	// one replays only once it has finished.
+	last *shardRunner
+}
+
+// NewCoordinator returns a coordinator over Partitions offsets partitions. Unless Unhosted, it
+// hosts every one of them at once: one goroutine each (a shard), which replays its partition
+// first.
 func NewCoordinator(o CoordinatorOptions) *Coordinator {
 	if o.Partitions <= 0 {
 		o.Partitions = 1
@@ -105,28 +141,110 @@ func NewCoordinator(o CoordinatorOptions) *Coordinator {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	c := &Coordinator{partitions: o.Partitions, logger: o.Logger, closing: make(chan struct{})}
-	c.shards = make([]*shardRunner, o.Partitions)
-	for p := range o.Partitions {
-		r := &shardRunner{
-			c:         c,
-			partition: p,
-			cfg:       o.Config,
-			log:       o.Log,
-			now:       o.Now,
-			logger:    o.Logger.With(zap.Int32("offsets_partition", p)),
-			requests:  make(chan shardRequest, shardQueueSize),
-			wake:      make(chan struct{}, 1),
-			results:   map[uint64]error{},
+	c := &Coordinator{logger: o.Logger, cfg: o.Config, log: o.Log, now: o.Now, wantLog: o.WantLog, unloadWait: unloadWait,
+		slots: make([]slot, o.Partitions), closing: make(chan struct{})}
+	if !o.Unhosted {
+		for p := range o.Partitions {
+			c.SetHosted(p, true)
 		}
-		c.shards[p] = r
-	}
-	c.wg.Add(len(c.shards))
-	for _, r := range c.shards {
-		go r.run()
 	}
 	return c
 }
+
+func (c *Coordinator) newRunner(p int32, prev *shardRunner) *shardRunner {
+	return &shardRunner{
+		c:         c,
+		partition: p,
+		cfg:       c.cfg,
+		log:       c.log,
+		now:       c.now,
+		logger:    c.logger.With(zap.Int32("offsets_partition", p)),
+		requests:  make(chan shardRequest, shardQueueSize),
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		prev:      prev,
+		results:   map[uint64]error{},
+	}
+}
+
+// SetHosted makes this node host offsets partition p (it leads it: its shard replays the
+// partition, then serves its groups) or stop hosting it (another node leads it: its groups'
+// waiting requests are answered NOT_COORDINATOR and its state is dropped). It never blocks; a
+// partition out of range is ignored. A partition hosted again replays once the shard that
+// hosted it before has finished.
+func (c *Coordinator) SetHosted(p int32, hosted bool) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || p < 0 || int(p) >= len(c.slots) {
+		return
+	}
+	s := &c.slots[p]
+	switch {
+	case hosted && s.runner == nil:
+		r := c.newRunner(p, s.last)
+		s.runner, s.last = r, r
+		c.wg.Add(1)
+		go r.run()
+	case !hosted && s.runner != nil:
+		close(s.runner.stop)
+		s.runner = nil
+	}
+}
+
+// Hosted reports whether offsets partition p is hosted here (loaded or loading).
+func (c *Coordinator) Hosted(p int32) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return p >= 0 && int(p) < len(c.slots) && c.slots[p].runner != nil
+}
+
+// SetPartitions changes the number of offsets partitions, which places the groups: only while
+// none is hosted (a node of a cluster that started before the offsets topic existed learns its
+// count from the metadata). ErrHosted otherwise.
+func (c *Coordinator) SetPartitions(n int32) error {
+	if c == nil || n <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if int(n) == len(c.slots) {
+		return nil
+	}
+	for _, s := range c.slots {
+		if s.runner != nil || s.last != nil && !isClosed(s.last.done) {
+			return ErrHosted
+		}
+	}
+	c.slots = make([]slot, n)
+	return nil
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// WantLog asks for the offsets topic to be created (a client looked for a coordinator before it
+// existed). It never blocks.
+func (c *Coordinator) WantLog() {
+	if c != nil && c.wantLog != nil {
+		c.wantLog()
+	}
+}
+
+// Closing is closed once Close has begun.
+func (c *Coordinator) Closing() <-chan struct{} { return c.closing }
 
 // PartitionFor is the offsets partition of group: abs(javaStringHash(group)) % Partitions, as
 // Kafka places groups, so Kafka tools agree on where a group lives.
@@ -134,7 +252,15 @@ func (c *Coordinator) PartitionFor(group string) int32 {
 	if c == nil {
 		return 0
 	}
-	return partitionFor(group, c.partitions)
+	return partitionFor(group, c.Partitions())
+}
+
+// PartitionOf is the offsets partition of group among partitions (Kafka's placement).
+func PartitionOf(group string, partitions int32) int32 {
+	if partitions <= 0 {
+		return 0
+	}
+	return partitionFor(group, partitions)
 }
 
 // Partitions is the number of offsets partitions (shards).
@@ -142,11 +268,25 @@ func (c *Coordinator) Partitions() int32 {
 	if c == nil {
 		return 0
 	}
-	return c.partitions
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return int32(len(c.slots))
 }
 
-// Ready reports whether every shard has loaded its partition.
-func (c *Coordinator) Ready() bool { return c != nil && c.loaded.Load() == c.partitions }
+// Ready reports whether every hosted shard has loaded its partition (true when none is hosted).
+func (c *Coordinator) Ready() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, s := range c.slots {
+		if s.runner != nil && !s.runner.loaded.Load() {
+			return false
+		}
+	}
+	return true
+}
 
 func partitionFor(group string, partitions int32) int32 {
 	h := javaStringHash(group)
@@ -217,23 +357,50 @@ func (c *Coordinator) Describe(group string, reply func(DescribedGroup)) {
 		func(code errcode.Code) { reply(DescribedGroup{ErrorCode: code, Group: group}) })
 }
 
-// List handles a ListGroups request: the groups of every shard in id order (those in one of
-// states, case-insensitive, when states is not empty). The code is the first error a shard gave
-// (COORDINATOR_LOAD_IN_PROGRESS while one loads), with the groups of the others.
+// List handles a ListGroups request: the groups of every hosted shard in id order (those in one
+// of states, case-insensitive, when states is not empty). The code is the first error a shard
+// gave (COORDINATOR_LOAD_IN_PROGRESS while one loads), with the groups of the others.
 func (c *Coordinator) List(states []string, reply func([]ListedGroup, errcode.Code)) {
 	if c == nil {
 		reply(nil, errcode.CoordinatorNotAvailable)
 		return
 	}
-	g := &listGather{remaining: len(c.shards), reply: reply}
-	for _, r := range c.shards {
-		c.submitTo(r, func(s *Shard, now time.Time) {
+	run := func(g *listGather) func(*Shard, time.Time) {
+		return func(s *Shard, now time.Time) {
 			if !s.Ready() {
 				g.add(nil, errcode.CoordinatorLoadInProgress)
 				return
 			}
 			g.add(s.List(now, states), errcode.None)
-		}, func(code errcode.Code) { g.add(nil, code) })
+		}
+	}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		reply(nil, errcode.CoordinatorNotAvailable)
+		return
+	}
+	var hosted []*shardRunner
+	for _, s := range c.slots {
+		if s.runner != nil {
+			hosted = append(hosted, s.runner)
+		}
+	}
+	if len(hosted) == 0 {
+		c.mu.RUnlock()
+		reply(nil, errcode.None)
+		return
+	}
+	g := &listGather{remaining: len(hosted), reply: reply}
+	var refused []errcode.Code
+	for _, r := range hosted {
+		if code := r.enqueue(run(g), func(code errcode.Code) { g.add(nil, code) }); code != errcode.None {
+			refused = append(refused, code)
+		}
+	}
+	c.mu.RUnlock()
+	for _, code := range refused {
+		g.add(nil, code)
 	}
 }
 
@@ -280,15 +447,22 @@ func (c *Coordinator) DeleteOffsets(group string, parts []TopicPartition, reply 
 		func(code errcode.Code) { reply(OffsetDeleteResponse{ErrorCode: code}) })
 }
 
-// DeleteTopic makes every shard drop the topic's offsets. It never blocks and is never refused:
-// a shard still loading drops them once loaded. A shard takes the deletion before any request
-// submitted after DeleteTopic returns; the offsets are gone from OffsetFetch once the shard's
-// tombstones are durable.
+// DeleteTopic makes every hosted shard drop the topic's offsets. It never blocks and is never
+// refused: a shard still loading drops them once loaded. A shard takes the deletion before any
+// request submitted after DeleteTopic returns; the offsets are gone from OffsetFetch once the
+// shard's tombstones are durable. (The shards of partitions hosted elsewhere are told by their
+// own node.)
 func (c *Coordinator) DeleteTopic(topic string) {
 	if c == nil {
 		return
 	}
-	for _, r := range c.shards {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, s := range c.slots {
+		r := s.runner
+		if r == nil {
+			continue
+		}
 		r.mu.Lock()
 		r.deletedTopics = append(r.deletedTopics, topic)
 		r.topicsPending.Store(true)
@@ -313,32 +487,44 @@ func (c *Coordinator) Close() {
 	})
 }
 
-// submit routes a request to its group's shard.
+// submit routes a request to its group's shard: NOT_COORDINATOR when this node does not host the
+// group's partition.
 func (c *Coordinator) submit(group string, run func(*Shard, time.Time), refuse func(errcode.Code)) {
 	if c == nil {
 		refuse(errcode.CoordinatorNotAvailable)
 		return
 	}
-	c.submitTo(c.shards[c.PartitionFor(group)], run, refuse)
+	c.mu.RLock()
+	var code errcode.Code
+	switch {
+	case c.closed:
+		code = errcode.CoordinatorNotAvailable
+	default:
+		r := c.slots[partitionFor(group, int32(len(c.slots)))].runner
+		if r == nil {
+			code = errcode.NotCoordinator
+		} else {
+			code = r.enqueue(run, refuse)
+		}
+	}
+	c.mu.RUnlock()
+	if code != errcode.None {
+		refuse(code)
+	}
 }
 
-func (c *Coordinator) submitTo(r *shardRunner, run func(*Shard, time.Time), refuse func(errcode.Code)) {
+// enqueue queues a request for the runner, or says why not (it leaves refuse to the caller, who
+// calls it once the coordinator's lock is released). Called with c.mu read-locked, r being its
+// partition's runner.
+func (r *shardRunner) enqueue(run func(*Shard, time.Time), refuse func(errcode.Code)) errcode.Code {
 	if !r.loaded.Load() {
-		refuse(errcode.CoordinatorLoadInProgress)
-		return
-	}
-	c.mu.RLock()
-	if c.closed {
-		c.mu.RUnlock()
-		refuse(errcode.CoordinatorNotAvailable)
-		return
+		return errcode.CoordinatorLoadInProgress
 	}
 	select {
 	case r.requests <- shardRequest{run: run, refuse: refuse}:
-		c.mu.RUnlock()
+		return errcode.None
 	default:
-		c.mu.RUnlock()
-		refuse(errcode.CoordinatorNotAvailable)
+		return errcode.CoordinatorNotAvailable
 	}
 }
 
@@ -354,7 +540,8 @@ type completion struct {
 	err   error
 }
 
-// shardRunner is the goroutine of one offsets partition and what it owns.
+// shardRunner is the goroutine of one offsets partition while this node hosts it, and what it
+// owns. A partition hosted again gets a new runner (and a new shard, replayed from the log).
 type shardRunner struct {
 	c         *Coordinator
 	partition int32
@@ -364,6 +551,13 @@ type shardRunner struct {
 	logger    *zap.Logger
 	requests  chan shardRequest
 	loaded    atomic.Bool
+	// stop is closed when the partition is no longer hosted; done once the runner has ended;
+	// prev is the runner that hosted the partition before (nil: none), which must end first.
+	stop chan struct{}
+	done chan struct{}
+	prev *shardRunner
+	// moved is set once the runner unloads: appends from then on fail at once.
+	moved atomic.Bool
 
 	// mu guards what other goroutines hand the runner without blocking: append completions and
 	// deleted topics. wake (room for one signal) says there is some.
@@ -393,9 +587,21 @@ func (r *shardRunner) signal() {
 
 func (r *shardRunner) run() {
 	defer r.c.wg.Done()
+	defer close(r.done)
+	if r.prev != nil {
+		// The partition's previous shard answers what it holds first: its appends reach the log
+		// before this one replays it.
+		select {
+		case <-r.prev.done:
+			r.prev = nil
+		case <-r.c.closing:
+			return
+		case <-r.stop:
+			return
+		}
+	}
 	if !r.load() {
-		r.drainRequests()
-		return
+		return // closing or unhosted while loading: nothing was queued (requests wait for loaded)
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -403,7 +609,10 @@ func (r *shardRunner) run() {
 		r.armTimer(timer)
 		select {
 		case <-r.c.closing:
-			r.drainRequests()
+			r.drainRequests(errcode.CoordinatorNotAvailable)
+			return
+		case <-r.stop:
+			r.unload()
 			return
 		case req := <-r.requests:
 			if r.topicsPending.Load() {
@@ -430,16 +639,49 @@ func (r *shardRunner) armTimer(timer *time.Timer) {
 	timer.Reset(max(next.Sub(r.now()), 0))
 }
 
-// drainRequests answers every queued request once the coordinator is closed.
-func (r *shardRunner) drainRequests() {
+// drainRequests answers every queued request with code, once no more can be queued (the
+// coordinator is closed or the partition is no longer hosted).
+func (r *shardRunner) drainRequests(code errcode.Code) {
 	for {
 		select {
 		case req := <-r.requests:
-			req.refuse(errcode.CoordinatorNotAvailable)
+			req.refuse(code)
 		default:
 			return
 		}
 	}
+}
+
+// unload ends the hosting of a partition this node no longer leads: queued requests and the
+// JoinGroup and SyncGroup requests parked in the shard are answered NOT_COORDINATOR; the appends the log has not answered yet are waited for (a while), so
+// a commit that became durable is answered as done; then the shard answers every request it
+// holds NOT_COORDINATOR, and its state is dropped.
+func (r *shardRunner) unload() {
+	r.moved.Store(true)
+	r.drainRequests(errcode.NotCoordinator)
+	// Members waiting in a rebalance learn of the move at once.
+	r.shard.answerParked()
+	if len(r.appended) > 0 {
+		deadline := time.NewTimer(r.c.unloadWait)
+		defer deadline.Stop()
+	wait:
+		for len(r.appended) > 0 {
+			select {
+			case <-r.wake:
+				r.handOver()
+			case <-deadline.C:
+				r.logger.Warn("the offsets log did not answer some appends before the partition moved: their requests are answered NOT_COORDINATOR",
+					zap.Int("appends", len(r.appended)))
+				break wait
+			case <-r.c.closing:
+				return
+			}
+		}
+	}
+	r.eventTime = r.now()
+	r.shard.Unload(r.eventTime)
+	r.shard = nil
+	r.logger.Info("offsets partition unloaded: another node coordinates its groups")
 }
 
 // handOver takes what other goroutines queued: append outcomes, reported to the shard in append
@@ -472,8 +714,20 @@ func (r *shardRunner) handOver() {
 	}
 }
 
-// Append is the shard's Writer: the records become one batch appended to the partition.
+// Append is the shard's Writer: the records become one batch appended to the partition. Once
+// the partition moved, the append fails at once (NOT_COORDINATOR for the requests waiting on it).
 func (r *shardRunner) Append(records []Record, token uint64) {
+	r.appended = append(r.appended, token)
+	done := func(err error) {
+		r.mu.Lock()
+		r.completions = append(r.completions, completion{token: token, err: err})
+		r.mu.Unlock()
+		r.signal()
+	}
+	if r.moved.Load() {
+		done(errcode.New(errcode.NotLeaderOrFollower, "offsets partition %d moved to another node", r.partition))
+		return
+	}
 	r.builder.Reset()
 	ts := r.eventTime.UnixMilli()
 	for _, rec := range records {
@@ -481,17 +735,12 @@ func (r *shardRunner) Append(records []Record, token uint64) {
 	}
 	// The log owns its own copy until done: the builder's buffer is reused by the next batch.
 	b := slices.Clone(r.builder.Finish())
-	r.appended = append(r.appended, token)
-	r.log.Append(r.partition, b, func(err error) {
-		r.mu.Lock()
-		r.completions = append(r.completions, completion{token: token, err: err})
-		r.mu.Unlock()
-		r.signal()
-	})
+	r.log.Append(r.partition, b, done)
 }
 
-// load replays the partition into a new shard until it succeeds or the coordinator closes,
-// waiting longer after each failure. It reports whether the shard is loaded.
+// load replays the partition into a new shard until it succeeds, the coordinator closes or the
+// partition is no longer hosted, waiting longer after each failure. It reports whether the shard
+// is loaded.
 func (r *shardRunner) load() bool {
 	wait := replayRetryMin
 	for {
@@ -512,7 +761,6 @@ func (r *shardRunner) load() bool {
 			}
 			shard.Loaded(r.eventTime)
 			r.loaded.Store(true)
-			r.c.loaded.Add(1)
 			r.logger.Debug("offsets partition loaded", zap.Int("records", records), zap.Int("skipped", skipped),
 				zap.Duration("took", r.now().Sub(started)))
 			return true
@@ -521,6 +769,8 @@ func (r *shardRunner) load() bool {
 			zap.Duration("retry_in", wait), zap.Error(err))
 		select {
 		case <-r.c.closing:
+			return false
+		case <-r.stop:
 			return false
 		case <-time.After(wait):
 		}

@@ -187,8 +187,9 @@ func TestPartitionForIsKafkasFormula(t *testing.T) {
 	f("\U0001F600", 31*0xD83D+0xDE00, 12, 1772899%12) // outside the BMP: two UTF-16 code units
 	f("grüße", 98768023, 50, 23)
 	f("grüße", 98768023, 1, 0)
-	c := &Coordinator{partitions: 12}
-	if c.PartitionFor("hello") != 99162322%12 {
+	c := NewCoordinator(CoordinatorOptions{Partitions: 12, Log: newMemLog(), Unhosted: true})
+	defer c.Close()
+	if c.PartitionFor("hello") != 99162322%12 || PartitionOf("hello", 12) != 99162322%12 {
 		t.Fatalf("PartitionFor(hello) = %d", c.PartitionFor("hello"))
 	}
 }
