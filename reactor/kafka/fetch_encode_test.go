@@ -9,12 +9,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/reactor/core"
 )
 
 // The hand-framed Fetch response (01_fetch.go) is checked against kmsg: for random topics,
-// partitions, errors, watermarks and record bytes, the frame must be exactly what
+// partitions, errors, watermarks, record bytes and leaders (v12's CurrentLeader), the frame must be exactly what
 // kmsg.FetchResponse.AppendTo encodes for the same answer, and kmsg.FetchResponse.ReadFrom must
 // decode it back to the same fields.
 
@@ -25,6 +26,7 @@ type fetchCase struct {
 	corr    int32
 	req     kmsg.FetchRequest
 	results []core.PartitionRead
+	routes  []cluster.Route // the leader a NOT_LEADER_OR_FOLLOWER partition names (v12)
 	data    []byte
 }
 
@@ -70,6 +72,11 @@ func randomFetchCase(version int16, corr int32, seed uint64, records []byte) fet
 				res.DataEnd = len(c.data)
 			}
 			c.results = append(c.results, res)
+			rt := cluster.Route{Leader: -1, LeaderEpoch: -1}
+			if rng.IntN(4) > 0 {
+				rt.Leader, rt.LeaderEpoch = int32(rng.IntN(5)), int32(rng.Uint32())
+			}
+			c.routes = append(c.routes, rt)
 		}
 		c.req.Topics = append(c.req.Topics, topic)
 	}
@@ -82,6 +89,7 @@ func (c *fetchCase) handEncode(empty bool, code int16) []byte {
 		h:       header{key: kmsg.Fetch.Int16(), version: c.version, correlationID: c.corr, flexible: isFlexible(kmsg.Fetch.Int16(), c.version)},
 		req:     c.req,
 		results: c.results,
+		routes:  c.routes,
 	}
 	resp := core.NewResponse()
 	defer resp.Written(nil)
@@ -122,6 +130,9 @@ func (c *fetchCase) want() *kmsg.FetchResponse {
 			rp.RecordBatches = []byte{}
 			if res.HasRecords && res.DataEnd > res.DataStart {
 				rp.RecordBatches = c.data[res.DataStart:res.DataEnd]
+			}
+			if rt := c.routes[slot-1]; c.version >= 12 && res.Code == errcode.NotLeaderOrFollower && rt.Leader >= 0 {
+				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = rt.Leader, rt.LeaderEpoch
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
