@@ -42,13 +42,17 @@ func (s *Server) brokerStatus(sess *Session, seq uint64, hdr proto.RequestHeader
 		if t == nil {
 			continue
 		}
-		resp.Topics++
+		hosted := false
 		for _, r := range t.Replicas {
 			if r == nil {
 				continue // another node of the cluster hosts it
 			}
+			hosted = true
 			resp.Partitions++
 			resp.DataBytes += r.Size()
+		}
+		if hosted || len(t.Replicas) == 0 {
+			resp.Topics++
 		}
 	}
 	sess.Complete(seq, bodyResponse(hdr.CorrelationID, &resp))

@@ -7,7 +7,9 @@ package kafka
 // response at all, and the connection keeps reading (kafka-go's default) unless a partition
 // failed: then the connection is closed, as Kafka does, so the client notices. Record bytes alias the
 // pooled frame: each partition's batches are validated, patched in place and appended by the
-// partition's replica goroutine, and the response is encoded once the last partition is done.
+// partition's replica goroutine, and the response is encoded once the last partition is done. A
+// partition another node leads is answered NOT_LEADER_OR_FOLLOWER, from v10 with the KIP-951 hint
+// (the partition's CurrentLeader and the leader's endpoint in NodeEndpoints).
 
 import (
 	"strings"

@@ -8,7 +8,9 @@ package kafka
 // purgatory until a high watermark moves. The first batch of a response comes whole even when it
 // is larger than max_bytes or the partition's limit (KIP-74). Without transactions the last stable
 // offset is the high watermark and the aborted list is empty, so read_committed reads the same
-// as read_uncommitted.
+// as read_uncommitted. A partition another node leads is answered NOT_LEADER_OR_FOLLOWER at once,
+// with its leader and epoch in v12's tagged CurrentLeader; current_leader_epoch is checked against
+// the metadata's epoch (older: FENCED_LEADER_EPOCH, newer: UNKNOWN_LEADER_EPOCH).
 //
 // The response is framed by hand: encoded parts go to one pooled buffer, batches read from the
 // log with pread to another, and Bufs interleaves them for one writev, so stored batches are

@@ -3,14 +3,16 @@ package kafka
 // The control-plane APIs, each decoded and encoded with kmsg, served on their own goroutine:
 //
 //	ListOffsets (2)      v1-7  earliest (-2), latest (-1), max timestamp (-3, v7), or the first
-//	                           offset at or after a timestamp, through the time index
+//	                           offset at or after a timestamp, through the time index; on the
+//	                           partition's leader (NOT_LEADER_OR_FOLLOWER elsewhere)
 //	FindCoordinator (10) v0-4  this node for groups (every offsets partition is led here);
 //	                           transactions are not supported
 //	CreateTopics (19)    v0-7  partitions, replication factor, replica assignment, configs,
 //	                           validate-only
 //	DeleteTopics (20)    v0-5
-//	DeleteRecords (21)   v0-2  raises the log start offset (-1: the high watermark); internal
-//	                           topics refuse it (INVALID_TOPIC_EXCEPTION, as Kafka)
+//	DeleteRecords (21)   v0-2  raises the log start offset (-1: the high watermark), on the
+//	                           partition's leader; internal topics refuse it
+//	                           (INVALID_TOPIC_EXCEPTION, as Kafka)
 //	InitProducerId (22)  v0-4  a fresh producer id, epoch 0, for idempotent producers
 //
 // The others have files of their own: DescribeConfigs (32), AlterConfigs (33), DescribeLogDirs

@@ -125,11 +125,15 @@ const Self int32 = 1
 // Controller is Cluster's active controller.
 const Controller int32 = 2
 
-// Topic is Cluster's topic.
-const Topic = "routed"
+// Topic is Cluster's topic with partitions on every node; Elsewhere has one partition, which
+// node 2 hosts.
+const (
+	Topic     = "routed"
+	Elsewhere = "elsewhere"
+)
 
 // Cluster is a five-node image: nodes 0, 1 (Self) and 2 live with both listeners, node 3 fenced,
-// node 4 live with a binary listener only; and Topic, whose partitions are
+// node 4 live with a binary listener only; Elsewhere; and Topic, whose partitions are
 //
 //	0: led here (Self), epoch 4
 //	1: led by node 2, epoch 7, replicas 2 and 0, in sync 2
@@ -149,5 +153,8 @@ func Cluster() *meta.Image {
 		{Replicas: []int32{3}, ISR: []int32{3}, Leader: meta.NoLeader, LeaderEpoch: 3, PartitionEpoch: 5},
 		{Replicas: []int32{0}, ISR: []int32{0}, Leader: 0, LeaderEpoch: 2, PartitionEpoch: 2},
 	}}
-	return Image(10, nodes, topic)
+	elsewhere := meta.Topic{Name: Elsewhere, ID: [16]byte{8, 8}, ReplicationFactor: 1, Partitions: []meta.Partition{
+		{Replicas: []int32{2}, ISR: []int32{2}, Leader: 2, LeaderEpoch: 1, PartitionEpoch: 1},
+	}}
+	return Image(10, nodes, topic, elsewhere)
 }
