@@ -137,6 +137,8 @@ type Broker struct {
 	// onDeleted are called after a topic is deleted, whichever protocol asked (state kept beside
 	// the logs, such as committed offsets, forgets the topic). Guarded by adminMu.
 	onDeleted []func(topic string)
+	// watchers follow a cluster's metadata (broker_watch.go). Guarded by adminMu.
+	watchers []func(*Snapshot)
 
 	// Topic creations are group-committed: callers queue, and one of them (the leader) creates
 	// everything queued with one write of meta.json. createMu guards the queue and the flag.

@@ -189,6 +189,7 @@ func (b *Broker) applyImage(img *meta.Image) {
 		next.Topics[name] = t
 	}
 	b.snapshot.Store(next)
+	b.publishedMetadata(next)
 }
 
 func overridesEqual(a, b map[string]string) bool {
