@@ -59,13 +59,7 @@ func Open(b *cluster.Broker, o Options) (*Log, error) {
 	if logger == nil {
 		logger = b.Logger()
 	}
-	err := b.CreateTopic(cluster.TopicSpec{
-		Name: groups.OffsetsTopic, Partitions: o.Partitions, ReplicationFactor: 1, Internal: true,
-		Configs: map[string]string{
-			cluster.ConfigCleanupPolicy: cluster.PolicyCompact,
-			cluster.ConfigSegmentBytes:  strconv.Itoa(DefaultSegmentBytes),
-		},
-	}, false)
+	err := b.CreateTopic(topicSpec(o.Partitions), false)
 	if err != nil && errcode.Of(err) != errcode.TopicAlreadyExists {
 		return nil, fmt.Errorf("%w: creating it: %w", ErrOffsetsTopic, err)
 	}
@@ -85,6 +79,17 @@ func Open(b *cluster.Broker, o Options) (*Log, error) {
 	return &Log{broker: b, partitions: int32(len(t.Replicas))}, nil
 }
 
+// topicSpec is the offsets topic as it is created: internal, compacted, one replica.
+func topicSpec(partitions int32) cluster.TopicSpec {
+	return cluster.TopicSpec{
+		Name: groups.OffsetsTopic, Partitions: partitions, ReplicationFactor: 1, Internal: true,
+		Configs: map[string]string{
+			cluster.ConfigCleanupPolicy: cluster.PolicyCompact,
+			cluster.ConfigSegmentBytes:  strconv.Itoa(DefaultSegmentBytes),
+		},
+	}
+}
+
 // Partitions is the offsets topic's partition count.
 func (l *Log) Partitions() int32 { return l.partitions }
 
@@ -99,11 +104,17 @@ func (a *appendCall) AppendDone(_ int, res cluster.AppendResult) { a.done(res.Er
 // Append submits batch to the partition's writer without blocking; done runs on the writer's
 // goroutine once the batch is durable (by the broker's fsync policy) or failed, or at once when
 // the writer refuses it (busy: REQUEST_TIMED_OUT; fenced: KAFKA_STORAGE_ERROR; closing:
-// NOT_LEADER_OR_FOLLOWER).
+// NOT_LEADER_OR_FOLLOWER) or this node does not lead the partition (NOT_LEADER_OR_FOLLOWER).
 func (l *Log) Append(partition int32, records []byte, done func(error)) {
-	r := l.broker.Replica(groups.OffsetsTopic, partition)
-	if r == nil {
+	rt := l.broker.Route(groups.OffsetsTopic, partition)
+	r := rt.Replica
+	switch {
+	case rt.Code == errcode.UnknownTopicOrPartition:
 		done(errcode.New(errcode.UnknownTopicOrPartition, "offsets partition %d does not exist", partition))
+		return
+	case r == nil:
+		// Another node leads it, or none does: this node coordinates its groups no longer.
+		done(errcode.New(errcode.NotLeaderOrFollower, "this node does not lead offsets partition %d (%s)", partition, rt.Code))
 		return
 	}
 	a := &appendCall{done: done}
@@ -157,7 +168,15 @@ func (l *Log) Replay(partition int32, fn func(batch []byte) error) error {
 // Start opens the offsets topic, starts a coordinator over it with cfg, and makes topic
 // deletions reach it (whichever protocol deletes). The caller closes the coordinator before the
 // broker.
+//
+// On a node of a cluster, Start never blocks on the cluster: the coordinator starts hosting
+// nothing, the offsets topic is created through the controller in the background (retried until
+// a controller takes it; its creation by another node counts), and the coordinator hosts each
+// offsets partition while this node leads it (cluster.go).
 func Start(b *cluster.Broker, cfg groups.Config, o Options) (*groups.Coordinator, error) {
+	if b.Clustered() {
+		return startClustered(b, cfg, o).c, nil
+	}
 	l, err := Open(b, o)
 	if err != nil {
 		return nil, err
