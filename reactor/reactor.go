@@ -254,6 +254,10 @@ func (c *conn) Close() {
 
 // OnOpen sets up the connection's session.
 func (r *Reactor) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if o, ok := c.Context().(*outbound); ok {
+		o.opened.Store(true) // an outbound connection (outbound.go)
+		return nil, gnet.None
+	}
 	l, ok := c.Context().(*listener)
 	if !ok {
 		// Not one of ours: only the engine's internal socket could hand it over (reachable only
@@ -272,6 +276,10 @@ func (r *Reactor) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 
 // OnClose releases the connection's state. Responses still in flight are released unsent.
 func (r *Reactor) OnClose(c gnet.Conn, err error) gnet.Action {
+	if o, ok := c.Context().(*outbound); ok {
+		o.h.OutboundClosed(err)
+		return gnet.None
+	}
 	cs, _ := c.Context().(*conn)
 	if cs == nil {
 		return gnet.None
@@ -288,7 +296,10 @@ func (r *Reactor) OnClose(c gnet.Conn, err error) gnet.Action {
 // is paused (it wakes the connection when it has room), or the budget is spent (the ticker wakes
 // the connection to try again).
 func (r *Reactor) OnTraffic(c gnet.Conn) gnet.Action {
-	cs := c.Context().(*conn)
+	cs, ok := c.Context().(*conn)
+	if !ok {
+		return onOutboundTraffic(c)
+	}
 	r.noteTraffic(cs, c)
 	action := r.takeFrames(cs, c)
 	if action == gnet.None {
