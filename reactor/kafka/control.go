@@ -5,8 +5,6 @@ package kafka
 //	ListOffsets (2)      v1-7  earliest (-2), latest (-1), max timestamp (-3, v7), or the first
 //	                           offset at or after a timestamp, through the time index; on the
 //	                           partition's leader (NOT_LEADER_OR_FOLLOWER elsewhere)
-//	FindCoordinator (10) v0-4  this node for groups (every offsets partition is led here);
-//	                           transactions are not supported
 //	CreateTopics (19)    v0-7  partitions, replication factor, replica assignment, configs,
 //	                           validate-only
 //	DeleteTopics (20)    v0-5
@@ -15,10 +13,10 @@ package kafka
 //	                           (INVALID_TOPIC_EXCEPTION, as Kafka)
 //	InitProducerId (22)  v0-4  a fresh producer id, epoch 0, for idempotent producers
 //
-// The others have files of their own: DescribeConfigs (32), AlterConfigs (33), DescribeLogDirs
-// (35), CreatePartitions (37), IncrementalAlterConfigs (44), DescribeCluster (60) and
-// DescribeProducers (61); the group APIs are served on the event loop by the coordinator
-// (groups.go).
+// The others have files of their own: FindCoordinator (10), DescribeConfigs (32), AlterConfigs
+// (33), DescribeLogDirs (35), CreatePartitions (37), IncrementalAlterConfigs (44),
+// DescribeCluster (60) and DescribeProducers (61); the group APIs are served on the event loop by
+// the coordinator (groups.go).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -73,46 +71,6 @@ func (s *Server) listOffsets(h header, body []byte) (kmsg.Response, error) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
-	}
-	return resp, nil
-}
-
-func (s *Server) findCoordinator(h header, body []byte) (kmsg.Response, error) {
-	req := kmsg.NewPtrFindCoordinatorRequest()
-	req.Version = h.version
-	if err := req.ReadFrom(body); err != nil {
-		return nil, err
-	}
-	resp := kmsg.NewPtrFindCoordinatorResponse()
-	answer := func(key string) (code int16, msg *string) {
-		if req.CoordinatorType != 0 {
-			m := "transactions are not supported"
-			return int16(errcode.CoordinatorNotAvailable), &m
-		}
-		if s.coordinator == nil {
-			m := "the group coordinator is not available"
-			return int16(errcode.CoordinatorNotAvailable), &m
-		}
-		return 0, nil
-	}
-	if h.version >= 4 {
-		for _, key := range req.CoordinatorKeys {
-			c := kmsg.NewFindCoordinatorResponseCoordinator()
-			c.Key = key
-			c.NodeID, c.Host, c.Port = s.nodeID(), s.AdvertisedHost, s.AdvertisedPort
-			c.ErrorCode, c.ErrorMessage = answer(key)
-			if c.ErrorCode != 0 {
-				c.NodeID, c.Host, c.Port = -1, "", -1
-			}
-			resp.Coordinators = append(resp.Coordinators, c)
-		}
-		return resp, nil
-	}
-	resp.ErrorCode, resp.ErrorMessage = answer(req.CoordinatorKey)
-	if resp.ErrorCode == 0 {
-		resp.NodeID, resp.Host, resp.Port = s.nodeID(), s.AdvertisedHost, s.AdvertisedPort
-	} else {
-		resp.NodeID, resp.Port = -1, -1
 	}
 	return resp, nil
 }

@@ -3,7 +3,8 @@ package kafka
 // The consumer-group APIs, served by the group coordinator (package groups), which both protocols
 // share: JoinGroup (11), SyncGroup (14), Heartbeat (12), LeaveGroup (13), OffsetCommit (8),
 // OffsetFetch (9), DescribeGroups (15), ListGroups (16), DeleteGroups (42) and OffsetDelete (47),
-// each in a file of its own. FindCoordinator (10) answers this node (control.go).
+// each in a file of its own. FindCoordinator (10) names the node that leads the group's offsets
+// partition (10_find_coordinator.go); any other node answers the group's requests NOT_COORDINATOR.
 //
 // Each request is decoded on the event loop (nothing here touches a disk) into the coordinator's
 // request for its version and handed over without blocking; the reply arrives later on the
