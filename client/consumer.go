@@ -692,6 +692,14 @@ func (c *Consumer) fetchOnce(ctx context.Context) (recs []*Record, fetched bool,
 			return recs, true, firstErr
 		}
 		if res.err != nil {
+			// The connection failed: its partitions may have moved to another leader, which
+			// only fresh metadata names (there is no answer to carry a hint).
+			code := errcode.Of(res.err)
+			for _, t := range fr.req.Topics {
+				for _, p := range t.Partitions {
+					c.client.onPartitionError(string(t.Name), p.Partition, code, proto.NoLeader)
+				}
+			}
 			if !retryable(res.err) && firstErr == nil {
 				firstErr = res.err
 			}

@@ -201,7 +201,8 @@ func (c *Cluster) createLocked(name string, partitions int32, configs map[string
 	c.topics[name] = t
 }
 
-// SetLeader moves a partition's leadership to node.
+// SetLeader moves a partition's leadership to node; -1 leaves it without a leader (its requests
+// answered LEADER_NOT_AVAILABLE, Metadata's leader -1) until it is given one.
 func (c *Cluster) SetLeader(topicName string, p int32, node int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -536,6 +537,9 @@ func (c *Cluster) partitionForLocked(n *node, name string, p int32) (*partition,
 		return nil, errcode.UnknownTopicOrPartition, proto.NoLeader
 	}
 	part := t.partitions[p]
+	if part.leader < 0 {
+		return nil, errcode.LeaderNotAvailable, proto.NoLeader
+	}
 	if part.leader != n.id {
 		return nil, errcode.NotLeaderOrFollower, proto.LeaderHint{ID: part.leader, Addr: c.nodes[part.leader].ln.Addr().String()}
 	}
@@ -718,9 +722,11 @@ func (c *Cluster) metadata(req *proto.MetadataRequest) *proto.MetadataResponse {
 		}
 		mt := proto.MetadataTopic{Name: name}
 		for i, p := range t.partitions {
-			mt.Partitions = append(mt.Partitions, proto.MetadataPartition{
-				Partition: int32(i), Leader: p.leader, Replicas: []int32{p.leader}, ISR: []int32{p.leader},
-			})
+			mp := proto.MetadataPartition{Partition: int32(i), Leader: p.leader, Replicas: []int32{p.leader}, ISR: []int32{p.leader}}
+			if p.leader < 0 {
+				mp.ErrorCode, mp.Replicas, mp.ISR = int16(errcode.LeaderNotAvailable), []int32{}, []int32{}
+			}
+			mt.Partitions = append(mt.Partitions, mp)
 		}
 		for k, v := range t.configs {
 			mt.Configs = append(mt.Configs, proto.ConfigEntry{Key: k, Value: v})
