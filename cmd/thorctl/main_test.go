@@ -149,6 +149,14 @@ PARTITION  LEADER  REPLICAS  ISR  EARLIEST  LATEST
 	if r.code != 0 || r.stdout != wantDescribe {
 		t.Fatalf("describe:\n%s\nwant:\n%s\nstderr %s", r.stdout, wantDescribe, r.stderr)
 	}
+	// Through the other node, and with a partition whose node is down: no leader, no offsets.
+	fc.SetLeader("orders", 2, -1)
+	r = thorctl(t, "", map[string]string{"THORSTREAM_BROKER": fc.Addrs()[1]}, "topic", "describe", "orders")
+	wantDescribe = strings.Replace(wantDescribe, "2          0       0         0    0         0", "2          -1      -         -    -         -", 1)
+	if r.code != 0 || r.stdout != wantDescribe {
+		t.Fatalf("describe without a leader:\n%s\nwant:\n%s\nstderr %s", r.stdout, wantDescribe, r.stderr)
+	}
+	fc.SetLeader("orders", 2, 0)
 
 	if r = thorctl(t, "", env, "topic", "delete", "audit"); r.code != 0 || r.stdout != "deleted topic audit\n" {
 		t.Fatalf("delete: %+v", r)

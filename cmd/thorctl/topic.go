@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -119,6 +120,11 @@ func topicDescribe(args []string, broker string, e *env) error {
 	}
 	offsets := make([][2]int64, len(info.Partitions))
 	for i, p := range info.Partitions {
+		if p.Leader < 0 {
+			// No node leads it right now (its node is down): only a leader knows its offsets.
+			offsets[i] = [2]int64{-1, -1}
+			continue
+		}
 		for j, ts := range []int64{client.TimestampEarliest, client.TimestampLatest} {
 			off, err := c.ListOffsets(e.ctx, info.Name, p.Partition, ts)
 			if err != nil {
@@ -131,7 +137,8 @@ func topicDescribe(args []string, broker string, e *env) error {
 	return nil
 }
 
-// writeTopicDescription prints a topic's configs and a table of its partitions.
+// writeTopicDescription prints a topic's configs and a table of its partitions: each one's leader
+// (-1: none right now), replicas, in-sync replicas and offsets ("-" without a leader).
 func writeTopicDescription(e *env, info client.TopicInfo, offsets [][2]int64) {
 	fmt.Fprintf(e.stdout, "Topic: %s\nPartitions: %d\n", info.Name, len(info.Partitions))
 	keys := make([]string, 0, len(info.Configs))
@@ -150,7 +157,11 @@ func writeTopicDescription(e *env, info client.TopicInfo, offsets [][2]int64) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tLEADER\tREPLICAS\tISR\tEARLIEST\tLATEST")
 	for i, p := range info.Partitions {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%d\t%d\n", p.Partition, p.Leader, joinIDs(p.Replicas), joinIDs(p.ISR), offsets[i][0], offsets[i][1])
+		earliest, latest := "-", "-"
+		if p.Leader >= 0 {
+			earliest, latest = strconv.FormatInt(offsets[i][0], 10), strconv.FormatInt(offsets[i][1], 10)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", p.Partition, p.Leader, joinIDs(p.Replicas), joinIDs(p.ISR), earliest, latest)
 	}
 	tw.Flush()
 }
