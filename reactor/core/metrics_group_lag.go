@@ -12,8 +12,9 @@ import (
 	"github.com/thorstream/thorstream/groups"
 )
 
-// GroupLag is the thorstream_group_lag metric: for every consumer group and partition it has
-// committed an offset for, the partition's log end offset (high watermark) minus that offset.
+// GroupLag is the thorstream_group_lag metric: for every consumer group this node coordinates
+// and every partition it has committed an offset for that this node leads, the partition's log
+// end offset (high watermark) minus that offset.
 // Nothing is kept up on the commit path: each scrape asks the coordinator for its groups and
 // their offsets, and the replicas for their log ends. It is a prometheus.Collector; register it,
 // then Attach the coordinator and the broker once they run.
@@ -100,9 +101,11 @@ func (g *GroupLag) Collect(ch chan<- prometheus.Metric) {
 				if p.ErrorCode != errcode.None || p.Offset < 0 {
 					continue
 				}
-				r := src.broker.Replica(t.Topic, p.Partition)
+				// Only partitions this node leads: their log ends are this node's to report (the
+				// leader of each other partition reports its lag).
+				r := src.broker.Route(t.Topic, p.Partition).Replica
 				if r == nil {
-					continue // a deleted topic: the coordinator drops its offsets
+					continue // another node leads it, or the topic was deleted
 				}
 				lag := max(r.HighWatermark()-p.Offset, 0)
 				ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(lag),
