@@ -76,6 +76,10 @@ type Config struct {
 	GroupMaxSessionTimeoutMs     int64
 	GroupMaxSize                 int
 	OffsetsRetentionMinutes      int64
+	// The controller's liveness: heartbeats to the active controller, and the silence after
+	// which a node is fenced.
+	ClusterHeartbeatMs      int64
+	ClusterSessionTimeoutMs int64
 }
 
 // setting is one configuration item: its variable, flag, default and parser.
@@ -96,7 +100,7 @@ func settings() []setting {
 			}
 			return err
 		}},
-		{"THORSTREAM_KAFKA_ADDR", "kafka-addr", "", "Kafka protocol listener host:port (empty: off)", func(c *Config, v string) (err error) {
+		{"THORSTREAM_KAFKA_ADDR", "kafka-addr", "", "Kafka protocol listener host:port (empty: off on a single node; on a node of a cluster, THORSTREAM_ADDR's host with its port + 100)", func(c *Config, v string) (err error) {
 			if v != "" {
 				c.KafkaAddr, err = parseAddr(v)
 			}
@@ -229,6 +233,14 @@ func settings() []setting {
 		}},
 		{"THORSTREAM_PRODUCER_ID_EXPIRATION_MS", "producer-id-expiration-ms", "86400000", "drop an idempotent producer's state after this many milliseconds without a batch from it (Kafka's producer.id.expiration.ms)", func(c *Config, v string) (err error) {
 			c.ProducerIDExpirationMs, err = parseMillis(v, false)
+			return err
+		}},
+		{"THORSTREAM_CLUSTER_HEARTBEAT_INTERVAL_MS", "cluster-heartbeat-interval-ms", "500", "how often a node of a cluster heartbeats the active controller", func(c *Config, v string) (err error) {
+			c.ClusterHeartbeatMs, err = parseDurationMillis(v, 1)
+			return err
+		}},
+		{"THORSTREAM_CLUSTER_SESSION_TIMEOUT_MS", "cluster-session-timeout-ms", "2000", "a node of a cluster silent this long is fenced: the partitions it leads get other leaders, or none", func(c *Config, v string) (err error) {
+			c.ClusterSessionTimeoutMs, err = parseDurationMillis(v, 1)
 			return err
 		}},
 		{"THORSTREAM_GROUP_INITIAL_REBALANCE_DELAY_MS", "group-initial-rebalance-delay-ms", "3000", "how long a new consumer group waits for more members before its first rebalance (Kafka's group.initial.rebalance.delay.ms; 0: none)", func(c *Config, v string) (err error) {
@@ -420,6 +432,19 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 		if len(c.Peers) > 0 {
 			c.DataDir = filepath.Join("data", "node-"+strconv.Itoa(int(c.NodeID)))
 		}
+	}
+	if len(c.Peers) > 0 && c.KafkaAddr == "" {
+		// Three nodes started from one checkout each get their own Kafka port.
+		host, port, _ := net.SplitHostPort(c.Addr)
+		p, _ := strconv.Atoi(port)
+		if p+100 > 65535 {
+			return nil, &ConfigError{Env: "THORSTREAM_KAFKA_ADDR", Flag: "kafka-addr", Err: fmt.Errorf("THORSTREAM_ADDR's port %d + 100 is not a port: set the Kafka listener", p)}
+		}
+		c.KafkaAddr = net.JoinHostPort(host, strconv.Itoa(p+100))
+	}
+	if c.ClusterHeartbeatMs >= c.ClusterSessionTimeoutMs {
+		return nil, &ConfigError{Env: "THORSTREAM_CLUSTER_HEARTBEAT_INTERVAL_MS", Flag: "cluster-heartbeat-interval-ms",
+			Err: fmt.Errorf("%d ms is not less than THORSTREAM_CLUSTER_SESSION_TIMEOUT_MS (%d): every node would be fenced", c.ClusterHeartbeatMs, c.ClusterSessionTimeoutMs)}
 	}
 	if c.MaxInflightBytes < c.MaxFrameBytes {
 		return nil, &ConfigError{Env: "THORSTREAM_MAX_INFLIGHT_BYTES", Flag: "max-inflight-bytes",

@@ -21,11 +21,9 @@ import (
 
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/groups"
-	"github.com/thorstream/thorstream/groups/offsetslog"
 	"github.com/thorstream/thorstream/log/cleaner"
 	"github.com/thorstream/thorstream/reactor"
-	"github.com/thorstream/thorstream/reactor/core"
-	"github.com/thorstream/thorstream/reactor/kafka"
+	"github.com/thorstream/thorstream/reactor/node"
 )
 
 func main() {
@@ -76,18 +74,6 @@ func newLogger(level zapcore.Level) *zap.Logger {
 
 func serve(cfg *Config, logger *zap.Logger) error {
 	raiseFileLimit(logger)
-	if len(cfg.Peers) > 0 {
-		logger.Warn("THORSTREAM_CLUSTER_PEERS is set, but replication between nodes is not available yet: this node serves its own data only",
-			zap.Int("peers", len(cfg.Peers)))
-	}
-	advertised := cfg.AdvertisedAddr
-	if advertised == "" {
-		a, err := reactor.AdvertisedAddr(cfg.Addr)
-		if err != nil {
-			return fmt.Errorf("advertised address: %w", err)
-		}
-		advertised = a
-	}
 	// Metrics, health and readiness (admin.go): up before recovery, ready once all of it is.
 	admin, err := startAdmin(cfg, logger)
 	if err != nil {
@@ -95,113 +81,93 @@ func serve(cfg *Config, logger *zap.Logger) error {
 	}
 	defer admin.close()
 	started := time.Now()
-	broker, err := cluster.Open(cluster.Options{
-		NodeID:  cfg.NodeID,
-		DataDir: cfg.DataDir,
-		Fsync:   cfg.Fsync,
-		Defaults: cluster.Defaults{
-			RetentionMs:     cfg.RetentionMs,
-			RetentionBytes:  cfg.RetentionBytes,
-			SegmentBytes:    cfg.SegmentBytes,
-			SegmentMs:       cfg.SegmentMs,
-			MaxMessageBytes: cluster.DefaultDefaults.MaxMessageBytes,
+	peers := map[int32]string{}
+	for _, p := range cfg.Peers {
+		peers[p.ID] = p.Addr
+	}
+	n, err := node.Start(node.Config{
+		NodeID:            cfg.NodeID,
+		DataDir:           cfg.DataDir,
+		Addr:              cfg.Addr,
+		Advertised:        cfg.AdvertisedAddr,
+		KafkaAddr:         cfg.KafkaAddr,
+		KafkaAdvertised:   cfg.KafkaAdvertised,
+		Peers:             peers,
+		HeartbeatInterval: time.Duration(cfg.ClusterHeartbeatMs) * time.Millisecond,
+		SessionTimeout:    time.Duration(cfg.ClusterSessionTimeoutMs) * time.Millisecond,
+		Broker: cluster.Options{
+			Fsync: cfg.Fsync,
+			Defaults: cluster.Defaults{
+				RetentionMs:     cfg.RetentionMs,
+				RetentionBytes:  cfg.RetentionBytes,
+				SegmentBytes:    cfg.SegmentBytes,
+				SegmentMs:       cfg.SegmentMs,
+				MaxMessageBytes: cluster.DefaultDefaults.MaxMessageBytes,
 
-			CleanupPolicy:          cfg.CleanupPolicy,
-			MinCleanableDirtyRatio: cfg.MinCleanableRatio,
-			DeleteRetentionMs:      cfg.DeleteRetentionMs,
-			MinCompactionLagMs:     cfg.MinCompactionLagMs,
-			MaxCompactionLagMs:     cfg.MaxCompactionLagMs,
+				CleanupPolicy:          cfg.CleanupPolicy,
+				MinCleanableDirtyRatio: cfg.MinCleanableRatio,
+				DeleteRetentionMs:      cfg.DeleteRetentionMs,
+				MinCompactionLagMs:     cfg.MinCompactionLagMs,
+				MaxCompactionLagMs:     cfg.MaxCompactionLagMs,
+			},
+			CleanerDisabled: !cfg.CleanerEnable,
+			Cleaner: cleaner.Options{
+				Threads:           cfg.CleanerThreads,
+				DedupeBufferBytes: cfg.CleanerDedupeBytes,
+				IOBytesPerSecond:  float64(cfg.CleanerIOBytesPerSec),
+				Backoff:           time.Duration(cfg.CleanerBackoffMs) * time.Millisecond,
+			},
+			DefaultPartitions:       cfg.DefaultPartitions,
+			AutoCreateTopics:        cfg.AutoCreateTopics,
+			MaxPartitions:           cfg.MaxPartitions,
+			MaxPartitionsPerRequest: cfg.MaxPartitionsPerRequest,
+			MaxOpenSegments:         cfg.MaxOpenSegments,
+			MaxAutoCreateTopics:     cfg.MaxAutoCreateTopics,
+			ProducerIDExpiration:    time.Duration(cfg.ProducerIDExpirationMs) * time.Millisecond,
+			Metrics:                 admin.storage,
 		},
-		CleanerDisabled: !cfg.CleanerEnable,
-		Cleaner: cleaner.Options{
-			Threads:           cfg.CleanerThreads,
-			DedupeBufferBytes: cfg.CleanerDedupeBytes,
-			IOBytesPerSecond:  float64(cfg.CleanerIOBytesPerSec),
-			Backoff:           time.Duration(cfg.CleanerBackoffMs) * time.Millisecond,
+		Reactor: reactor.Options{
+			Loops:         cfg.EventLoops,
+			MaxFrameBytes: int(cfg.MaxFrameBytes),
+			// The budget of bytes in flight, and how long a frame may take to arrive and a
+			// connection may sit idle (docs/OPERATIONS.md, "Memory budget").
+			MaxInflightBytes: int(cfg.MaxInflightBytes),
+			FrameReadTimeout: time.Duration(cfg.FrameReadTimeoutMs) * time.Millisecond,
+			IdleTimeout:      time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
+			Metrics:          admin.network,
 		},
-		DefaultPartitions:       cfg.DefaultPartitions,
-		AutoCreateTopics:        cfg.AutoCreateTopics,
-		Logger:                  logger,
-		MaxPartitions:           cfg.MaxPartitions,
-		MaxPartitionsPerRequest: cfg.MaxPartitionsPerRequest,
-		MaxOpenSegments:         cfg.MaxOpenSegments,
-		MaxAutoCreateTopics:     cfg.MaxAutoCreateTopics,
-		ProducerIDExpiration:    time.Duration(cfg.ProducerIDExpirationMs) * time.Millisecond,
-		Metrics:                 admin.storage,
+		Groups:      groupConfig(cfg),
+		Network:     admin.network,
+		Logger:      logger,
+		AfterBroker: admin.attach,
+		// The group coordinator replays __consumer_offsets on its own goroutines; its groups
+		// answer COORDINATOR_LOAD_IN_PROGRESS until then, and /readyz waits for it.
+		AfterGroups: func(c *groups.Coordinator, b *cluster.Broker) {
+			admin.waitForGroups(c.Ready)
+			admin.collectGroups(c, b)
+		},
 	})
 	if err != nil {
-		return err
-	}
-	admin.attach(broker)
-	// The group coordinator replays __consumer_offsets on its own goroutines; its groups answer
-	// COORDINATOR_LOAD_IN_PROGRESS until then, and /readyz waits for it.
-	coordinator, err := offsetslog.Start(broker, groupConfig(cfg), offsetslog.Options{Logger: logger})
-	if err != nil {
-		_ = broker.Close()
-		return err
-	}
-	admin.waitForGroups(coordinator.Ready)
-	admin.collectGroups(coordinator, broker)
-	closeBroker := func() error {
-		coordinator.Close()
-		return broker.Close()
-	}
-	server, err := core.NewServer(core.Options{Broker: broker, Coordinator: coordinator, Metrics: admin.network, AdvertisedAddr: advertised, Logger: logger,
-		Listeners: brokerListeners(cfg, advertised)})
-	if err != nil {
-		_ = closeBroker()
-		return err
-	}
-	var kafkaServer reactor.Handler
-	kafkaAdvertised := cfg.KafkaAdvertised
-	if cfg.KafkaAddr != "" {
-		if kafkaAdvertised == "" {
-			if kafkaAdvertised, err = reactor.AdvertisedAddr(cfg.KafkaAddr); err != nil {
-				_ = closeBroker()
-				return fmt.Errorf("kafka advertised address: %w", err)
-			}
-		}
-		ks, err := kafka.NewServer(kafka.Options{Broker: broker, Coordinator: coordinator, AdvertisedAddr: kafkaAdvertised, Logger: logger, Metrics: admin.network})
-		if err != nil {
-			_ = closeBroker()
-			return err
-		}
-		kafkaServer = ks
-	}
-	engine := reactor.New(reactor.Options{
-		Addr:          cfg.Addr,
-		KafkaAddr:     cfg.KafkaAddr,
-		Loops:         cfg.EventLoops,
-		MaxFrameBytes: int(cfg.MaxFrameBytes),
-		// The budget of bytes in flight, and how long a frame may take to arrive and a
-		// connection may sit idle (docs/OPERATIONS.md, "Memory budget").
-		MaxInflightBytes: int(cfg.MaxInflightBytes),
-		FrameReadTimeout: time.Duration(cfg.FrameReadTimeoutMs) * time.Millisecond,
-		IdleTimeout:      time.Duration(cfg.ConnectionsMaxIdleMs) * time.Millisecond,
-		Logger:           logger,
-		Metrics:          admin.network,
-	}, server, kafkaServer)
-	if err := engine.Start(); err != nil {
-		_ = closeBroker()
 		return err
 	}
 	admin.setNotReady("") // recovered, and every listener accepts
 	logger.Info("thorstream started",
 		zap.String("addr", cfg.Addr),
-		zap.String("advertised", advertised),
+		zap.String("advertised", n.Advertised),
 		zap.String("kafka_addr", cfg.KafkaAddr),
-		zap.String("kafka_advertised", kafkaAdvertised),
+		zap.String("kafka_advertised", n.KafkaAdvertised),
 		zap.Int32("node_id", cfg.NodeID),
+		zap.Int("peers", len(peers)),
 		zap.String("data_dir", cfg.DataDir),
 		zap.Stringer("fsync", cfg.Fsync),
 		zap.Int("event_loops", cfg.EventLoops),
-		zap.String("cluster_id", broker.ClusterID()),
-		zap.Int("topics", len(broker.Snapshot().Names)),
+		zap.String("cluster_id", n.Broker.ClusterID()),
+		zap.Int("topics", len(n.Broker.Snapshot().Names)),
 		zap.Duration("startup", time.Since(started)))
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	sig, engineErr := waitForShutdown(sigs, engine.Done(), engine.Err)
+	sig, engineErr := waitForShutdown(sigs, n.Done(), n.Engine.Err)
 	signal.Stop(sigs)
 	admin.setNotReady(notReadyStopping)
 	if engineErr != nil {
@@ -213,12 +179,9 @@ func serve(cfg *Config, logger *zap.Logger) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := engine.Stop(ctx); err != nil {
-		logger.Warn("stopping the network engine", zap.Error(err))
-	}
-	// The coordinator stops before the partitions it appends to close.
-	if err := closeBroker(); err != nil {
-		return errors.Join(engineErr, fmt.Errorf("closing partitions: %w", err))
+	// Connections close first; the coordinator stops before the partitions it appends to.
+	if err := n.Stop(ctx); err != nil {
+		return errors.Join(engineErr, err)
 	}
 	if engineErr != nil {
 		return engineErr

@@ -1,0 +1,181 @@
+package node_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/cluster/meta"
+	"github.com/thorstream/thorstream/reactor/node/nodetest"
+)
+
+const wait = 30 * time.Second
+
+// liveNodes counts the unfenced, registered nodes node id's snapshot lists.
+func liveNodes(c *nodetest.Cluster, id int32) int {
+	n := c.Node(id)
+	if n == nil {
+		return -1
+	}
+	return len(n.Broker.Snapshot().LiveNodes())
+}
+
+func waitRegistered(t *testing.T, c *nodetest.Cluster, want int) {
+	t.Helper()
+	c.Eventually(wait, "every running node to list every node as live", func() bool {
+		for _, id := range c.Running() {
+			if liveNodes(c, id) != want {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func createTopic(t *testing.T, c *nodetest.Cluster, via int32, name string, partitions int32) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		err := c.Node(via).Broker.CreateTopic(cluster.TopicSpec{Name: name, Partitions: partitions, ReplicationFactor: -1}, false)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("creating %s through node %d: %v", name, via, err)
+		}
+		time.Sleep(50 * time.Millisecond) // a retriable error while a controller is elected
+	}
+}
+
+// leadersOf returns topic's partition leaders as node id's snapshot has them, nil if it has no
+// such topic.
+func leadersOf(c *nodetest.Cluster, id int32, topic string) []int32 {
+	n := c.Node(id)
+	if n == nil {
+		return nil
+	}
+	t := n.Broker.Snapshot().Topics[topic]
+	if t == nil {
+		return nil
+	}
+	var ls []int32
+	for _, p := range t.Partitions {
+		ls = append(ls, p.Leader)
+	}
+	return ls
+}
+
+func TestClusterElectsOneControllerAndRegistersEveryNode(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{})
+	ctrl := c.Controller(wait)
+	waitRegistered(t, c, 3)
+	id := c.Node(0).Broker.ClusterID()
+	if id == "" {
+		t.Fatal("no cluster id")
+	}
+	for _, n := range c.Running() {
+		if got := c.Node(n).Broker.ClusterID(); got != id {
+			t.Fatalf("node %d has cluster id %q, node 0 %q", n, got, id)
+		}
+		if got := c.Node(n).Broker.ControllerID(); got != ctrl {
+			t.Fatalf("node %d names controller %d, not %d", n, got, ctrl)
+		}
+	}
+}
+
+func TestClusterSpreadsPartitionsAndHostsOnlyItsOwn(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{})
+	c.Controller(wait)
+	waitRegistered(t, c, 3)
+	createTopic(t, c, 1, "orders", 6)
+	c.Eventually(wait, "every node to see the topic", func() bool {
+		for _, id := range c.Running() {
+			if len(leadersOf(c, id, "orders")) != 6 {
+				return false
+			}
+		}
+		return true
+	})
+	count := map[int32]int{}
+	for p, l := range leadersOf(c, 0, "orders") {
+		count[l]++
+		for _, id := range c.Running() {
+			if got := leadersOf(c, id, "orders")[p]; got != l {
+				t.Fatalf("partition %d: node %d says leader %d, node 0 says %d", p, id, got, l)
+			}
+		}
+	}
+	for id := range int32(3) {
+		if count[id] != 2 {
+			t.Fatalf("leaders per node %v, want 2 each", count)
+		}
+	}
+	// Each node hosts exactly the partitions it leads, and routes the rest to their leader.
+	c.Eventually(wait, "every node to open its partitions", func() bool {
+		for _, id := range c.Running() {
+			tp := c.Node(id).Broker.Snapshot().Topics["orders"]
+			for p := range tp.Partitions {
+				if (tp.Partitions[p].Leader == id) != (tp.Replicas[p] != nil) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	for _, id := range c.Running() {
+		for p, l := range leadersOf(c, id, "orders") {
+			rt := c.Node(id).Broker.Route("orders", int32(p))
+			if l == id && rt.Replica == nil || l != id && (rt.Replica != nil || rt.Leader != l) {
+				t.Fatalf("node %d routes partition %d (leader %d) as %+v", id, p, l, rt)
+			}
+		}
+	}
+}
+
+func TestClusterControllerFailoverAndRestart(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{})
+	old := c.Controller(wait)
+	waitRegistered(t, c, 3)
+	createTopic(t, c, old, "before", 3)
+	c.StopNode(old)
+	start := time.Now()
+	next := c.Controller(wait)
+	if next == old {
+		t.Fatalf("controller still %d after it stopped", old)
+	}
+	t.Logf("new controller %d elected %s after the old one stopped", next, time.Since(start))
+	// Topics can still be created, from either survivor.
+	for _, id := range c.Running() {
+		createTopic(t, c, id, "during-"+string(rune('a'+id)), 3)
+	}
+	// The stopped node is fenced: the partitions it led have no leader.
+	c.Eventually(wait, "the stopped node's partitions to go offline", func() bool {
+		ls := leadersOf(c, next, "before")
+		for p, l := range ls {
+			if l == old {
+				return false
+			}
+			if l == meta.NoLeader && c.Node(next).Broker.Route("before", int32(p)).Replica != nil {
+				return false
+			}
+		}
+		return len(ls) == 3
+	})
+	c.StartNode(old)
+	waitRegistered(t, c, 3)
+	c.Eventually(wait, "the restarted node to lead its partitions again and know the new topics", func() bool {
+		for _, id := range c.Running() {
+			for _, l := range leadersOf(c, id, "before") {
+				if l == meta.NoLeader {
+					return false
+				}
+			}
+			for _, s := range c.Running() {
+				if s != old && leadersOf(c, id, "during-"+string(rune('a'+s))) == nil {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}

@@ -1,0 +1,238 @@
+// Package node assembles one Thorstream node: the log and its replicas (cluster.Broker), the
+// controller and peer connections when the node is one of a cluster, the group coordinator,
+// the request cores of both protocols and the event loops. cmd/thorstream, the benchmarks and
+// the in-process cluster tests all start nodes here, so every one of them runs the same
+// assembly.
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/cluster/controller"
+	"github.com/thorstream/thorstream/cluster/meta"
+	"github.com/thorstream/thorstream/codec/proto"
+	"github.com/thorstream/thorstream/groups"
+	"github.com/thorstream/thorstream/groups/offsetslog"
+	"github.com/thorstream/thorstream/reactor"
+	"github.com/thorstream/thorstream/reactor/core"
+	"github.com/thorstream/thorstream/reactor/kafka"
+	"github.com/thorstream/thorstream/reactor/peer"
+)
+
+// Config is one node's assembly. Broker, Reactor and Groups carry every other setting; the
+// fields here override theirs where both name a thing (node id, data directory, addresses).
+type Config struct {
+	NodeID  int32
+	DataDir string
+	// Addr is the binary-protocol listener (clients and peers); Advertised what clients and
+	// peers are told (default: Addr with 0.0.0.0 replaced by a reachable address).
+	Addr, Advertised string
+	// KafkaAddr is the Kafka listener (empty: none); KafkaAdvertised as Advertised.
+	KafkaAddr, KafkaAdvertised string
+	// Peers are the other nodes' binary-protocol addresses by node id; empty: a single node.
+	Peers map[int32]string
+	// Controller timing (zero: the controller's defaults).
+	HeartbeatInterval, SessionTimeout time.Duration
+	TickInterval                      time.Duration
+	ElectionTicks                     int
+	SnapshotEntries                   uint64
+
+	Broker  cluster.Options
+	Reactor reactor.Options
+	Groups  groups.Config
+	// Network are the request metrics of both protocols (nil: none).
+	Network *core.Metrics
+	Logger  *zap.Logger
+
+	// WrapSend, when set, wraps the peer transport's Send (tests drop, delay and partition
+	// messages with it).
+	WrapSend func(send func(to int32, kind uint8, payload []byte) bool) func(to int32, kind uint8, payload []byte) bool
+
+	// AfterBroker runs once the replicas are open, before anything serves (metrics, readiness).
+	AfterBroker func(*cluster.Broker)
+	// AfterGroups runs once the coordinator has started.
+	AfterGroups func(*groups.Coordinator, *cluster.Broker)
+}
+
+// Node is a running node.
+type Node struct {
+	Broker      *cluster.Broker
+	Coordinator *groups.Coordinator
+	Server      *core.Server
+	Engine      *reactor.Reactor
+	// Controller and Peers are nil on a single node.
+	Controller *controller.Controller
+	Peers      *peer.Peers
+
+	Addr, Advertised           string
+	KafkaAddr, KafkaAdvertised string
+	logger                     *zap.Logger
+}
+
+// Start assembles and starts a node; it returns once every listener accepts connections.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	n := &Node{Addr: cfg.Addr, KafkaAddr: cfg.KafkaAddr, logger: cfg.Logger}
+	var err error
+	if n.Advertised = cfg.Advertised; n.Advertised == "" {
+		if n.Advertised, err = reactor.AdvertisedAddr(cfg.Addr); err != nil {
+			return nil, fmt.Errorf("advertised address: %w", err)
+		}
+	}
+	if cfg.KafkaAddr != "" {
+		if n.KafkaAdvertised = cfg.KafkaAdvertised; n.KafkaAdvertised == "" {
+			if n.KafkaAdvertised, err = reactor.AdvertisedAddr(cfg.KafkaAddr); err != nil {
+				return nil, fmt.Errorf("kafka advertised address: %w", err)
+			}
+		}
+	}
+	bo := cfg.Broker
+	bo.NodeID, bo.DataDir, bo.Logger = cfg.NodeID, cfg.DataDir, cfg.Logger
+	if bo.Binary, err = endpoint(n.Advertised); err != nil {
+		return nil, err
+	}
+	if n.KafkaAdvertised != "" {
+		if bo.Kafka, err = endpoint(n.KafkaAdvertised); err != nil {
+			return nil, err
+		}
+	}
+	var ctrl *controller.Controller
+	if len(cfg.Peers) > 0 {
+		n.Peers = peer.New(peer.Options{Self: cfg.NodeID, Peers: cfg.Peers, Logger: cfg.Logger.Named("peer")})
+		voters := []int32{cfg.NodeID}
+		for id := range cfg.Peers {
+			voters = append(voters, id)
+		}
+		slices.Sort(voters)
+		send := n.Peers.Send
+		if cfg.WrapSend != nil {
+			send = cfg.WrapSend(send)
+		}
+		bo.OpenStore = func() (cluster.MetadataStore, error) {
+			c, err := controller.Start(controller.Options{
+				NodeID:            cfg.NodeID,
+				Voters:            voters,
+				Dir:               filepath.Join(cfg.DataDir, "controller"),
+				Binary:            bo.Binary,
+				Kafka:             bo.Kafka,
+				HeartbeatInterval: cfg.HeartbeatInterval,
+				SessionTimeout:    cfg.SessionTimeout,
+				TickInterval:      cfg.TickInterval,
+				ElectionTicks:     cfg.ElectionTicks,
+				SnapshotEntries:   cfg.SnapshotEntries,
+				Send:              send,
+				Logger:            cfg.Logger,
+			})
+			ctrl = c
+			return c, err
+		}
+	}
+	broker, err := cluster.Open(bo)
+	if err != nil {
+		if n.Peers != nil {
+			n.Peers.Close()
+		}
+		return nil, err
+	}
+	n.Broker, n.Controller = broker, ctrl
+	if cfg.AfterBroker != nil {
+		cfg.AfterBroker(broker)
+	}
+	coord, err := offsetslog.Start(broker, cfg.Groups, offsetslog.Options{Logger: cfg.Logger})
+	if err != nil {
+		n.closeBroker()
+		return nil, err
+	}
+	n.Coordinator = coord
+	if cfg.AfterGroups != nil {
+		cfg.AfterGroups(coord, broker)
+	}
+	listeners := []proto.BrokerListener{{Name: "binary", Address: cfg.Addr, Advertised: n.Advertised}}
+	if cfg.KafkaAddr != "" {
+		listeners = append(listeners, proto.BrokerListener{Name: "kafka", Address: cfg.KafkaAddr, Advertised: n.KafkaAdvertised})
+	}
+	co := core.Options{Broker: broker, Coordinator: coord, Metrics: cfg.Network, AdvertisedAddr: n.Advertised, Logger: cfg.Logger, Listeners: listeners}
+	if ctrl != nil {
+		co.PeerHandler = n.Peers.Inbound(ctrl.HandlePeer)
+	}
+	server, err := core.NewServer(co)
+	if err != nil {
+		n.closeBroker()
+		return nil, err
+	}
+	n.Server = server
+	var kafkaServer reactor.Handler
+	if cfg.KafkaAddr != "" {
+		ks, err := kafka.NewServer(kafka.Options{Broker: broker, Coordinator: coord, AdvertisedAddr: n.KafkaAdvertised, Logger: cfg.Logger, Metrics: cfg.Network})
+		if err != nil {
+			n.closeBroker()
+			return nil, err
+		}
+		kafkaServer = ks
+	}
+	ro := cfg.Reactor
+	ro.Addr, ro.KafkaAddr, ro.Logger = cfg.Addr, cfg.KafkaAddr, cfg.Logger
+	engine := reactor.New(ro, server, kafkaServer)
+	if err := engine.Start(); err != nil {
+		n.closeBroker()
+		return nil, err
+	}
+	n.Engine = engine
+	if n.Peers != nil {
+		n.Peers.Start(engine)
+	}
+	return n, nil
+}
+
+// endpoint splits an advertised host:port.
+func endpoint(addr string) (meta.Endpoint, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return meta.Endpoint{}, fmt.Errorf("advertised address %q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return meta.Endpoint{}, fmt.Errorf("advertised address %q: bad port", addr)
+	}
+	return meta.Endpoint{Host: host, Port: int32(p)}, nil
+}
+
+// Done is closed when the network engine has stopped (Engine.Err says why, if not asked to).
+func (n *Node) Done() <-chan struct{} { return n.Engine.Done() }
+
+// Stop stops accepting and closes every connection (waiting up to ctx), then the peer
+// connections, the coordinator and the partitions, which answer what they accepted, sync and
+// close; the controller stops last.
+func (n *Node) Stop(ctx context.Context) error {
+	if err := n.Engine.Stop(ctx); err != nil {
+		n.logger.Warn("stopping the network engine", zap.Error(err))
+	}
+	if err := n.closeBroker(); err != nil {
+		return fmt.Errorf("closing partitions: %w", err)
+	}
+	return nil
+}
+
+func (n *Node) closeBroker() error {
+	if n.Peers != nil {
+		n.Peers.Close()
+	}
+	if n.Coordinator != nil {
+		n.Coordinator.Close()
+	}
+	if n.Broker != nil {
+		return n.Broker.Close()
+	}
+	return nil
+}
