@@ -196,7 +196,7 @@ func (c *Client) CommitOffsets(ctx context.Context, group string, offsets map[To
 		req.Topics = append(req.Topics, proto.OffsetCommitTopic{Name: name, Partitions: ps})
 	}
 	return retry(ctx, adminAttempts, func() error {
-		body, b, err := c.roundTripAny(ctx, proto.KeyOffsetCommit, req.AppendTo)
+		body, b, err := c.coordinatorRoundTrip(ctx, group, proto.KeyOffsetCommit, req.AppendTo)
 		if err != nil {
 			return err
 		}
@@ -207,8 +207,7 @@ func (c *Client) CommitOffsets(ctx context.Context, group string, offsets map[To
 		for _, t := range resp.Topics {
 			for _, p := range t.Partitions {
 				if p.ErrorCode != 0 {
-					return b.brokerError(&errcode.Error{Code: errcode.Code(p.ErrorCode),
-						Message: fmt.Sprintf("%s/%d: %s", t.Name, p.Partition, p.ErrorMessage)})
+					return c.groupError(b, errcode.Code(p.ErrorCode), fmt.Sprintf("%s/%d: %s", t.Name, p.Partition, p.ErrorMessage))
 				}
 			}
 		}
@@ -232,7 +231,7 @@ func (c *Client) FetchCommitted(ctx context.Context, group string, tps []TopicPa
 	}
 	out := make(map[TopicPartition]int64, len(tps))
 	err := retry(ctx, adminAttempts, func() error {
-		body, b, err := c.roundTripAny(ctx, proto.KeyOffsetFetch, req.AppendTo)
+		body, b, err := c.coordinatorRoundTrip(ctx, group, proto.KeyOffsetFetch, req.AppendTo)
 		if err != nil {
 			return err
 		}
@@ -243,8 +242,7 @@ func (c *Client) FetchCommitted(ctx context.Context, group string, tps []TopicPa
 		for _, t := range resp.Topics {
 			for _, p := range t.Partitions {
 				if p.ErrorCode != 0 {
-					return b.brokerError(&errcode.Error{Code: errcode.Code(p.ErrorCode),
-						Message: fmt.Sprintf("%s/%d: %s", t.Name, p.Partition, p.ErrorMessage)})
+					return c.groupError(b, errcode.Code(p.ErrorCode), fmt.Sprintf("%s/%d: %s", t.Name, p.Partition, p.ErrorMessage))
 				}
 				out[TopicPartition{t.Name, p.Partition}] = p.Offset
 			}

@@ -64,7 +64,9 @@ func groupPartition(group string, partitions int) int {
 }
 
 // coordinatorAddr finds the broker that coordinates group: the leader of its partition of the
-// offsets topic, as Kafka places groups; any broker when metadata has no offsets topic.
+// offsets topic, as Kafka places groups (the binary protocol's FindCoordinator is its Metadata).
+// When metadata has no offsets topic, a lone broker coordinates every group; a cluster has no
+// coordinator until its offsets topic is created (COORDINATOR_NOT_AVAILABLE, retried).
 func (c *Client) coordinatorAddr(ctx context.Context, group string) (string, error) {
 	tm, err := c.topicMetadata(ctx, offsetsTopic, false)
 	switch {
@@ -80,6 +82,13 @@ func (c *Client) coordinatorAddr(ctx context.Context, group string) (string, err
 		return "", &errcode.Error{Code: errcode.CoordinatorNotAvailable, Message: fmt.Sprintf("group %s: its offsets partition has no leader", group)}
 	case err != nil && errcode.Of(err) != errcode.UnknownTopicOrPartition:
 		return "", err
+	}
+	c.mu.Lock()
+	brokers := len(c.brokers)
+	c.mu.Unlock()
+	if brokers > 1 {
+		c.invalidate(offsetsTopic)
+		return "", &errcode.Error{Code: errcode.CoordinatorNotAvailable, Message: fmt.Sprintf("group %s: the cluster has no offsets topic yet", group)}
 	}
 	b, err := c.anyBroker(ctx)
 	if err != nil {
