@@ -75,7 +75,11 @@ func (e *Endpoint) NodeAddress(snap *cluster.Snapshot, id int32) (host string, p
 	if n == nil {
 		return "", 0, false
 	}
-	ep := e.Listener(n)
+	listener := e.Listener
+	if listener == nil {
+		listener = binaryListener
+	}
+	ep := listener(n)
 	if ep.Port <= 0 {
 		return "", 0, false
 	}
