@@ -374,6 +374,13 @@ func (s *stateMachine) Apply(index uint64, payload []byte) []byte {
 		res = meta.Result{Code: int16(errcode.InvalidRequest), Message: err.Error()}
 	} else {
 		img, res = meta.Apply(c.img.Load(), index, cmd)
+		if cmd.Register != nil && res.Code == 0 {
+			// A registration counts as the new incarnation's first heartbeat: the node is not
+			// fenced before its heartbeats reach the controller.
+			c.mu.Lock()
+			c.lastSeen[cmd.Register.ID] = heartbeat{incarnation: res.Incarnation, at: c.opts.Now()}
+			c.mu.Unlock()
+		}
 	}
 	c.publish(img)
 	out, _ := json.Marshal(res)

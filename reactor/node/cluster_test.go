@@ -1,11 +1,13 @@
 package node_test
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/cluster/meta"
+	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/reactor/node/nodetest"
 )
 
@@ -178,4 +180,158 @@ func TestClusterControllerFailoverAndRestart(t *testing.T) {
 		}
 		return true
 	})
+}
+
+func TestClusterNodeCutOffIsFencedAndReturns(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{})
+	ctrl := c.Controller(wait)
+	waitRegistered(t, c, 3)
+	createTopic(t, c, ctrl, "cut", 6)
+	victim := (ctrl + 1) % 3
+	c.Faults.Isolate(victim, 3)
+	c.Eventually(wait, "the cut-off node to be fenced and its partitions to lose their leader", func() bool {
+		s := c.Node(ctrl).Broker.Snapshot()
+		n := s.Node(victim)
+		if n == nil || !n.Fenced {
+			return false
+		}
+		for _, l := range leadersOf(c, ctrl, "cut") {
+			if l == victim {
+				return false
+			}
+		}
+		return true
+	})
+	for p, l := range leadersOf(c, ctrl, "cut") {
+		if l == meta.NoLeader {
+			if rt := c.Node(ctrl).Broker.Route("cut", int32(p)); rt.Code.String() != "LEADER_NOT_AVAILABLE" {
+				t.Fatalf("an offline partition routes as %v", rt.Code)
+			}
+		}
+	}
+	c.Faults.Heal()
+	c.Eventually(wait, "the node to be unfenced and lead its partitions again", func() bool {
+		for _, id := range c.Running() {
+			n := c.Node(id).Broker.Snapshot().Node(victim)
+			if n == nil || n.Fenced {
+				return false
+			}
+			for _, l := range leadersOf(c, id, "cut") {
+				if l == meta.NoLeader {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+func TestClusterFullRestartKeepsTheMetadata(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{})
+	ctrl := c.Controller(wait)
+	waitRegistered(t, c, 3)
+	for i := range 5 {
+		createTopic(t, c, ctrl, "kept-"+string(rune('a'+i)), int32(i+1))
+	}
+	before := c.Node(0).Broker.Snapshot()
+	id := c.Node(0).Broker.ClusterID()
+	c.StopAll()
+	for i := range int32(3) {
+		c.StartNode(i)
+	}
+	c.Controller(wait)
+	waitRegistered(t, c, 3)
+	c.Eventually(wait, "every node to have its topics back with every leader", func() bool {
+		for _, n := range c.Running() {
+			s := c.Node(n).Broker.Snapshot()
+			for _, name := range before.Names {
+				tp := s.Topics[name]
+				if tp == nil || tp.ID != before.Topics[name].ID || len(tp.Partitions) != len(before.Topics[name].Partitions) {
+					return false
+				}
+				for p := range tp.Partitions {
+					if tp.Partitions[p].Leader == meta.NoLeader {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	})
+	if got := c.Node(1).Broker.ClusterID(); got != id {
+		t.Fatalf("cluster id %q after the restart, %q before", got, id)
+	}
+	after := c.Node(0).Broker.Snapshot()
+	for _, name := range before.Names {
+		for p, bp := range before.Topics[name].Partitions {
+			ap := after.Topics[name].Partitions[p]
+			if ap.Leader != bp.Leader || ap.LeaderEpoch < bp.LeaderEpoch {
+				t.Fatalf("%s-%d: leader %d epoch %d after the restart, %d epoch %d before", name, p, ap.Leader, ap.LeaderEpoch, bp.Leader, bp.LeaderEpoch)
+			}
+		}
+	}
+}
+
+func TestClusterNodeDownForManyChangesCatchesUpFromASnapshot(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{SnapshotEntries: 20})
+	c.Controller(wait)
+	waitRegistered(t, c, 3)
+	c.StopNode(2)
+	ctrl := c.Controller(wait)
+	const topics = 60
+	for i := range topics {
+		createTopic(t, c, ctrl, "many-"+strconv.Itoa(i), 1)
+	}
+	c.StartNode(2)
+	c.Eventually(wait, "the restarted node to know every topic created while it was down", func() bool {
+		n := c.Node(2)
+		if n == nil {
+			return false
+		}
+		s := n.Broker.Snapshot()
+		for i := range topics {
+			if s.Topics["many-"+strconv.Itoa(i)] == nil {
+				return false
+			}
+		}
+		return true
+	})
+	waitRegistered(t, c, 3)
+}
+
+func TestClusterMetadataChangesDuringControllerFailover(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{})
+	old := c.Controller(wait)
+	waitRegistered(t, c, 3)
+	via := (old + 1) % 3
+	var created []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 40 {
+			name := "flow-" + strconv.Itoa(i)
+			deadline := time.Now().Add(wait)
+			for time.Now().Before(deadline) {
+				err := c.Node(via).Broker.CreateTopic(cluster.TopicSpec{Name: name, Partitions: 2, ReplicationFactor: -1}, false)
+				if err == nil || errcode.Of(err) == errcode.TopicAlreadyExists {
+					created = append(created, name)
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}()
+	c.Eventually(wait, "some topics created before the controller stops", func() bool {
+		return c.Node(via).Broker.Snapshot().Topics["flow-5"] != nil
+	})
+	c.StopNode(old)
+	<-done
+	if len(created) != 40 {
+		t.Fatalf("%d of 40 topics created across the failover", len(created))
+	}
+	for _, id := range c.Running() {
+		for _, name := range created {
+			c.Eventually(wait, "node to know "+name, func() bool { return c.Node(id).Broker.Snapshot().Topics[name] != nil })
+		}
+	}
 }
