@@ -16,10 +16,9 @@ import (
 
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/groups"
-	"github.com/thorstream/thorstream/groups/offsetslog"
 	"github.com/thorstream/thorstream/reactor"
 	"github.com/thorstream/thorstream/reactor/core"
-	"github.com/thorstream/thorstream/reactor/kafka"
+	"github.com/thorstream/thorstream/reactor/node"
 )
 
 // Options configures a Broker. Zero fields take the documented defaults.
@@ -50,7 +49,7 @@ type Broker struct {
 	// Coordinator is the group coordinator both listeners share.
 	Coordinator *groups.Coordinator
 
-	engine *reactor.Reactor
+	node *node.Node
 }
 
 // startAttempts bounds the retries when the free port found is taken before the reactor binds
@@ -67,23 +66,10 @@ func Start(o Options) (*Broker, error) {
 	if o.Loops <= 0 {
 		o.Loops = 2
 	}
-	cb, err := cluster.Open(cluster.Options{DataDir: o.DataDir, Fsync: o.Fsync})
-	if err != nil {
-		return nil, err
-	}
 	cfg := groups.DefaultConfig()
 	cfg.InitialRebalanceDelay = 0
 	if o.Groups != nil {
 		cfg = *o.Groups
-	}
-	coord, err := offsetslog.Start(cb, cfg, offsetslog.Options{})
-	if err != nil {
-		_ = cb.Close()
-		return nil, err
-	}
-	stop := func() {
-		coord.Close()
-		_ = cb.Close()
 	}
 	var lastErr error
 	for range startAttempts {
@@ -93,34 +79,32 @@ func Start(o Options) (*Broker, error) {
 		}
 		addrs, err := freeLoopbackAddrs(ports)
 		if err != nil {
-			stop()
 			return nil, err
 		}
 		addr, kafkaAddr := addrs[0], ""
-		server, err := core.NewServer(core.Options{Broker: cb, Coordinator: coord, AdvertisedAddr: addr})
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		var kafkaServer reactor.Handler
 		if o.Kafka {
 			kafkaAddr = addrs[1]
-			ks, err := kafka.NewServer(kafka.Options{Broker: cb, Coordinator: coord, AdvertisedAddr: kafkaAddr})
-			if err != nil {
-				stop()
+		}
+		// The same assembly as cmd/thorstream's.
+		n, err := node.Start(node.Config{
+			DataDir:    o.DataDir,
+			Addr:       addr,
+			Advertised: addr,
+			KafkaAddr:  kafkaAddr,
+			Broker:     cluster.Options{Fsync: o.Fsync},
+			Reactor:    reactor.Options{Loops: o.Loops},
+			Groups:     cfg,
+		})
+		if err != nil {
+			if errors.Is(err, cluster.ErrDataDirInUse) {
 				return nil, err
 			}
-			kafkaServer = ks
-		}
-		engine := reactor.New(reactor.Options{Addr: addr, KafkaAddr: kafkaAddr, Loops: o.Loops}, server, kafkaServer)
-		if err := engine.Start(); err != nil {
 			lastErr = err
 			continue
 		}
-		return &Broker{Addr: addr, KafkaAddr: kafkaAddr, Cluster: cb, Server: server, Coordinator: coord, engine: engine}, nil
+		return &Broker{Addr: addr, KafkaAddr: kafkaAddr, Cluster: n.Broker, Server: n.Server, Coordinator: n.Coordinator, node: n}, nil
 	}
-	stop()
-	return nil, fmt.Errorf("bench: starting the reactor: %w", lastErr)
+	return nil, fmt.Errorf("bench: starting the broker: %w", lastErr)
 }
 
 // freeLoopbackAddrs returns n distinct 127.0.0.1 ports that were free a moment ago. gnet does
@@ -151,9 +135,7 @@ func freeLoopbackAddrs(n int) ([]string, error) {
 func (b *Broker) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stopErr := b.engine.Stop(ctx)
-	b.Coordinator.Close()
-	return errors.Join(stopErr, b.Cluster.Close())
+	return b.node.Stop(ctx)
 }
 
 // CreateTopic creates a topic of partitions partitions, replication factor 1.
