@@ -65,8 +65,7 @@ func groupPartition(group string, partitions int) int {
 
 // coordinatorAddr finds the broker that coordinates group: the leader of its partition of the
 // offsets topic, as Kafka places groups (the binary protocol's FindCoordinator is its Metadata).
-// When metadata has no offsets topic, a lone broker coordinates every group; a cluster has no
-// coordinator until its offsets topic is created (COORDINATOR_NOT_AVAILABLE, retried).
+// Any broker when metadata has no offsets topic.
 func (c *Client) coordinatorAddr(ctx context.Context, group string) (string, error) {
 	tm, err := c.topicMetadata(ctx, offsetsTopic, false)
 	switch {
@@ -83,13 +82,9 @@ func (c *Client) coordinatorAddr(ctx context.Context, group string) (string, err
 	case err != nil && errcode.Of(err) != errcode.UnknownTopicOrPartition:
 		return "", err
 	}
-	c.mu.Lock()
-	brokers := len(c.brokers)
-	c.mu.Unlock()
-	if brokers > 1 {
-		c.invalidate(offsetsTopic)
-		return "", &errcode.Error{Code: errcode.CoordinatorNotAvailable, Message: fmt.Sprintf("group %s: the cluster has no offsets topic yet", group)}
-	}
+	// No offsets topic yet (a single node has one from its start; a cluster creates it in the
+	// background): any broker, which answers NOT_COORDINATOR (and the topic's metadata is
+	// looked up again) until it coordinates the group.
 	b, err := c.anyBroker(ctx)
 	if err != nil {
 		return "", err

@@ -165,23 +165,3 @@ func TestGroupAdminFindsCoordinator(t *testing.T) {
 		t.Fatalf("group admin listed %d times: %+v", n, groupsListed)
 	}
 }
-
-// TestGroupNoOffsetsTopicInCluster: a cluster without an offsets topic has no coordinator yet:
-// COORDINATOR_NOT_AVAILABLE, which the admin calls retry (and report when it lasts).
-func TestGroupNoOffsetsTopicInCluster(t *testing.T) {
-	fc := newCluster(t, fakebroker.Options{Nodes: 2})
-	mustCreate(t, fc, "t", 1)
-	cl := newClient(t, fc)
-	ctx := testContext(t)
-	if _, err := cl.ListTopics(ctx); err != nil {
-		t.Fatal(err)
-	}
-	err := cl.CommitOffsets(ctx, "g", map[TopicPartition]int64{{"t", 0}: 1})
-	if errcode.Of(err) != errcode.CoordinatorNotAvailable {
-		t.Fatalf("commit without an offsets topic: %v, want COORDINATOR_NOT_AVAILABLE", err)
-	}
-	mustCreate(t, fc, offsetsTopic, 1)
-	if err := cl.CommitOffsets(ctx, "g", map[TopicPartition]int64{{"t", 0}: 1}); err != nil {
-		t.Fatalf("once the offsets topic exists: %v", err)
-	}
-}

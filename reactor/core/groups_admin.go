@@ -172,6 +172,8 @@ func groupErrorMessage(code errcode.Code, group string) string {
 		return "the group coordinator is loading its state"
 	case errcode.CoordinatorNotAvailable:
 		return "the group coordinator is not available"
+	case errcode.NotCoordinator:
+		return "this node is not the group's coordinator: look it up again"
 	}
 	return ""
 }
