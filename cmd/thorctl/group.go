@@ -18,7 +18,7 @@ import (
 // groupCommand is `thorctl group`: consumer groups, whichever protocol their members speak.
 func groupCommand() *command {
 	return &command{name: "group", summary: "List, describe and delete consumer groups, and reset their committed offsets.", subs: []*command{
-		{name: "list", run: groupList, summary: "List the consumer groups with their state and protocol type."},
+		{name: "list", run: groupList, summary: "List the consumer groups of every broker with their state and protocol type."},
 		{name: "describe", run: groupDescribe, summary: "Show a group's state, members and their partitions, and per partition its committed offset and lag.",
 			details: "LAG is the partition's log end offset minus the group's committed offset; '-' where the group has\n" +
 				"committed nothing for a partition it is assigned."},
