@@ -335,3 +335,27 @@ func TestClusterMetadataChangesDuringControllerFailover(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterWorksThroughLossAndDelay(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{})
+	c.Controller(wait)
+	waitRegistered(t, c, 3)
+	// A fifth of the peer messages lost, the rest 15 ms late: raft resends, heartbeats keep
+	// every node unfenced (eight heartbeats a session timeout; one that arrives is enough).
+	c.Faults.Set(0.2, 15*time.Millisecond)
+	for i := range 10 {
+		createTopic(t, c, int32(i%3), "lossy-"+strconv.Itoa(i), 3)
+	}
+	c.Eventually(wait, "every node to know every topic", func() bool {
+		for _, id := range c.Running() {
+			for i := range 10 {
+				if leadersOf(c, id, "lossy-"+strconv.Itoa(i)) == nil {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	c.Faults.Heal()
+	waitRegistered(t, c, 3)
+}
