@@ -91,7 +91,7 @@ func TestCoordinatorHostsOnDemand(t *testing.T) {
 func TestCoordinatorUnhostAnswersParked(t *testing.T) {
 	log := newMemLog()
 	c := unhostedCoordinator(t, log, 1)
-	c.unloadWait = 200 * time.Millisecond
+	c.unloadWait = 2 * time.Second // ample for the release below, which follows the move at once
 	c.SetHosted(0, true)
 	waitFor(t, "the partition to load", c.Ready)
 
@@ -132,6 +132,7 @@ func TestCoordinatorUnhostAnswersParked(t *testing.T) {
 	}
 
 	c.SetHosted(0, false)
+	log.release(0) // the first commit is durable; the second is never answered by the log
 	select {
 	case r := <-parked:
 		if r.ErrorCode != errcode.NotCoordinator || r.MemberID != second.MemberID {
@@ -140,7 +141,6 @@ func TestCoordinatorUnhostAnswersParked(t *testing.T) {
 	case <-time.After(runtimeWait):
 		t.Fatal("the parked join was not answered")
 	}
-	log.release(0) // the first commit is durable; the second is never answered by the log
 	want := []errcode.Code{errcode.None, errcode.NotCoordinator}
 	for i, w := range want {
 		select {
