@@ -267,3 +267,42 @@ func TestCoordinatorHostingChurn(t *testing.T) {
 		t.Fatalf("%d of %d requests answered", len(answers), senders*each)
 	}
 }
+
+// TestCoordinatorRehostChainKeepsOrder: a partition dropped, hosted and dropped again while its
+// first shard still waits for an append, then hosted once more: the last shard replays only
+// after the first has finished, whatever the ones between did.
+func TestCoordinatorRehostChainKeepsOrder(t *testing.T) {
+	log := newMemLog()
+	c := unhostedCoordinator(t, log, 1)
+	c.SetHosted(0, true)
+	waitFor(t, "the partition to load", c.Ready)
+	log.mu.Lock()
+	log.hold = true
+	log.mu.Unlock()
+	done := make(chan errcode.Code, 1)
+	c.CommitOffsets(CommitRequest{Version: 8, Group: "g", Generation: -1, Topics: []CommitTopic{{Topic: "t",
+		Partitions: []CommitPartition{{Partition: 0, Offset: 42, LeaderEpoch: -1}}}}},
+		func(r CommitResponse) { done <- r.Topics[0].Partitions[0].ErrorCode })
+	waitFor(t, "the append", func() bool { return log.heldCount() == 1 })
+	c.SetHosted(0, false)
+	c.SetHosted(0, true)
+	c.SetHosted(0, false) // the second shard ends without loading
+	c.SetHosted(0, true)
+	if c.Ready() {
+		t.Fatal("ready while the first shard still waits for its append")
+	}
+	log.mu.Lock()
+	replays := log.replays
+	log.mu.Unlock()
+	if replays != 1 {
+		t.Fatalf("%d replays before the first shard finished, want 1 (its own)", replays)
+	}
+	log.release(0)
+	if code := <-done; code != errcode.None {
+		t.Fatalf("the durable commit: %v", code)
+	}
+	waitFor(t, "the partition to load again", c.Ready)
+	if got := fetchOne(t, c, "g", "t", 0); got != 42 {
+		t.Fatalf("after hosting again: %d, want 42", got)
+	}
+}

@@ -243,8 +243,13 @@ func (c *Coordinator) WantLog() {
 	}
 }
 
-// Closing is closed once Close has begun.
-func (c *Coordinator) Closing() <-chan struct{} { return c.closing }
+// Closing is closed once Close has begun (never for a nil Coordinator).
+func (c *Coordinator) Closing() <-chan struct{} {
+	if c == nil {
+		return nil
+	}
+	return c.closing
+}
 
 // PartitionFor is the offsets partition of group: abs(javaStringHash(group)) % Partitions, as
 // Kafka places groups, so Kafka tools agree on where a group lives.
@@ -593,12 +598,18 @@ func (r *shardRunner) run() {
 		// before this one replays it.
 		select {
 		case <-r.prev.done:
-			r.prev = nil
 		case <-r.c.closing:
 			return
 		case <-r.stop:
+			// Unhosted before it began: it still ends after the previous one, so that a runner
+			// started after it waits for both.
+			select {
+			case <-r.prev.done:
+			case <-r.c.closing:
+			}
 			return
 		}
+		r.prev = nil
 	}
 	if !r.load() {
 		return // closing or unhosted while loading: nothing was queued (requests wait for loaded)
