@@ -251,6 +251,11 @@ func Open(o Options) (*Broker, error) {
 		b.lock = lock
 	}
 	if o.OpenStore != nil {
+		if err := b.checkNotSingleNode(); err != nil {
+			b.closeCleaner()
+			b.lock.release()
+			return nil, err
+		}
 		store, err := o.OpenStore()
 		if err != nil {
 			b.closeCleaner()

@@ -50,6 +50,18 @@ type clusterState struct {
 // openClustered starts a node of a cluster on its data directory: the replicas the replayed
 // metadata assigns to this node are opened, then a goroutine follows every later image.
 func (b *Broker) openClustered(store MetadataStore) error {
+	cs := &clusterState{store: store, stop: make(chan struct{}), done: make(chan struct{}), reconCh: make(chan struct{})}
+	b.cs = cs
+	b.removeDeletedDirs()
+	b.snapshot.Store(&Snapshot{Topics: map[string]*Topic{}})
+	b.reconcile()
+	go b.followMetadata()
+	return nil
+}
+
+// checkNotSingleNode refuses a data directory that holds a single node's topics: a node joins a
+// cluster with a directory of its own. Checked before the controller writes anything there.
+func (b *Broker) checkNotSingleNode() error {
 	mj, err := b.readMeta()
 	if err != nil {
 		return err
@@ -58,12 +70,6 @@ func (b *Broker) openClustered(store MetadataStore) error {
 		return fmt.Errorf("cluster: %s holds the topics of a single node (%d topics in %s); a node joins a cluster with a data directory of its own: start this one without THORSTREAM_CLUSTER_PEERS, or give the node another THORSTREAM_DATA_DIR",
 			b.opts.DataDir, len(mj.Topics), metaFile)
 	}
-	cs := &clusterState{store: store, stop: make(chan struct{}), done: make(chan struct{}), reconCh: make(chan struct{})}
-	b.cs = cs
-	b.removeDeletedDirs()
-	b.snapshot.Store(&Snapshot{Topics: map[string]*Topic{}})
-	b.reconcile()
-	go b.followMetadata()
 	return nil
 }
 
@@ -285,21 +291,39 @@ func (b *Broker) writeTopicID(dir, content string) error {
 	return b.opts.FS.SyncDir(dir)
 }
 
-// propose has cmd applied by the controller and waits until this node acts on it.
-func (b *Broker) propose(cmd meta.Command) (meta.Result, error) {
+// proposeAttempt bounds one proposal: raft may lose a proposal on its way to the leader (a
+// dropped message, an election), so one that is not committed by then is proposed again.
+const proposeAttempt = 3 * time.Second
+
+// propose has cmd applied by the controller and waits until this node acts on it. A proposal
+// that is lost, or made while no controller is elected, is made again until proposeTimeout;
+// retried says so, because the first one may have been applied after all (callers tell that
+// outcome from the result: every command carries the ids it expects).
+func (b *Broker) propose(cmd meta.Command) (res meta.Result, retried bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), proposeTimeout)
 	defer cancel()
-	res, index, err := b.cs.store.Propose(ctx, cmd)
-	if err != nil {
-		if ctx.Err() != nil {
-			return res, errcode.New(errcode.RequestTimedOut, "the controller did not commit the change within %s", proposeTimeout)
+	for {
+		actx, acancel := context.WithTimeout(ctx, proposeAttempt)
+		var index uint64
+		res, index, err = b.cs.store.Propose(actx, cmd)
+		acancel()
+		if err == nil {
+			return res, retried, b.waitReconciled(ctx, index)
 		}
-		return res, err
+		code := errcode.Of(err)
+		if code != errcode.RequestTimedOut && code != errcode.NotController {
+			return res, retried, err
+		}
+		select {
+		case <-ctx.Done():
+			if code == errcode.NotController {
+				return res, retried, err
+			}
+			return res, retried, errcode.New(errcode.RequestTimedOut, "the controller did not commit the change within %s", proposeTimeout)
+		case <-time.After(100 * time.Millisecond):
+		}
+		retried = true
 	}
-	if err := b.waitReconciled(ctx, index); err != nil {
-		return res, err
-	}
-	return res, nil
 }
 
 func resultErr(code int16, msg string) error {
@@ -353,7 +377,8 @@ func (b *Broker) createClustered(call *createCall) {
 	if len(idx) == 0 {
 		return
 	}
-	res, err := b.propose(meta.Command{CreateTopics: &cmd})
+	res, retried, err := b.propose(meta.Command{CreateTopics: &cmd})
+	snap = b.snapshot.Load()
 	for k, i := range idx {
 		switch {
 		case err != nil:
@@ -364,6 +389,9 @@ func (b *Broker) createClustered(call *createCall) {
 				msg = res.Messages[k]
 			}
 			call.errs[i] = resultErr(res.Codes[k], msg)
+			if t := snap.Topics[cmd.Topics[k].Name]; retried && t != nil && t.ID == cmd.Topics[k].ID {
+				call.errs[i] = nil // an earlier attempt created it
+			}
 		default:
 			call.errs[i] = resultErr(res.Code, res.Message)
 		}
@@ -382,16 +410,19 @@ func (b *Broker) deleteClustered(name string) error {
 	if t.Internal {
 		return errcode.New(errcode.InvalidTopic, "topic %q is internal", name)
 	}
-	res, err := b.propose(meta.Command{DeleteTopic: &meta.DeleteTopic{Name: name, ID: t.ID}})
+	res, retried, err := b.propose(meta.Command{DeleteTopic: &meta.DeleteTopic{Name: name, ID: t.ID}})
 	if err != nil {
 		return err
+	}
+	if now := b.snapshot.Load().Topics[name]; retried && (now == nil || now.ID != t.ID) {
+		return nil // an earlier attempt deleted it
 	}
 	return resultErr(res.Code, res.Message)
 }
 
 // alterConfigClustered replaces a topic's overrides through the controller.
 func (b *Broker) alterConfigClustered(t *Topic, overrides map[string]string) error {
-	res, err := b.propose(meta.Command{AlterConfigs: &meta.AlterConfigs{Name: t.Name, ID: t.ID, Configs: overrides}})
+	res, _, err := b.propose(meta.Command{AlterConfigs: &meta.AlterConfigs{Name: t.Name, ID: t.ID, Configs: overrides}})
 	if err != nil {
 		return err
 	}
@@ -404,9 +435,12 @@ func (b *Broker) alterConfigClustered(t *Topic, overrides map[string]string) err
 
 // createPartitionsClustered grows a topic through the controller.
 func (b *Broker) createPartitionsClustered(t *Topic, count int32) error {
-	res, err := b.propose(meta.Command{CreatePartitions: &meta.CreatePartitions{Name: t.Name, ID: t.ID, From: int32(len(t.Partitions)), Count: count}})
+	res, retried, err := b.propose(meta.Command{CreatePartitions: &meta.CreatePartitions{Name: t.Name, ID: t.ID, From: int32(len(t.Partitions)), Count: count}})
 	if err != nil {
 		return err
+	}
+	if now := b.snapshot.Load().Topics[t.Name]; retried && now != nil && now.ID == t.ID && len(now.Partitions) == int(count) {
+		return nil // an earlier attempt added them
 	}
 	return resultErr(res.Code, res.Message)
 }
@@ -418,7 +452,7 @@ func (b *Broker) newProducerIDClustered() (int64, error) {
 	cs.pidMu.Lock()
 	defer cs.pidMu.Unlock()
 	if cs.pidNext >= cs.pidEnd {
-		res, err := b.propose(meta.Command{AllocProducerIDs: &meta.AllocProducerIDs{Node: b.opts.NodeID, Count: producerIDBlockSize}})
+		res, _, err := b.propose(meta.Command{AllocProducerIDs: &meta.AllocProducerIDs{Node: b.opts.NodeID, Count: producerIDBlockSize}})
 		if err != nil {
 			return -1, err
 		}
