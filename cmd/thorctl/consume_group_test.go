@@ -38,7 +38,9 @@ func TestConsumeAsGroupMember(t *testing.T) {
 	var r result
 	for deadline := time.Now().Add(testTimeout); ; {
 		r = thorctl(t, "", environ, "group", "describe", "g")
-		if r.code == 0 && strings.Contains(r.stdout, want) && strings.Contains(r.stdout, "Lag: 0\n") {
+		// Lag 0 counts only committed partitions: wait for both partitions' commits as well.
+		if r.code == 0 && strings.Contains(r.stdout, want) && strings.Contains(r.stdout, "Lag: 0\n") &&
+			strings.Contains(r.stdout, "t      0          3          3        0") && strings.Contains(r.stdout, "t      1          2          2        0") {
 			break
 		}
 		if time.Now().After(deadline) {
