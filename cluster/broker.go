@@ -943,16 +943,21 @@ func (b *Broker) readMeta() (metaJSON, error) {
 	return m, nil
 }
 
-// writeMeta replaces the metadata file atomically: write a temporary file, sync it, rename it
-// over the old one and sync the directory.
+// writeMeta replaces the metadata file atomically (writeFileAtomic).
 func (b *Broker) writeMeta(m metaJSON) error {
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(b.opts.DataDir, metaFile)
+	return writeFileAtomic(b.opts.FS, b.opts.DataDir, metaFile, data)
+}
+
+// writeFileAtomic replaces dir/name: write a temporary file, sync it, rename it over the old one
+// and sync the directory, so a crash leaves the old file or the new one, never a part.
+func writeFileAtomic(fs vfs.FS, dir, name string, data []byte) error {
+	path := filepath.Join(dir, name)
 	tmp := path + ".tmp"
-	f, err := b.opts.FS.Create(tmp)
+	f, err := fs.Create(tmp)
 	if err != nil {
 		return err
 	}
@@ -967,10 +972,10 @@ func (b *Broker) writeMeta(m metaJSON) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := b.opts.FS.Rename(tmp, path); err != nil {
+	if err := fs.Rename(tmp, path); err != nil {
 		return err
 	}
-	return b.opts.FS.SyncDir(b.opts.DataDir)
+	return fs.SyncDir(dir)
 }
 
 // Suffixes of the directories of deleted partitions, removed in the background and at start:

@@ -263,32 +263,13 @@ func (b *Broker) openHosted(t *meta.Topic, p int32, cfg *TopicConfig) (*Replica,
 }
 
 func (b *Broker) writeTopicID(dir, content string) error {
-	path := filepath.Join(dir, topicIDFile)
-	if f, err := b.opts.FS.Open(path); err == nil {
+	if f, err := b.opts.FS.Open(filepath.Join(dir, topicIDFile)); err == nil {
 		f.Close()
 		return nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	f, err := b.opts.FS.Create(path + ".tmp")
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteAt([]byte(content), 0); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := b.opts.FS.Rename(path+".tmp", path); err != nil {
-		return err
-	}
-	return b.opts.FS.SyncDir(dir)
+	return writeFileAtomic(b.opts.FS, dir, topicIDFile, []byte(content))
 }
 
 // proposeAttempt bounds one proposal: raft may lose a proposal on its way to the leader (a
