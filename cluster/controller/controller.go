@@ -77,6 +77,7 @@ type Controller struct {
 	changed chan struct{}
 
 	incarnation atomic.Uint64 // this node's, once registered
+	leaving     atomic.Bool   // Shutdown: no more heartbeats or registrations
 
 	mu       sync.Mutex
 	lastSeen map[int32]heartbeat // heartbeats received while active controller
@@ -211,6 +212,35 @@ func (c *Controller) HandlePeer(from int32, kind uint8, payload []byte) {
 	}
 }
 
+// Shutdown is a controlled shutdown (Kafka's): the node stops heartbeating and has itself fenced,
+// so its partitions are known to be without their leader at once rather than after a session
+// timeout. It returns when the fence is applied here or ctx ends; Close follows it.
+func (c *Controller) Shutdown(ctx context.Context) error {
+	c.leaving.Store(true)
+	inc := c.incarnation.Load()
+	if inc == 0 {
+		return nil
+	}
+	for {
+		n := c.img.Load().Node(c.opts.NodeID)
+		if n == nil || n.Incarnation != inc || n.Fenced {
+			return nil
+		}
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		_, _, err := c.Propose(actx, meta.Command{Fence: &meta.FenceNode{ID: c.opts.NodeID, Incarnation: inc}})
+		cancel()
+		if err == nil {
+			continue // applied: the loop sees the node fenced
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		if !c.sleep(100 * time.Millisecond) {
+			return err
+		}
+	}
+}
+
 // Close stops the liveness loops and the raft peer.
 func (c *Controller) Close() error {
 	c.closeOnce.Do(func() {
@@ -228,6 +258,9 @@ func (c *Controller) register() {
 	defer c.wg.Done()
 	backoff := 100 * time.Millisecond
 	for {
+		if c.leaving.Load() {
+			return
+		}
 		img := c.img.Load()
 		n := img.Node(c.opts.NodeID)
 		if inc := c.incarnation.Load(); inc != 0 && n != nil && n.Incarnation == inc {
@@ -266,7 +299,7 @@ func (c *Controller) liveness() {
 		case <-t.C:
 		}
 		now := c.opts.Now()
-		if inc := c.incarnation.Load(); inc != 0 && now.Sub(lastBeat) >= c.opts.HeartbeatInterval {
+		if inc := c.incarnation.Load(); inc != 0 && !c.leaving.Load() && now.Sub(lastBeat) >= c.opts.HeartbeatInterval {
 			lastBeat = now
 			var hb [12]byte
 			binary.BigEndian.PutUint32(hb[:], uint32(c.opts.NodeID))

@@ -359,3 +359,29 @@ func TestClusterWorksThroughLossAndDelay(t *testing.T) {
 	c.Faults.Heal()
 	waitRegistered(t, c, 3)
 }
+
+// A node stopped cleanly has itself fenced on the way out: its partitions are leaderless at
+// once, long before the session timeout would have fenced it.
+func TestClusterCleanStopIsAControlledShutdown(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{SessionTimeout: time.Minute})
+	ctrl := c.Controller(wait)
+	waitRegistered(t, c, 3)
+	createTopic(t, c, ctrl, "leaving", 3)
+	victim := (ctrl + 1) % 3
+	stopped := time.Now()
+	c.StopNode(victim)
+	c.Eventually(10*time.Second, "the stopped node to be fenced", func() bool {
+		n := c.Node(ctrl).Broker.Snapshot().Node(victim)
+		return n != nil && n.Fenced
+	})
+	if d := time.Since(stopped); d > 30*time.Second {
+		t.Fatalf("fenced %s after the stop: that is the session timeout, not the shutdown", d)
+	}
+	for _, l := range leadersOf(c, ctrl, "leaving") {
+		if l == victim {
+			t.Fatalf("the stopped node still leads a partition: %v", leadersOf(c, ctrl, "leaving"))
+		}
+	}
+	c.StartNode(victim)
+	waitRegistered(t, c, 3)
+}

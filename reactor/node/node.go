@@ -211,10 +211,19 @@ func endpoint(addr string) (meta.Endpoint, error) {
 // Done is closed when the network engine has stopped (Engine.Err says why, if not asked to).
 func (n *Node) Done() <-chan struct{} { return n.Engine.Done() }
 
-// Stop stops accepting and closes every connection (waiting up to ctx), then the peer
+// Stop has the node fenced (a controlled shutdown, up to 3 s), stops accepting and closes every
+// connection (waiting up to ctx), then the peer
 // connections, the coordinator and the partitions, which answer what they accepted, sync and
 // close; the controller stops last.
 func (n *Node) Stop(ctx context.Context) error {
+	if n.Controller != nil {
+		// A controlled shutdown: the cluster learns at once that this node leads nothing.
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := n.Controller.Shutdown(sctx); err != nil {
+			n.logger.Warn("the controller did not take this node's shutdown: the others fence it after the session timeout", zap.Error(err))
+		}
+		cancel()
+	}
 	if err := n.Engine.Stop(ctx); err != nil {
 		n.logger.Warn("stopping the network engine", zap.Error(err))
 	}
