@@ -44,6 +44,9 @@ type Options struct {
 	// on the event loop, must not block and must copy a payload it keeps. nil: this broker takes
 	// no peer traffic, and a connection that sends a Peer frame is closed.
 	PeerHandler PeerHandler
+	// PeerAdmit decides which connections' Peer frames reach PeerHandler (their hello proves
+	// the sender); required with a PeerHandler.
+	PeerAdmit PeerAdmit
 }
 
 // Server serves the binary protocol.
@@ -53,7 +56,7 @@ type Server struct {
 	coordinator *groups.Coordinator
 	hint        proto.LeaderHint
 	status      statusInfo // for BrokerStatus (status.go)
-	peerHandler PeerHandler
+	peers       peerGate   // peer.go
 }
 
 // Software names the broker in ApiVersions responses.
@@ -65,10 +68,13 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.PeerHandler != nil && o.PeerAdmit == nil {
+		return nil, ErrPeerAdmitMissing
+	}
 	e.Metrics = o.Metrics.Protocol("binary", binaryAPIs())
 	addr := net.JoinHostPort(e.AdvertisedHost, strconv.Itoa(int(e.AdvertisedPort)))
 	return &Server{Endpoint: e, coordinator: o.Coordinator, hint: proto.LeaderHint{ID: o.Broker.NodeID(), Addr: addr},
-		status: newStatusInfo(o, &e, addr), peerHandler: o.PeerHandler}, nil
+		status: newStatusInfo(o, &e, addr), peers: peerGate{handler: o.PeerHandler, admit: o.PeerAdmit}}, nil
 }
 
 // HandleFrame serves one request frame whose sequence number in sess is seq. It takes over the

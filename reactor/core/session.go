@@ -2,6 +2,7 @@ package core
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 )
@@ -74,6 +75,10 @@ type Session struct {
 	// clientHost is the client's address as group members report it, set once before the first
 	// frame (SetClientAddr).
 	clientHost string
+	// remote is the client's IP, set with clientHost; invalid when unknown.
+	remote netip.Addr
+	// peer is what the connection's Peer frames have established (peer.go); the loop's only.
+	peer peerBinding
 }
 
 type slot struct {
@@ -121,6 +126,12 @@ func (s *Session) SetClientAddr(addr net.Addr) {
 		host = h
 	}
 	s.clientHost = "/" + host // as Kafka prints a member's host: "/10.0.0.7"
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		s.remote, _ = netip.AddrFromSlice(tcp.IP)
+	} else {
+		s.remote, _ = netip.ParseAddr(host)
+	}
+	s.remote = s.remote.Unmap()
 }
 
 // ClientHost is the client's host as group members report it ("/10.0.0.7"), "" when unknown.

@@ -40,6 +40,9 @@ type Config struct {
 	KafkaAddr, KafkaAdvertised string
 	// Peers are the other nodes' binary-protocol addresses by node id; empty: a single node.
 	Peers map[int32]string
+	// ClusterSecret proves the peer connections (reactor/peer, auth.go): the same on every
+	// node; empty: peers are known by their addresses only.
+	ClusterSecret string
 	// Controller timing (zero: the controller's defaults).
 	HeartbeatInterval, SessionTimeout time.Duration
 	TickInterval                      time.Duration
@@ -109,7 +112,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	var ctrl *controller.Controller
 	if len(cfg.Peers) > 0 {
-		n.Peers = peer.New(peer.Options{Self: cfg.NodeID, Peers: cfg.Peers, Logger: cfg.Logger.Named("peer")})
+		n.Peers = peer.New(peer.Options{Self: cfg.NodeID, Peers: cfg.Peers, Secret: cfg.ClusterSecret, Logger: cfg.Logger.Named("peer")})
 		voters := []int32{cfg.NodeID}
 		for id := range cfg.Peers {
 			voters = append(voters, id)
@@ -164,7 +167,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	co := core.Options{Broker: broker, Coordinator: coord, Metrics: cfg.Network, AdvertisedAddr: n.Advertised, Logger: cfg.Logger, Listeners: listeners}
 	if ctrl != nil {
-		co.PeerHandler = n.Peers.Inbound(ctrl.HandlePeer)
+		co.PeerHandler, co.PeerAdmit = n.Peers.Inbound(ctrl.HandlePeer), n.Peers.Admit
 	}
 	server, err := core.NewServer(co)
 	if err != nil {

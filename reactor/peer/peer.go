@@ -4,8 +4,10 @@
 // For each other node a goroutine dials its binary-protocol listener and hands the connection to
 // the network engine (reactor.RegisterOutbound), so every write goes out through an event loop
 // with AsyncWritev and none blocks one. Messages leave as binary-protocol Peer requests (API key
-// 20, codec/proto/20_peer.go), the first on each connection a hello; the other node never answers
-// them, and its request core hands them to core.Options.PeerHandler on its event loop.
+// 20, codec/proto/20_peer.go), the first on each connection a hello that proves which node
+// opened it (auth.go); the other node never answers them, and its request core admits the
+// connection with Admit and hands the messages after the hello to core.Options.PeerHandler on
+// its event loop.
 //
 // Send never blocks: it copies the message into the peer's bounded queue, or drops it (the queue
 // is full, or no connection is up: stale consensus traffic is worth nothing after a reconnect).
@@ -20,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,7 +38,7 @@ import (
 )
 
 // Message kinds. The payload of each is the cluster code's business; KindHello is the first
-// message on every connection, with an empty payload.
+// message on every connection, sent and checked by this package (auth.go).
 const (
 	KindHello     uint8 = 0
 	KindRaft      uint8 = 1
@@ -77,7 +80,13 @@ type Options struct {
 	// MaxFrameBytes is the largest frame the other nodes take (their reactor.Options
 	// MaxFrameBytes); a larger message is dropped. Default 64 MiB.
 	MaxFrameBytes int
-	Logger        *zap.Logger
+	// Secret is the cluster's shared secret (THORSTREAM_CLUSTER_SECRET), the same on every
+	// node: the hellos this node sends prove it, and Admit takes only hellos that do. Empty: no
+	// secret, and Admit takes the hellos of connections from the peers' addresses (auth.go).
+	Secret string
+	// Now is the clock hellos are timed and checked by; default time.Now.
+	Now    func() time.Time
+	Logger *zap.Logger
 }
 
 // Stats are one peer's counters since New.
@@ -99,6 +108,9 @@ type Peers struct {
 	log   *zap.Logger
 	peers map[int32]*peer // fixed by New
 	ids   []int32
+	// secret is Options.Secret; nonces the hellos admitted recently (auth.go).
+	secret []byte
+	nonces nonceSet
 
 	quit   chan struct{}
 	ctx    context.Context // cancelled by Close: ends dials
@@ -131,20 +143,32 @@ func New(o Options) *Peers {
 	if o.MaxFrameBytes <= 0 {
 		o.MaxFrameBytes = proto.DefaultMaxFrame
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	p := &Peers{o: o, log: o.Logger, peers: make(map[int32]*peer, len(o.Peers)), quit: make(chan struct{})}
+	p := &Peers{o: o, log: o.Logger, peers: make(map[int32]*peer, len(o.Peers)), quit: make(chan struct{}), secret: []byte(o.Secret)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for id, addr := range o.Peers {
 		if id == o.Self {
 			continue
 		}
-		p.peers[id] = &peer{p: p, id: id, addr: addr, wake: make(chan struct{}, 1),
+		pe := &peer{p: p, id: id, addr: addr, wake: make(chan struct{}, 1),
 			log: o.Logger.With(zap.Int32("peer", id), zap.String("addr", addr))}
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			if ip, err := netip.ParseAddr(host); err == nil {
+				pe.ips.Store(&[]netip.Addr{ip.Unmap()}) // host names are resolved before each dial
+			}
+		}
+		p.peers[id] = pe
 		p.ids = append(p.ids, id)
 	}
 	slices.Sort(p.ids)
+	if len(p.ids) > 0 && len(p.secret) == 0 {
+		p.log.Warn("peer connections are not authenticated by a cluster secret: any host at a peer's address is trusted as that node; set the same THORSTREAM_CLUSTER_SECRET on every node")
+	}
 	return p
 }
 
@@ -210,7 +234,8 @@ func (p *Peers) Stats(to int32) Stats {
 }
 
 // Inbound returns a handler for core.Options.PeerHandler that passes h the messages of the
-// configured peers, hellos aside, and ignores those of any other sender.
+// configured peers, hellos aside, and ignores those of any other sender. The core hands it only
+// the messages of connections Admit admitted (core.Options.PeerAdmit): this is a second check.
 func (p *Peers) Inbound(h Handler) Handler {
 	return func(from int32, kind uint8, payload []byte) {
 		if kind == KindHello || p.peers[from] == nil {
@@ -263,6 +288,8 @@ type peer struct {
 
 	// up is open, readable without the lock (Send's fast path, Connected).
 	up atomic.Bool
+	// ips are the addresses addr resolved to, last time (auth.go); nil: none yet.
+	ips atomic.Pointer[[]netip.Addr]
 	// wake tells the writer that the queue has frames.
 	wake chan struct{}
 
@@ -393,6 +420,7 @@ func (pe *peer) run(reg Registrar) {
 
 // connect dials the peer and registers the connection with the engine.
 func (pe *peer) connect(reg Registrar) (gnet.Conn, *outConn, error) {
+	pe.resolve(pe.p.ctx)
 	d := net.Dialer{Timeout: pe.p.o.DialTimeout, KeepAliveConfig: keepAlive, Control: dialControl}
 	nc, err := d.DialContext(pe.p.ctx, "tcp", pe.addr)
 	if err != nil {
@@ -437,7 +465,7 @@ type writeResult struct {
 // serve makes the connection take messages, hello first, and writes the queue until the
 // connection closes or Close; it returns why it ended.
 func (pe *peer) serve(gc gnet.Conn, oc *outConn) error {
-	hello := pe.p.encode(KindHello, []byte{})
+	hello := pe.p.encode(KindHello, pe.p.helloPayload(pe.id, pe.p.o.Now()))
 	pe.mu.Lock()
 	pe.enqueue(hello)
 	pe.open = true

@@ -9,8 +9,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -85,10 +87,17 @@ type node struct {
 	engine *reactor.Reactor
 	addr   string
 	rec    *recorder
+	// gate admits the hellos of the connections to this node (its Peers, or one that only
+	// admits: setGate); nil: every hello is refused.
+	gate atomic.Pointer[Peers]
+	// logs are the server's warnings.
+	logs *observer.ObservedLogs
 }
 
+var errNoGate = errors.New("peer test: this node admits no hello")
+
 // startNode starts node id on a loopback port the system picks; withHandler: its core takes
-// peer traffic (into n.rec).
+// peer traffic (into n.rec), admitted by n.gate.
 func startNode(t *testing.T, id int32, withHandler bool) *node {
 	t.Helper()
 	b, err := cluster.Open(cluster.Options{NodeID: id, DataDir: "/data", FS: vfs.NewMem(), CleanerDisabled: true})
@@ -96,10 +105,17 @@ func startNode(t *testing.T, id int32, withHandler bool) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	n := &node{t: t, id: id, rec: newRecorder()}
-	o := core.Options{Broker: b, AdvertisedAddr: "127.0.0.1:9092"}
+	obs, logs := observer.New(zapcore.WarnLevel)
+	n := &node{t: t, id: id, rec: newRecorder(), logs: logs}
+	o := core.Options{Broker: b, AdvertisedAddr: "127.0.0.1:9092", Logger: zap.New(obs)}
 	if withHandler {
 		o.PeerHandler = n.rec.handle
+		o.PeerAdmit = func(from int32, hello []byte, remote netip.Addr) error {
+			if g := n.gate.Load(); g != nil {
+				return g.Admit(from, hello, remote)
+			}
+			return errNoGate
+		}
 	}
 	if n.server, err = core.NewServer(o); err != nil {
 		t.Fatal(err)
@@ -135,17 +151,35 @@ func (n *node) stop() {
 	}
 }
 
-// startPeers starts self's connections to others.
+// startPeers starts self's connections to others, and makes them self's gate. Each of others
+// without a gate gets one that admits self (with o's secret).
 func startPeers(t *testing.T, self *node, o Options, others ...*node) *Peers {
 	t.Helper()
 	o.Self = self.id
 	o.Peers = map[int32]string{}
 	for _, n := range others {
 		o.Peers[n.id] = n.addr
+		if n.gate.Load() == nil {
+			n.setGate(Options{Secret: o.Secret}, self)
+		}
 	}
 	p := New(o)
+	self.gate.Store(p)
 	p.Start(self.engine)
 	t.Cleanup(p.Close)
+	return p
+}
+
+// setGate makes n admit the hellos of from, by o (Self and Peers set here), without dialing.
+func (n *node) setGate(o Options, from ...*node) *Peers {
+	o.Self = n.id
+	o.Peers = map[int32]string{}
+	for _, f := range from {
+		o.Peers[f.id] = f.addr
+	}
+	p := New(o)
+	n.gate.Store(p)
+	n.t.Cleanup(p.Close)
 	return p
 }
 
@@ -179,8 +213,8 @@ func payload(from, to int32, i, size int) []byte {
 	return b
 }
 
-// checkMessages compares what a node received from one sender with want, hellos first
-// removed; it fails the test on a difference.
+// checkMessages compares what a node received from one sender with want; it fails the test on a
+// difference.
 func checkMessages(t *testing.T, what string, got, want []message) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -194,7 +228,16 @@ func checkMessages(t *testing.T, what string, got, want []message) {
 	}
 }
 
+// testSecrets are the two ways to run a cluster: peers known by address, or proving a secret.
+var testSecrets = []struct{ name, secret string }{{"no secret", ""}, {"secret", "correct horse battery staple"}}
+
 func TestMessagesArriveIntactAndInOrder(t *testing.T) {
+	for _, s := range testSecrets {
+		t.Run(s.name, func(t *testing.T) { testMessagesArriveIntactAndInOrder(t, s.secret) })
+	}
+}
+
+func testMessagesArriveIntactAndInOrder(t *testing.T, secret string) {
 	nodes := []*node{startNode(t, 0, true), startNode(t, 1, true), startNode(t, 2, true)}
 	peers := make([]*Peers, len(nodes))
 	for i, n := range nodes {
@@ -204,7 +247,7 @@ func TestMessagesArriveIntactAndInOrder(t *testing.T) {
 				others = append(others, m)
 			}
 		}
-		peers[i] = startPeers(t, n, Options{}, others...)
+		peers[i] = startPeers(t, n, Options{Secret: secret}, others...)
 	}
 	for i, p := range peers {
 		for j := range nodes {
@@ -249,15 +292,17 @@ func TestMessagesArriveIntactAndInOrder(t *testing.T) {
 	for pair, msgs := range want {
 		from, to := pair[0], pair[1]
 		rec := nodes[to].rec
-		waitFor(t, fmt.Sprintf("node %d's messages to node %d", from, to), func() bool { return len(rec.from(from)) >= len(msgs)+1 })
-		got := rec.from(from)
-		if got[0].kind != KindHello || len(got[0].payload) != 0 {
-			t.Fatalf("node %d's first message to node %d is kind %d with %d bytes, want an empty hello", from, to, got[0].kind, len(got[0].payload))
-		}
-		checkMessages(t, fmt.Sprintf("node %d to node %d", from, to), got[1:], msgs)
+		waitFor(t, fmt.Sprintf("node %d's messages to node %d", from, to), func() bool { return len(rec.from(from)) >= len(msgs) })
+		// The hello was the core's and the gate's: the handler sees the messages only.
+		checkMessages(t, fmt.Sprintf("node %d to node %d", from, to), rec.from(from), msgs)
 		st := peers[from].Stats(to)
 		if st.Sent != uint64(len(msgs)+1) || st.Dropped != 0 || st.Connects != 1 || !st.Connected {
 			t.Errorf("node %d's stats for node %d: %+v", from, to, st)
+		}
+	}
+	for _, n := range nodes {
+		if r := n.server.PeerRefused(); r != 0 {
+			t.Errorf("node %d refused %d connections", n.id, r)
 		}
 	}
 	for _, p := range peers {
@@ -267,9 +312,15 @@ func TestMessagesArriveIntactAndInOrder(t *testing.T) {
 }
 
 func TestReconnectAfterPeerRestart(t *testing.T) {
+	for _, s := range testSecrets {
+		t.Run(s.name, func(t *testing.T) { testReconnectAfterPeerRestart(t, s.secret) })
+	}
+}
+
+func testReconnectAfterPeerRestart(t *testing.T, secret string) {
 	a, b := startNode(t, 1, true), startNode(t, 2, true)
 	obs, logs := observer.New(zapcore.InfoLevel)
-	p := startPeers(t, a, Options{Logger: zap.New(obs)}, b)
+	p := startPeers(t, a, Options{Logger: zap.New(obs), Secret: secret}, b)
 	waitFor(t, "the connection", func() bool { return p.Connected(2) })
 
 	var want []message
@@ -284,7 +335,7 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 		}
 	}
 	sendSome(0, 10)
-	waitFor(t, "the first messages", func() bool { return len(b.rec.from(1)) == 11 })
+	waitFor(t, "the first messages", func() bool { return len(b.rec.from(1)) == 10 })
 
 	b.stop()
 	waitFor(t, "the connection to go down", func() bool { return !p.Connected(2) })
@@ -296,13 +347,13 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 	b.start(b.addr) // the same port
 	waitFor(t, "the connection to come back", func() bool { return p.Connected(2) })
 	sendSome(10, 10)
-	waitFor(t, "the messages after the restart", func() bool { return len(b.rec.from(1)) == 22 })
+	waitFor(t, "the messages after the restart", func() bool { return len(b.rec.from(1)) == 20 })
 
-	got := b.rec.from(1)
-	if got[0].kind != KindHello || got[11].kind != KindHello {
-		t.Fatalf("kinds %d and %d open the two connections, want hellos", got[0].kind, got[11].kind)
+	// The second connection was admitted by its own hello (a new nonce with a secret).
+	checkMessages(t, "node 1 to node 2", b.rec.from(1), want)
+	if r := b.server.PeerRefused(); r != 0 {
+		t.Errorf("node 2 refused %d connections", r)
 	}
-	checkMessages(t, "node 1 to node 2", append(got[1:11:11], got[12:]...), want)
 	if st := p.Stats(2); st.Connects != 2 || st.Dropped != 100 {
 		t.Errorf("stats %+v, want 2 connections and 100 messages dropped", st)
 	}
@@ -490,7 +541,7 @@ func TestTooLargeMessageDropped(t *testing.T) {
 	if !p.Send(2, KindRaft, make([]byte, 1<<10-proto.RequestHeaderLen-proto.PeerHeaderLen)) {
 		t.Error("a message of exactly a frame was dropped")
 	}
-	waitFor(t, "the message", func() bool { return len(b.rec.from(1)) == 2 })
+	waitFor(t, "the message", func() bool { return len(b.rec.from(1)) == 1 })
 }
 
 func TestInboundPassesConfiguredPeersOnly(t *testing.T) {
@@ -574,6 +625,8 @@ func expectPing(t *testing.T, c net.Conn, corr int32) {
 
 func TestHostilePeerFramesCloseTheConnection(t *testing.T) {
 	h, n := startNode(t, 1, true), startNode(t, 2, false)
+	h.setGate(Options{}, &node{id: 7, addr: "127.0.0.1:1"}) // node 7 is a peer on loopback
+	hello := (&proto.PeerRequest{From: 7, Kind: int8(KindHello), Payload: []byte{}}).AppendTo(nil)
 	valid := (&proto.PeerRequest{From: 7, Kind: 1, Payload: []byte("ok")}).AppendTo(nil)
 	bodies := map[string][]byte{
 		"empty":                 nil,
@@ -595,7 +648,7 @@ func TestHostilePeerFramesCloseTheConnection(t *testing.T) {
 	}
 	for name, body := range bodies {
 		c := dial(t, h.addr)
-		if _, err := c.Write(peerFrame(1, 5, body)); err != nil {
+		if _, err := c.Write(append(peerFrame(1, 4, hello), peerFrame(1, 5, body)...)); err != nil {
 			t.Fatal(err)
 		}
 		expectClosed(t, c, name)
@@ -603,7 +656,7 @@ func TestHostilePeerFramesCloseTheConnection(t *testing.T) {
 	}
 	for _, version := range []int16{0, 2, -1} {
 		c := dial(t, h.addr)
-		if _, err := c.Write(peerFrame(version, 5, valid)); err != nil {
+		if _, err := c.Write(append(peerFrame(1, 4, hello), peerFrame(version, 5, valid)...)); err != nil {
 			t.Fatal(err)
 		}
 		expectClosed(t, c, fmt.Sprintf("version %d", version))
@@ -611,7 +664,7 @@ func TestHostilePeerFramesCloseTheConnection(t *testing.T) {
 	}
 	// A broker that takes no peer traffic closes the connection at the first Peer frame.
 	c := dial(t, n.addr)
-	if _, err := c.Write(peerFrame(1, 5, valid)); err != nil {
+	if _, err := c.Write(peerFrame(1, 5, hello)); err != nil {
 		t.Fatal(err)
 	}
 	expectClosed(t, c, "a broker without a PeerHandler")
@@ -620,7 +673,7 @@ func TestHostilePeerFramesCloseTheConnection(t *testing.T) {
 	// Valid Peer frames are never answered: the Ping behind them gets the first response.
 	c = dial(t, h.addr)
 	defer c.Close()
-	var batch []byte
+	batch := peerFrame(1, 4, hello)
 	for i := int32(0); i < 3; i++ {
 		batch = append(batch, peerFrame(1, i, valid)...)
 	}
@@ -648,7 +701,10 @@ func TestPeersCloseWhileConnected(t *testing.T) {
 	a, b := startNode(t, 1, true), startNode(t, 2, true)
 	p := startPeers(t, a, Options{}, b)
 	waitFor(t, "the connection", func() bool { return p.Connected(2) })
-	waitFor(t, "the hello", func() bool { return len(b.rec.from(1)) == 1 })
+	if !p.Send(2, KindRaft, []byte("before Close")) {
+		t.Fatal("a message to a connected peer dropped")
+	}
+	waitFor(t, "the message", func() bool { return len(b.rec.from(1)) == 1 })
 	p.Close()
 	p.Close()
 	if p.Connected(2) || p.Send(2, KindRaft, []byte("after Close")) {
@@ -656,6 +712,6 @@ func TestPeersCloseWhileConnected(t *testing.T) {
 	}
 	noPeerGoroutines(t)
 	if b.rec.total() != 1 {
-		t.Fatalf("node 2 got %d messages, want the hello only", b.rec.total())
+		t.Fatalf("node 2 got %d messages, want the one sent before Close", b.rec.total())
 	}
 }
