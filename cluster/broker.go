@@ -107,6 +107,8 @@ type Topic struct {
 	Replicas []*Replica
 	// Partitions are the partitions' assignments (replicas, ISR, leader, epochs), by partition.
 	Partitions []meta.Partition
+
+	src *meta.Topic // the metadata it was built from (a node of a cluster): unchanged, it is reused
 }
 
 // Snapshot is an immutable view of the cluster: its nodes and topics.

@@ -152,6 +152,11 @@ func (b *Broker) applyImage(img *meta.Image) {
 		if ot != nil && ot.ID != mt.ID {
 			ot = nil
 		}
+		if ot != nil && ot.src == mt {
+			// Images share the topics a command did not change: so do snapshots.
+			next.Topics[name] = ot
+			continue
+		}
 		var cfg *TopicConfig
 		if ot != nil && overridesEqual(ot.Config.Overrides, mt.Configs) {
 			cfg = ot.Config
@@ -164,7 +169,7 @@ func (b *Broker) applyImage(img *meta.Image) {
 			cfg = c
 		}
 		t := &Topic{Name: name, ID: mt.ID, Config: cfg, ReplicationFactor: mt.ReplicationFactor, Internal: mt.Internal,
-			Replicas: make([]*Replica, len(mt.Partitions)), Partitions: mt.Partitions}
+			Replicas: make([]*Replica, len(mt.Partitions)), Partitions: mt.Partitions, src: mt}
 		for p := range mt.Partitions {
 			mp := &mt.Partitions[p]
 			var r *Replica

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -664,14 +665,24 @@ func (l raftLogger) Debug(v ...any)                   { l.s.Debug(v...) }
 func (l raftLogger) Debugf(format string, v ...any)   { l.s.Debugf(format, v...) }
 func (l raftLogger) Error(v ...any)                   { l.s.Error(v...) }
 func (l raftLogger) Errorf(format string, v ...any)   { l.s.Errorf(format, v...) }
-func (l raftLogger) Info(v ...any)                    { l.s.Info(v...) }
-func (l raftLogger) Infof(format string, v ...any)    { l.s.Infof(format, v...) }
+func (l raftLogger) Info(v ...any)                    { l.s.Debug(v...) }
+func (l raftLogger) Infof(format string, v ...any)    { l.infof(format, v...) }
 func (l raftLogger) Warning(v ...any)                 { l.s.Warn(v...) }
 func (l raftLogger) Warningf(format string, v ...any) { l.s.Warnf(format, v...) }
 func (l raftLogger) Fatal(v ...any)                   { l.s.Panic(v...) }
 func (l raftLogger) Fatalf(format string, v ...any)   { l.s.Panicf(format, v...) }
 func (l raftLogger) Panic(v ...any)                   { l.s.Panic(v...) }
 func (l raftLogger) Panicf(format string, v ...any)   { l.s.Panicf(format, v...) }
+
+// infof logs at info level what an operator follows (leaders won and lost) and at debug level
+// the rest of raft's chatter (votes, terms, configuration replays).
+func (l raftLogger) infof(format string, v ...any) {
+	if strings.Contains(format, "became leader") || strings.Contains(format, "elected leader") || strings.Contains(format, "lost leader") {
+		l.s.Infof(format, v...)
+		return
+	}
+	l.s.Debugf(format, v...)
+}
 
 func cloneConfState(cs *raftpb.ConfState) *raftpb.ConfState {
 	if cs == nil {

@@ -22,7 +22,7 @@ func liveNodes(c *nodetest.Cluster, id int32) int {
 	return len(n.Broker.Snapshot().LiveNodes())
 }
 
-func waitRegistered(t *testing.T, c *nodetest.Cluster, want int) {
+func waitRegistered(t testing.TB, c *nodetest.Cluster, want int) {
 	t.Helper()
 	c.Eventually(wait, "every running node to list every node as live", func() bool {
 		for _, id := range c.Running() {
