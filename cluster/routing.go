@@ -81,6 +81,17 @@ func (b *Broker) ControllerID() int32 {
 	return b.opts.Store.ControllerID()
 }
 
+// ClusterSize is how many nodes the cluster has (its controller's voters; 1 on a single node).
+func (b *Broker) ClusterSize() int {
+	if v, ok := b.opts.Store.(interface{ Voters() []int32 }); ok {
+		return len(v.Voters())
+	}
+	if b.opts.Store != nil {
+		return max(1, len(b.snapshot.Load().Nodes))
+	}
+	return 1
+}
+
 // Clustered reports whether this node is one of a cluster's (its metadata is the controller's).
 func (b *Broker) Clustered() bool { return b.opts.Store != nil }
 

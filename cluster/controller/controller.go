@@ -164,6 +164,9 @@ func (c *Controller) ControllerID() int32 {
 	return -1
 }
 
+// Voters are the ids of every node of the cluster.
+func (c *Controller) Voters() []int32 { return append([]int32(nil), c.opts.Voters...) }
+
 // Incarnation is this node's incarnation; 0 until it has registered.
 func (c *Controller) Incarnation() uint64 { return c.incarnation.Load() }
 

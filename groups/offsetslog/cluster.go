@@ -95,6 +95,10 @@ func (f *follower) follow(s *cluster.Snapshot) {
 	}
 }
 
+// placementWait is how long the offsets topic waits for every node of the cluster to register
+// before it is created over those that have.
+const placementWait = 30 * time.Second
+
 // ensureTopic creates the offsets topic through the controller, retrying with backoff (and at
 // once when a client asks for it) until it exists (the controller answers TOPIC_ALREADY_EXISTS
 // when another node created it first: this node's metadata has it soon) or the coordinator
@@ -103,6 +107,7 @@ func (f *follower) ensureTopic() {
 	defer close(f.created)
 	wait := createRetryMin
 	last := time.Time{}
+	started := time.Now()
 	for attempt := 0; ; attempt++ {
 		if t := f.b.Snapshot().Topics[groups.OffsetsTopic]; t != nil {
 			f.compact(t)
@@ -111,6 +116,16 @@ func (f *follower) ensureTopic() {
 		// Never faster than createRetryMin, however often clients ask.
 		if d := createRetryMin - time.Since(last); d > 0 && !f.sleep(d) {
 			return
+		}
+		if live := len(f.b.Snapshot().LiveNodes()); live < f.b.ClusterSize() && time.Since(started) < placementWait {
+			// Its partitions are placed over the nodes registered now: wait a while for all of
+			// them, so that every node coordinates its share of the groups.
+			select {
+			case <-f.c.Closing():
+				return
+			case <-time.After(createRetryMin):
+			}
+			continue
 		}
 		last = time.Now()
 		err := f.b.CreateTopic(topicSpec(f.partitions), false)

@@ -8,6 +8,7 @@ import (
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/cluster/meta"
 	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/groups"
 	"github.com/thorstream/thorstream/reactor/node/nodetest"
 )
 
@@ -384,4 +385,24 @@ func TestClusterCleanStopIsAControlledShutdown(t *testing.T) {
 	}
 	c.StartNode(victim)
 	waitRegistered(t, c, 3)
+}
+
+// The offsets topic waits for every node to register, so a node that starts last still
+// coordinates its share of the groups.
+func TestClusterOffsetsTopicWaitsForEveryNode(t *testing.T) {
+	c := nodetest.Start(t, nodetest.Options{Later: []int32{2}})
+	c.Controller(wait)
+	waitRegistered(t, c, 2)
+	if c.Node(0).Broker.Snapshot().Topics[groups.OffsetsTopic] != nil {
+		t.Fatal("the offsets topic was created before every node registered")
+	}
+	c.StartNode(2)
+	c.Eventually(wait, "the offsets topic, led by every node in turn", func() bool {
+		ls := leadersOf(c, 0, groups.OffsetsTopic)
+		count := map[int32]int{}
+		for _, l := range ls {
+			count[l]++
+		}
+		return len(ls) > 0 && count[0] > 0 && count[1] > 0 && count[2] > 0
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -37,6 +38,8 @@ type Options struct {
 	Broker func(*cluster.Options)
 	// Verbose logs every node to the test log.
 	Verbose bool
+	// Later are nodes Start leaves stopped (StartNode starts them).
+	Later []int32
 }
 
 // Cluster is N nodes in this process.
@@ -79,8 +82,10 @@ func Start(t testing.TB, o Options) *Cluster {
 		c.kafka = append(c.kafka, ports[2*i+1])
 	}
 	t.Cleanup(c.StopAll)
-	for i := range o.Nodes {
-		c.StartNode(int32(i))
+	for i := range int32(o.Nodes) {
+		if !slices.Contains(o.Later, i) {
+			c.StartNode(i)
+		}
 	}
 	return c
 }
