@@ -343,7 +343,7 @@ func (b *Broker) Logger() *zap.Logger { return b.logger }
 // ClusterID is the cluster's id, created with the data directory.
 func (b *Broker) ClusterID() string {
 	if b.cs != nil {
-		return clusterIDOf(b.cs.store.Image())
+		return b.cs.store.Image().ClusterID // "" until the first controller names the cluster
 	}
 	return b.clusterID
 }

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -451,6 +450,3 @@ func (b *Broker) newProducerIDClustered() (int64, error) {
 	cs.pidNext++
 	return id, nil
 }
-
-// clusterIDOf is the cluster's id once the controller named it ("" before).
-func clusterIDOf(img *meta.Image) string { return strings.TrimSpace(img.ClusterID) }
