@@ -80,6 +80,8 @@ type Config struct {
 	// which a node is fenced.
 	ClusterHeartbeatMs      int64
 	ClusterSessionTimeoutMs int64
+	// ClusterSecret proves the peer connections between the nodes (empty: by address only).
+	ClusterSecret string
 }
 
 // setting is one configuration item: its variable, flag, default and parser.
@@ -242,6 +244,13 @@ func settings() []setting {
 		{"THORSTREAM_CLUSTER_SESSION_TIMEOUT_MS", "cluster-session-timeout-ms", "2000", "a node of a cluster silent this long is fenced: the partitions it leads get other leaders, or none", func(c *Config, v string) (err error) {
 			c.ClusterSessionTimeoutMs, err = parseDurationMillis(v, 1)
 			return err
+		}},
+		{"THORSTREAM_CLUSTER_SECRET", "cluster-secret", "", "the secret every node of a cluster shares, proving the peer connections (empty: peers are trusted by their addresses); at least 16 bytes, the same on every node", func(c *Config, v string) error {
+			if v != "" && len(v) < minClusterSecret {
+				return fmt.Errorf("a secret of %d bytes is too short: use at least %d (for example: openssl rand -hex 32)", len(v), minClusterSecret)
+			}
+			c.ClusterSecret = v
+			return nil
 		}},
 		{"THORSTREAM_GROUP_INITIAL_REBALANCE_DELAY_MS", "group-initial-rebalance-delay-ms", "3000", "how long a new consumer group waits for more members before its first rebalance (Kafka's group.initial.rebalance.delay.ms; 0: none)", func(c *Config, v string) (err error) {
 			c.GroupInitialRebalanceDelayMs, err = parseDurationMillis(v, 0)
@@ -459,6 +468,9 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 	}
 	return c, nil
 }
+
+// minClusterSecret is the shortest THORSTREAM_CLUSTER_SECRET taken: a shorter one is guessed.
+const minClusterSecret = 16
 
 // autoMaxPartitions is THORSTREAM_MAX_PARTITIONS=auto: cluster.DefaultMaxPartitions, or fewer
 // when three descriptors a partition (one segment's .log, .index and .timeindex) would take more

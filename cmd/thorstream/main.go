@@ -93,6 +93,7 @@ func serve(cfg *Config, logger *zap.Logger) error {
 		KafkaAddr:         cfg.KafkaAddr,
 		KafkaAdvertised:   cfg.KafkaAdvertised,
 		Peers:             peers,
+		ClusterSecret:     cfg.ClusterSecret,
 		HeartbeatInterval: time.Duration(cfg.ClusterHeartbeatMs) * time.Millisecond,
 		SessionTimeout:    time.Duration(cfg.ClusterSessionTimeoutMs) * time.Millisecond,
 		Broker: cluster.Options{
