@@ -40,6 +40,8 @@ type Options struct {
 	Verbose bool
 	// Later are nodes Start leaves stopped (StartNode starts them).
 	Later []int32
+	// ClusterSecret is every node's node.Config ClusterSecret (empty: peers known by address).
+	ClusterSecret string
 }
 
 // Cluster is N nodes in this process.
@@ -115,6 +117,7 @@ func (c *Cluster) StartNode(id int32) {
 		Addr:              c.addrs[id],
 		KafkaAddr:         c.kafka[id],
 		Peers:             peers,
+		ClusterSecret:     c.opts.ClusterSecret,
 		HeartbeatInterval: c.opts.HeartbeatInterval,
 		SessionTimeout:    c.opts.SessionTimeout,
 		TickInterval:      c.opts.TickInterval,
