@@ -1,28 +1,29 @@
-package cluster
+package cluster_test
 
 import (
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/cluster/clustertest"
 	"github.com/thorstream/thorstream/cluster/meta"
-	"github.com/thorstream/thorstream/groups/offsetslog/fakestore"
 	"github.com/thorstream/thorstream/log/vfs"
 )
 
 // TestOnMetadata: a watcher sees the current snapshot when it registers, then every snapshot
 // the node publishes, in order, with this node's replicas of the partitions it hosts.
 func TestOnMetadata(t *testing.T) {
-	store := fakestore.New(fakestore.Image(1, []meta.Node{fakestore.Node(0), fakestore.Node(1)},
-		fakestore.Topic("a", 1, false, fakestore.Led(0), fakestore.Led(1))))
-	b, err := Open(Options{NodeID: 0, DataDir: "/data", FS: vfs.NewMem(), OpenStore: func() (MetadataStore, error) { return store, nil }})
+	store := clustertest.New(clustertest.Image(1, []meta.Node{clustertest.Node(0), clustertest.Node(1)},
+		clustertest.Topic("a", 1, false, clustertest.Led(0), clustertest.Led(1))))
+	b, err := cluster.Open(cluster.Options{NodeID: 0, DataDir: "/data", FS: vfs.NewMem(), OpenStore: func() (cluster.MetadataStore, error) { return store, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 	var mu sync.Mutex
-	var seen []*Snapshot
-	b.OnMetadata(func(s *Snapshot) {
+	var seen []*cluster.Snapshot
+	b.OnMetadata(func(s *cluster.Snapshot) {
 		mu.Lock()
 		seen = append(seen, s)
 		mu.Unlock()
@@ -45,7 +46,7 @@ func TestOnMetadata(t *testing.T) {
 	}
 	// One image at a time: the node applies the latest image, skipping any it had no time for.
 	store.Update(func(img *meta.Image) {
-		img.Topics["b"] = fakestore.Topic("b", 2, false, fakestore.Led(1))
+		img.Topics["b"] = clustertest.Topic("b", 2, false, clustertest.Led(1))
 	})
 	waitSeen(2)
 	store.Update(func(img *meta.Image) {
@@ -73,14 +74,14 @@ func TestOnMetadata(t *testing.T) {
 
 // TestOnMetadataSingleNode: on a single node the watcher runs once, with the current snapshot.
 func TestOnMetadataSingleNode(t *testing.T) {
-	b, err := Open(Options{DataDir: "/data", FS: vfs.NewMem()})
+	b, err := cluster.Open(cluster.Options{DataDir: "/data", FS: vfs.NewMem()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 	calls := 0
-	b.OnMetadata(func(*Snapshot) { calls++ })
-	if err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1, ReplicationFactor: 1}, false); err != nil {
+	b.OnMetadata(func(*cluster.Snapshot) { calls++ })
+	if err := b.CreateTopic(cluster.TopicSpec{Name: "t", Partitions: 1, ReplicationFactor: 1}, false); err != nil {
 		t.Fatal(err)
 	}
 	if calls != 1 {

@@ -5,10 +5,10 @@ import (
 	"time"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/cluster/clustertest"
 	"github.com/thorstream/thorstream/cluster/meta"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/groups"
-	"github.com/thorstream/thorstream/groups/offsetslog/fakestore"
 	"github.com/thorstream/thorstream/log/vfs"
 )
 
@@ -16,7 +16,7 @@ import (
 
 const self int32 = 0
 
-func openClustered(t *testing.T, store *fakestore.Store) *cluster.Broker {
+func openClustered(t *testing.T, store *clustertest.Store) *cluster.Broker {
 	t.Helper()
 	b, err := cluster.Open(cluster.Options{NodeID: self, DataDir: "/data", FS: vfs.NewMem(),
 		OpenStore: func() (cluster.MetadataStore, error) { return store, nil }})
@@ -70,7 +70,7 @@ func commitCode(t *testing.T, c *groups.Coordinator, group string, offset int64)
 func nodes(ids ...int32) []meta.Node {
 	var ns []meta.Node
 	for _, id := range ids {
-		ns = append(ns, fakestore.Node(id))
+		ns = append(ns, clustertest.Node(id))
 	}
 	return ns
 }
@@ -103,7 +103,7 @@ func itoa(i int) string {
 // neither blocks nor fails), hosts nothing, and keeps proposing the offsets topic until a
 // controller takes it; then it hosts the partitions it leads, and only those.
 func TestClusteredStartWithoutController(t *testing.T) {
-	store := fakestore.New(fakestore.Image(1, nodes(0, 1, 2)))
+	store := clustertest.New(clustertest.Image(1, nodes(0, 1, 2)))
 	b := openClustered(t, store)
 	started := time.Now()
 	c := startClusteredCoordinator(t, b)
@@ -148,7 +148,7 @@ func TestClusteredStartWithoutController(t *testing.T) {
 // created the offsets topic before this node's metadata had it) ends the creation; the topic's
 // own partition count places the groups.
 func TestClusteredTopicCreatedElsewhere(t *testing.T) {
-	store := fakestore.New(fakestore.Image(1, nodes(0, 1)))
+	store := clustertest.New(clustertest.Image(1, nodes(0, 1)))
 	b := openClustered(t, store)
 	cfg := groups.DefaultConfig()
 	f := startClustered(b, cfg, Options{})
@@ -160,11 +160,11 @@ func TestClusteredTopicCreatedElsewhere(t *testing.T) {
 	waitUntil(t, "a proposal", func() bool { return len(store.Proposals()) >= 1 })
 	parts := make([]meta.Partition, 4)
 	for p := range parts {
-		parts[p] = fakestore.Led(int32(p % 2))
+		parts[p] = clustertest.Led(int32(p % 2))
 	}
 	// The controller has the topic; this node has not applied it yet.
 	store.Prepare(func(img *meta.Image) {
-		img.Topics[groups.OffsetsTopic] = fakestore.Topic(groups.OffsetsTopic, 9, true, parts...)
+		img.Topics[groups.OffsetsTopic] = clustertest.Topic(groups.OffsetsTopic, 9, true, parts...)
 	})
 	store.SetController(1)
 	c.WantLog()
@@ -197,9 +197,9 @@ func TestClusteredLeadershipMoves(t *testing.T) {
 				parts[p].Replicas = []int32{self, l}
 			}
 		}
-		return fakestore.Topic(groups.OffsetsTopic, 7, true, parts...)
+		return clustertest.Topic(groups.OffsetsTopic, 7, true, parts...)
 	}
-	store := fakestore.New(fakestore.Image(1, nodes(0, 1), lead(self, 1, 1)))
+	store := clustertest.New(clustertest.Image(1, nodes(0, 1), lead(self, 1, 1)))
 	b := openClustered(t, store)
 	c := startClusteredCoordinator(t, b)
 	g1 := groupOf(t, 1, partitions)

@@ -5,18 +5,18 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/thorstream/thorstream/cluster/clustertest"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/codec/proto"
-	"github.com/thorstream/thorstream/reactor/internal/fakemeta"
 )
 
-// newClusterEnv is a binary-protocol server on node fakemeta.Self of the fakemeta.Cluster image:
-// it leads partition 0 of fakemeta.Topic, nodes 2 and 0 lead partitions 1 and 3, and partition 2
+// newClusterEnv is a binary-protocol server on node clustertest.Self of the clustertest.Cluster image:
+// it leads partition 0 of clustertest.Routed, nodes 2 and 0 lead partitions 1 and 3, and partition 2
 // has no leader.
 func newClusterEnv(t *testing.T) *env {
 	t.Helper()
-	store := fakemeta.NewStore(fakemeta.Cluster(), fakemeta.Controller)
-	b := fakemeta.Open(t, fakemeta.Self, store)
+	store := clustertest.Fixed(clustertest.Cluster(), clustertest.Controller)
+	b := clustertest.Open(t, clustertest.Self, store)
 	s, err := NewServer(Options{Broker: b, AdvertisedAddr: "broker.local:9092"})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func newClusterEnv(t *testing.T) *env {
 func TestClusterBinaryMetadata(t *testing.T) {
 	e := newClusterEnv(t)
 	var resp proto.MetadataResponse
-	e.call(proto.KeyMetadata, &proto.MetadataRequest{Topics: []string{fakemeta.Topic}}, &resp)
+	e.call(proto.KeyMetadata, &proto.MetadataRequest{Topics: []string{clustertest.Routed}}, &resp)
 	var brokers []string
 	for _, b := range resp.Brokers {
 		brokers = append(brokers, fmt.Sprintf("%d@%s:%d", b.NodeID, b.Host, b.Port))
@@ -40,13 +40,13 @@ func TestClusterBinaryMetadata(t *testing.T) {
 	if want := []string{"0@n0.bin:9000", "1@broker.local:9092", "2@n2.bin:9001", "4@n4.bin:9000"}; !slices.Equal(brokers, want) {
 		t.Errorf("brokers %v, want %v", brokers, want)
 	}
-	if resp.ControllerID != fakemeta.Controller || resp.ClusterID != "fake-cluster" {
+	if resp.ControllerID != clustertest.Controller || resp.ClusterID != "fake-cluster" {
 		t.Errorf("controller %d cluster %q", resp.ControllerID, resp.ClusterID)
 	}
 	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
 		t.Fatalf("topics %+v", resp.Topics)
 	}
-	mt := fakemeta.Cluster().Topics[fakemeta.Topic]
+	mt := clustertest.Cluster().Topics[clustertest.Routed]
 	got := resp.Topics[0].Partitions
 	if len(got) != len(mt.Partitions) {
 		t.Fatalf("%d partitions, want %d", len(got), len(mt.Partitions))
@@ -69,7 +69,7 @@ func TestClusterBinaryMetadata(t *testing.T) {
 // without asking for metadata; no leader: LEADER_NOT_AVAILABLE without a hint.
 func TestClusterBinaryRouting(t *testing.T) {
 	e := newClusterEnv(t)
-	self := proto.LeaderHint{ID: fakemeta.Self, Addr: "broker.local:9092"}
+	self := proto.LeaderHint{ID: clustertest.Self, Addr: "broker.local:9092"}
 	type answer struct {
 		code errcode.Code
 		hint proto.LeaderHint
@@ -83,7 +83,7 @@ func TestClusterBinaryRouting(t *testing.T) {
 	}
 	partitions := []int32{0, 1, 2, 3, 9}
 
-	preq := &proto.ProduceRequest{Acks: proto.AcksAll, TimeoutMs: 1000, Topics: []proto.ProduceTopic{{Name: []byte(fakemeta.Topic)}}}
+	preq := &proto.ProduceRequest{Acks: proto.AcksAll, TimeoutMs: 1000, Topics: []proto.ProduceTopic{{Name: []byte(clustertest.Routed)}}}
 	for _, p := range partitions {
 		preq.Topics[0].Partitions = append(preq.Topics[0].Partitions, proto.ProducePartition{Partition: p, Records: makeBatch(2, testNow.UnixMilli(), 1)})
 	}
@@ -99,7 +99,7 @@ func TestClusterBinaryRouting(t *testing.T) {
 	}
 
 	// An error answers the fetch at once, whatever minBytes and maxWait ask.
-	freq := &proto.FetchRequest{MaxWaitMs: 10_000, MinBytes: 1 << 20, MaxBytes: 1 << 20, Topics: []proto.FetchTopic{{Name: []byte(fakemeta.Topic)}}}
+	freq := &proto.FetchRequest{MaxWaitMs: 10_000, MinBytes: 1 << 20, MaxBytes: 1 << 20, Topics: []proto.FetchTopic{{Name: []byte(clustertest.Routed)}}}
 	for _, p := range partitions {
 		freq.Topics[0].Partitions = append(freq.Topics[0].Partitions, proto.FetchPartition{Partition: p, PartitionMaxBytes: 1 << 20})
 	}
@@ -114,7 +114,7 @@ func TestClusterBinaryRouting(t *testing.T) {
 		t.Errorf("Fetch partition 0: high watermark %d, %d record bytes", p.HighWatermark, len(p.Records))
 	}
 
-	lreq := &proto.ListOffsetsRequest{Topics: []proto.ListOffsetsTopic{{Name: fakemeta.Topic}}}
+	lreq := &proto.ListOffsetsRequest{Topics: []proto.ListOffsetsTopic{{Name: clustertest.Routed}}}
 	for _, p := range partitions {
 		lreq.Topics[0].Partitions = append(lreq.Topics[0].Partitions, proto.ListOffsetsPartition{Partition: p, Timestamp: proto.TimestampLatest})
 	}
@@ -132,7 +132,7 @@ func TestClusterBinaryRouting(t *testing.T) {
 	// BrokerStatus counts what this node hosts: one partition of the topic.
 	var sresp proto.BrokerStatusResponse
 	e.call(proto.KeyBrokerStatus, &proto.BrokerStatusRequest{}, &sresp)
-	if sresp.Topics != 1 || sresp.Partitions != 1 || sresp.NodeID != fakemeta.Self {
+	if sresp.Topics != 1 || sresp.Partitions != 1 || sresp.NodeID != clustertest.Self {
 		t.Errorf("BrokerStatus: node %d, %d topics, %d partitions", sresp.NodeID, sresp.Topics, sresp.Partitions)
 	}
 }

@@ -6,11 +6,11 @@ import (
 	"time"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/cluster/clustertest"
 	"github.com/thorstream/thorstream/cluster/meta"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/codec/proto"
 	"github.com/thorstream/thorstream/groups"
-	"github.com/thorstream/thorstream/groups/offsetslog/fakestore"
 )
 
 // The binary protocol's group APIs and the group lag metric on node 0 of a cluster, over a fake
@@ -27,10 +27,10 @@ func ledBy(name string, id byte, internal bool, leaders ...int32) *meta.Topic {
 			parts[p].Replicas = []int32{groupSelf, l}
 		}
 	}
-	return fakestore.Topic(name, id, internal, parts...)
+	return clustertest.Topic(name, id, internal, parts...)
 }
 
-func newGroupClusterEnv(t *testing.T, store *fakestore.Store) *env {
+func newGroupClusterEnv(t *testing.T, store *clustertest.Store) *env {
 	t.Helper()
 	return newEnv(t, cluster.Options{NodeID: groupSelf, OpenStore: func() (cluster.MetadataStore, error) { return store, nil }})
 }
@@ -88,7 +88,7 @@ func (e *env) fetchCommitted(group, topic string, partition int32) (int64, int16
 // DescribeGroups) and is not listed; once this node leads the partition it serves the group, and
 // the offsets come back after the leadership went away and returned.
 func TestClusterBinaryGroupsFollowLeadership(t *testing.T) {
-	store := fakestore.New(fakestore.Image(1, []meta.Node{fakestore.Node(0), fakestore.Node(1)},
+	store := clustertest.New(clustertest.Image(1, []meta.Node{clustertest.Node(0), clustertest.Node(1)},
 		ledBy(groups.OffsetsTopic, 7, true, groupSelf, 1)))
 	e := newGroupClusterEnv(t, store)
 	here, there := groupInPartition(t, 0, 2), groupInPartition(t, 1, 2)
@@ -143,7 +143,7 @@ func TestClusterBinaryGroupsFollowLeadership(t *testing.T) {
 // TestClusterGroupLag: thorstream_group_lag reports the groups this node coordinates, and of
 // their commits only the partitions this node leads (their leaders report the others).
 func TestClusterGroupLag(t *testing.T) {
-	store := fakestore.New(fakestore.Image(1, []meta.Node{fakestore.Node(0), fakestore.Node(1)},
+	store := clustertest.New(clustertest.Image(1, []meta.Node{clustertest.Node(0), clustertest.Node(1)},
 		ledBy(groups.OffsetsTopic, 7, true, groupSelf),
 		ledBy("orders", 8, false, groupSelf, 1)))
 	e := newGroupClusterEnv(t, store)

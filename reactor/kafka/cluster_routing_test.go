@@ -8,9 +8,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/thorstream/thorstream/cluster/clustertest"
 	"github.com/thorstream/thorstream/cluster/meta"
 	"github.com/thorstream/thorstream/codec/errcode"
-	"github.com/thorstream/thorstream/reactor/internal/fakemeta"
 )
 
 // A node of a cluster lists every live node with a Kafka listener, the controller, and each
@@ -22,7 +22,7 @@ func TestClusterMetadata(t *testing.T) {
 			req := kmsg.NewPtrMetadataRequest()
 			req.Version = v
 			rt := kmsg.NewMetadataRequestTopic()
-			name := fakemeta.Topic
+			name := clustertest.Routed
 			rt.Topic = &name
 			req.Topics = []kmsg.MetadataRequestTopic{rt}
 			resp := e.call(req).(*kmsg.MetadataResponse)
@@ -42,14 +42,14 @@ func TestClusterMetadata(t *testing.T) {
 			if !slices.Equal(brokers, want) {
 				t.Errorf("brokers %v, want %v", brokers, want)
 			}
-			if resp.ControllerID != fakemeta.Controller {
-				t.Errorf("controller %d, want %d", resp.ControllerID, fakemeta.Controller)
+			if resp.ControllerID != clustertest.Controller {
+				t.Errorf("controller %d, want %d", resp.ControllerID, clustertest.Controller)
 			}
 			if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
 				t.Fatalf("topics %+v", resp.Topics)
 			}
-			img := fakemeta.Cluster()
-			mt := img.Topics[fakemeta.Topic]
+			img := clustertest.Cluster()
+			mt := img.Topics[clustertest.Routed]
 			got := resp.Topics[0].Partitions
 			if len(got) != len(mt.Partitions) {
 				t.Fatalf("%d partitions, want %d", len(got), len(mt.Partitions))
@@ -85,7 +85,7 @@ func TestClusterDescribeCluster(t *testing.T) {
 	req.Version = 1
 	req.EndpointType = endpointTypeBrokers
 	resp := e.call(req).(*kmsg.DescribeClusterResponse)
-	if resp.ErrorCode != 0 || resp.ControllerID != fakemeta.Controller || resp.ClusterID != "fake-cluster" {
+	if resp.ErrorCode != 0 || resp.ControllerID != clustertest.Controller || resp.ClusterID != "fake-cluster" {
 		t.Fatalf("error %d controller %d cluster %q", resp.ErrorCode, resp.ControllerID, resp.ClusterID)
 	}
 	var got []string
@@ -104,7 +104,7 @@ func produceTo(e *env, v int16, partitions ...int32) *kmsg.ProduceResponse {
 	req.Acks = -1
 	req.TimeoutMillis = 5000
 	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = fakemeta.Topic
+	rt.Topic = clustertest.Routed
 	for _, p := range partitions {
 		rp := kmsg.NewProduceRequestTopicPartition()
 		rp.Partition = p
@@ -171,7 +171,7 @@ func fetchFrom(e *env, v int16, partitions []int32, epochs []int32) *kmsg.FetchR
 	req.MinBytes = 1 << 20
 	req.MaxBytes = 1 << 20
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = fakemeta.Topic
+	rt.Topic = clustertest.Routed
 	for i, p := range partitions {
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = p
@@ -251,7 +251,7 @@ func TestClusterPartitionAdminRouting(t *testing.T) {
 	lo.Version = 7
 	lo.ReplicaID = -1
 	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = fakemeta.Topic
+	lt.Topic = clustertest.Routed
 	for p := int32(0); p < 4; p++ {
 		rp := kmsg.NewListOffsetsRequestTopicPartition()
 		rp.Partition, rp.Timestamp = p, -1
@@ -281,7 +281,7 @@ func TestClusterPartitionAdminRouting(t *testing.T) {
 	dr := kmsg.NewPtrDeleteRecordsRequest()
 	dr.Version = 2
 	dt := kmsg.NewDeleteRecordsRequestTopic()
-	dt.Topic = fakemeta.Topic
+	dt.Topic = clustertest.Routed
 	for p := int32(0); p < 4; p++ {
 		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
 		rp.Partition, rp.Offset = p, 1
@@ -294,7 +294,7 @@ func TestClusterPartitionAdminRouting(t *testing.T) {
 
 	dp := kmsg.NewPtrDescribeProducersRequest()
 	pt := kmsg.NewDescribeProducersRequestTopic()
-	pt.Topic = fakemeta.Topic
+	pt.Topic = clustertest.Routed
 	pt.Partitions = []int32{0, 1, 2, 3}
 	dp.Topics = []kmsg.DescribeProducersRequestTopic{pt}
 	if got := codes(e.call(dp)); !slices.Equal(got, want) {
@@ -313,7 +313,7 @@ func TestClusterPartitionAdminRouting(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{fakemeta.Topic + "-0"}; !slices.Equal(hosted, want) {
+	if want := []string{clustertest.Routed + "-0"}; !slices.Equal(hosted, want) {
 		t.Errorf("DescribeLogDirs: %v, want %v", hosted, want)
 	}
 }
@@ -322,8 +322,8 @@ func TestClusterPartitionAdminRouting(t *testing.T) {
 // that moves away is answered NOT_LEADER_OR_FOLLOWER naming its new leader.
 func TestClusterLeaderMoves(t *testing.T) {
 	e, store := newClusterEnv(t)
-	img := fakemeta.Cluster()
-	mt := *img.Topics[fakemeta.Topic]
+	img := clustertest.Cluster()
+	mt := *img.Topics[clustertest.Routed]
 	mt.Partitions = slices.Clone(mt.Partitions)
 	mt.Partitions[0] = meta.Partition{Replicas: []int32{0}, ISR: []int32{0}, Leader: 0, LeaderEpoch: 5}
 	mt.Partitions[3] = meta.Partition{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 3}
@@ -331,9 +331,9 @@ func TestClusterLeaderMoves(t *testing.T) {
 	for _, id := range img.NodeIDs {
 		nodes = append(nodes, *img.Nodes[id])
 	}
-	next := fakemeta.Image(img.Index+1, nodes, mt)
+	next := clustertest.Image(img.Index+1, nodes, &mt)
 	store.Set(next)
-	fakemeta.WaitApplied(t, e.broker, next.Index)
+	clustertest.WaitApplied(t, e.broker, next.Index)
 
 	ps := produceTo(e, 12, 0, 3).Topics[0].Partitions
 	if ps[0].ErrorCode != int16(errcode.NotLeaderOrFollower) || ps[0].CurrentLeader.LeaderID != 0 || ps[0].CurrentLeader.LeaderEpoch != 5 {

@@ -7,11 +7,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/thorstream/thorstream/cluster"
+	"github.com/thorstream/thorstream/cluster/clustertest"
 	"github.com/thorstream/thorstream/cluster/meta"
 	"github.com/thorstream/thorstream/codec/errcode"
 	"github.com/thorstream/thorstream/groups"
 	"github.com/thorstream/thorstream/groups/offsetslog"
-	"github.com/thorstream/thorstream/groups/offsetslog/fakestore"
 	"github.com/thorstream/thorstream/log/vfs"
 	"github.com/thorstream/thorstream/reactor/core"
 )
@@ -31,15 +31,15 @@ func offsetsTopic(leaders ...int32) *meta.Topic {
 			parts[p].Replicas = []int32{groupSelf, l}
 		}
 	}
-	return fakestore.Topic(groups.OffsetsTopic, 7, true, parts...)
+	return clustertest.Topic(groups.OffsetsTopic, 7, true, parts...)
 }
 
 func clusterNodes() []meta.Node {
-	return []meta.Node{fakestore.Node(0), fakestore.Node(1), fakestore.Node(2)}
+	return []meta.Node{clustertest.Node(0), clustertest.Node(1), clustertest.Node(2)}
 }
 
 // newGroupClusterEnv is a Kafka server on node 0 with its group coordinator, over store.
-func newGroupClusterEnv(t *testing.T, store *fakestore.Store) (*env, *groups.Coordinator) {
+func newGroupClusterEnv(t *testing.T, store *clustertest.Store) (*env, *groups.Coordinator) {
 	t.Helper()
 	b, err := cluster.Open(cluster.Options{NodeID: groupSelf, DataDir: "/data", FS: vfs.NewMem(),
 		OpenStore: func() (cluster.MetadataStore, error) { return store, nil }})
@@ -104,7 +104,7 @@ func findCoordinator(e *env, version int16, keys ...string) *kmsg.FindCoordinato
 // at its Kafka listener (this node at its advertised address), COORDINATOR_NOT_AVAILABLE for a
 // partition without a leader; version 4 answers each key on its own.
 func TestClusterFindCoordinator(t *testing.T) {
-	store := fakestore.New(fakestore.Image(1, clusterNodes(), offsetsTopic(groupSelf, 1, meta.NoLeader)))
+	store := clustertest.New(clustertest.Image(1, clusterNodes(), offsetsTopic(groupSelf, 1, meta.NoLeader)))
 	e, _ := newGroupClusterEnv(t, store)
 	here, there, nowhere := groupIn(t, 0, 3), groupIn(t, 1, 3), groupIn(t, 2, 3)
 	type want struct {
@@ -154,7 +154,7 @@ func TestClusterFindCoordinator(t *testing.T) {
 // answers COORDINATOR_NOT_AVAILABLE and has it created; once a controller takes the creation, the
 // answer is the partition's leader.
 func TestClusterFindCoordinatorCreatesOffsetsTopic(t *testing.T) {
-	store := fakestore.New(fakestore.Image(1, clusterNodes()))
+	store := clustertest.New(clustertest.Image(1, clusterNodes()))
 	e, _ := newGroupClusterEnv(t, store)
 	r := findCoordinator(e, 3, "app")
 	if r.ErrorCode != int16(errcode.CoordinatorNotAvailable) || r.NodeID != -1 {
@@ -201,7 +201,7 @@ func kafkaFetch(e *env, group string) (int64, int16) {
 // partition and serves the group; when the leadership goes away and comes back, the offsets
 // committed meanwhile come back with it.
 func TestClusterGroupRequestsFollowLeadership(t *testing.T) {
-	store := fakestore.New(fakestore.Image(1, clusterNodes(), offsetsTopic(groupSelf, 1, 1)))
+	store := clustertest.New(clustertest.Image(1, clusterNodes(), offsetsTopic(groupSelf, 1, 1)))
 	e, coord := newGroupClusterEnv(t, store)
 	g := groupIn(t, 1, 3)
 	pollUntil(t, "partition 0 to load", func() bool { return coord.Hosted(0) && coord.Ready() })

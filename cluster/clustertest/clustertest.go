@@ -1,23 +1,41 @@
-// Package fakestore is a cluster metadata store for tests: the images are built by hand (or
-// from the few commands it applies itself), so a test decides which node leads which partition,
-// and moves leaderships by publishing a new image. It satisfies cluster.MetadataStore.
-package fakestore
+// Package clustertest is a cluster's metadata without a controller, for tests: a
+// cluster.MetadataStore whose images are built by hand (nodes, topics, partition leaders and
+// epochs), so a test decides which node leads which partition and moves leaderships by
+// publishing a new image, and a cluster.Broker opened on it hosts the partitions the image
+// assigns to its node and routes the others away, as a node of a real cluster would.
+//
+// A store made by New applies the CreateTopics its broker proposes once SetController names a
+// controller; one made by Fixed names a controller and refuses every proposal. Cluster is a
+// ready-made five-node image for the request servers' tests.
+//
+// It imports cluster, so only external test packages (package cluster_test) of cluster itself
+// may use it.
+package clustertest
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"sync"
+	"testing"
+	"time"
 
+	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/cluster/meta"
 	"github.com/thorstream/thorstream/codec/errcode"
+	"github.com/thorstream/thorstream/log/vfs"
 )
+
+// ErrFixed answers every proposal to a store made by Fixed: its images are the test's.
+var ErrFixed = errors.New("clustertest: the images are set by the test")
 
 // Store is a MetadataStore whose images the test sets.
 type Store struct {
 	mu         sync.Mutex
 	img        *meta.Image
 	controller int32
+	fixed      bool
 	proposals  []meta.Command
 	changed    chan struct{}
 	closed     bool
@@ -29,6 +47,13 @@ func New(img *meta.Image) *Store {
 	return &Store{img: img, controller: -1, changed: make(chan struct{}, 1)}
 }
 
+// Fixed returns a store holding img, with node controller as the active controller, that
+// refuses every proposal with a retriable NOT_CONTROLLER (ErrFixed): nothing is replicated, the
+// images change only by Set, Update, Prepare and Publish.
+func Fixed(img *meta.Image, controller int32) *Store {
+	return &Store{img: img, controller: controller, fixed: true, changed: make(chan struct{}, 1)}
+}
+
 // Image is the current image.
 func (s *Store) Image() *meta.Image {
 	s.mu.Lock()
@@ -36,10 +61,10 @@ func (s *Store) Image() *meta.Image {
 	return s.img
 }
 
-// Changed is signalled after every Set.
+// Changed is signalled after every Set, Update, Publish and applied proposal.
 func (s *Store) Changed() <-chan struct{} { return s.changed }
 
-// ControllerID is the controller SetController named; -1: none.
+// ControllerID is the controller SetController (or Fixed) named; -1: none.
 func (s *Store) ControllerID() int32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -98,9 +123,15 @@ func (s *Store) Proposals() []meta.Command {
 }
 
 // Propose applies CreateTopics (each partition placed on one live node, round robin, which leads
-// it) and answers every other command INVALID_REQUEST. Without a controller it fails with a
-// retriable NOT_CONTROLLER.
+// it) and answers every other command INVALID_REQUEST. Without a controller, or on a store made
+// by Fixed, it fails with a retriable NOT_CONTROLLER.
 func (s *Store) Propose(ctx context.Context, cmd meta.Command) (meta.Result, uint64, error) {
+	if s.fixed {
+		s.mu.Lock()
+		s.proposals = append(s.proposals, cmd)
+		s.mu.Unlock()
+		return meta.Result{}, 0, errcode.New(errcode.NotController, "%v", ErrFixed)
+	}
 	if err := ctx.Err(); err != nil {
 		return meta.Result{}, 0, err
 	}
@@ -150,7 +181,7 @@ func (s *Store) Propose(ctx context.Context, cmd meta.Command) (meta.Result, uin
 	return res, next.Index, nil
 }
 
-// Close marks the store closed.
+// Close marks the store closed: later proposals fail with a retriable NOT_CONTROLLER.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -158,7 +189,8 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Image builds an image at index with nodes and topics.
+// Image builds an image at index with nodes and topics (NodeIDs and Names sorted). A topic with
+// partitions and no replication factor gets its first partition's replica count.
 func Image(index uint64, nodes []meta.Node, topics ...*meta.Topic) *meta.Image {
 	img := meta.Empty()
 	img.Index, img.ClusterID = index, "fake-cluster"
@@ -167,6 +199,9 @@ func Image(index uint64, nodes []meta.Node, topics ...*meta.Topic) *meta.Image {
 		img.Nodes[n.ID] = &n
 	}
 	for _, t := range topics {
+		if t.ReplicationFactor == 0 && len(t.Partitions) > 0 {
+			t.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
+		}
 		img.Topics[t.Name] = t
 	}
 	sortImage(img)
@@ -213,4 +248,76 @@ func Copy(img *meta.Image) *meta.Image {
 func sortImage(img *meta.Image) {
 	img.NodeIDs = slices.Sorted(maps.Keys(img.Nodes))
 	img.Names = slices.Sorted(maps.Keys(img.Topics))
+}
+
+// Open opens a Broker for node self on an in-memory data directory, following store, and waits
+// until it acts on the store's image. The Broker is closed when the test ends.
+func Open(t testing.TB, self int32, store *Store) *cluster.Broker {
+	t.Helper()
+	b, err := cluster.Open(cluster.Options{
+		NodeID:          self,
+		DataDir:         "/data",
+		FS:              vfs.NewMem(),
+		CleanerDisabled: true,
+		OpenStore:       func() (cluster.MetadataStore, error) { return store, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	WaitApplied(t, b, store.Image().Index)
+	return b
+}
+
+// WaitApplied waits until b's snapshot reflects the image at index.
+func WaitApplied(t testing.TB, b *cluster.Broker, index uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); b.Snapshot().Index < index; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker did not apply the image at index %d (it is at %d)", index, b.Snapshot().Index)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, with a deadline
+	}
+}
+
+// Self is the node a Broker opened on Cluster runs as.
+const Self int32 = 1
+
+// Controller is Cluster's active controller.
+const Controller int32 = 2
+
+// Routed is Cluster's topic with partitions on every node; Elsewhere has one partition, which
+// node 2 hosts.
+const (
+	Routed    = "routed"
+	Elsewhere = "elsewhere"
+)
+
+// Cluster is a five-node image: nodes 0, 1 (Self) and 2 live with both listeners, node 3 fenced,
+// node 4 live with a binary listener only; Elsewhere; and Routed, whose partitions are
+//
+//	0: led here (Self), epoch 4
+//	1: led by node 2, epoch 7, replicas 2 and 0, in sync 2
+//	2: no leader (its one replica, node 3, is fenced), epoch 3
+//	3: led by node 0, epoch 2
+//
+// Serve it from Fixed(Cluster(), Controller).
+func Cluster() *meta.Image {
+	nodes := []meta.Node{
+		{ID: 0, Incarnation: 1, Binary: meta.Endpoint{Host: "n0.bin", Port: 9000}, Kafka: meta.Endpoint{Host: "n0.kafka", Port: 9092}},
+		{ID: 1, Incarnation: 2, Binary: meta.Endpoint{Host: "n1.bin", Port: 9000}, Kafka: meta.Endpoint{Host: "n1.kafka", Port: 9092}},
+		{ID: 2, Incarnation: 3, Binary: meta.Endpoint{Host: "n2.bin", Port: 9001}, Kafka: meta.Endpoint{Host: "n2.kafka", Port: 9093}},
+		{ID: 3, Incarnation: 4, Binary: meta.Endpoint{Host: "n3.bin", Port: 9000}, Kafka: meta.Endpoint{Host: "n3.kafka", Port: 9092}, Fenced: true},
+		{ID: 4, Incarnation: 5, Binary: meta.Endpoint{Host: "n4.bin", Port: 9000}},
+	}
+	routed := &meta.Topic{Name: Routed, ID: [16]byte{7, 7}, ReplicationFactor: 1, Partitions: []meta.Partition{
+		{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 4, PartitionEpoch: 4},
+		{Replicas: []int32{2, 0}, ISR: []int32{2}, Leader: 2, LeaderEpoch: 7, PartitionEpoch: 9},
+		{Replicas: []int32{3}, ISR: []int32{3}, Leader: meta.NoLeader, LeaderEpoch: 3, PartitionEpoch: 5},
+		{Replicas: []int32{0}, ISR: []int32{0}, Leader: 0, LeaderEpoch: 2, PartitionEpoch: 2},
+	}}
+	elsewhere := &meta.Topic{Name: Elsewhere, ID: [16]byte{8, 8}, ReplicationFactor: 1, Partitions: []meta.Partition{
+		{Replicas: []int32{2}, ISR: []int32{2}, Leader: 2, LeaderEpoch: 1, PartitionEpoch: 1},
+	}}
+	return Image(10, nodes, routed, elsewhere)
 }
