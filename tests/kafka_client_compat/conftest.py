@@ -14,10 +14,15 @@ Environment:
 
 Every test gets its own topic (the `topic` fixture). When a test fails, the broker output written
 while the test ran (and the tail of what came before) is attached to the failure report.
+
+The `cluster` fixture (module scope) starts three broker processes forming one cluster instead
+(THORSTREAM_NODE_ID, THORSTREAM_ADDR, THORSTREAM_CLUSTER_PEERS; each node's Kafka listener on its
+binary port + 100); a failing test's report then carries each node's output.
 """
 
 import logging
 import os
+import random
 import signal
 import socket
 import struct
@@ -225,6 +230,187 @@ def broker(tmp_path_factory):
                           % (proc.returncode, log_path))
 
 
+_CLUSTER_NODES = []  # the nodes of the running cluster, for the failure-report hook
+CLUSTER_SIZE = 3
+
+
+def cluster_ports(n):
+    """n ports p, each with p and p + 100 free on loopback, all distinct, drawn below the kernel's
+    ephemeral range (so that no client's or peer's outgoing connection takes one first)."""
+    lo, hi = 10000, 32000
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph = int(f.read().split()[0])
+        if eph - 100 > lo + 1000:
+            hi = eph - 100
+    except (OSError, ValueError, IndexError):
+        pass
+
+    def free(p):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", p))
+                return True
+            except OSError:
+                return False
+    ports, taken = [], set()
+    for _ in range(10000):
+        if len(ports) == n:
+            return ports
+        p = random.randrange(lo, hi)
+        if p in taken or p + 100 in taken or not free(p) or not free(p + 100):
+            continue
+        taken.update((p, p + 100))
+        ports.append(p)
+    raise RuntimeError("no %d free port pairs p, p+100 in [%d, %d)" % (n, lo, hi))
+
+
+def kafka_metadata_brokers(host, port, timeout=2.0):
+    """Send a raw Metadata v1 request (no topics) and return ({node_id: "host:port"}, controller_id)."""
+    client_id = b"thorstream-readiness"
+    body = struct.pack(">hhih", 3, 1, 434343, len(client_id)) + client_id + struct.pack(">i", 0)
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(struct.pack(">i", len(body)) + body)
+        buf = b""
+        while len(buf) < 4 or len(buf) < 4 + struct.unpack(">i", buf[:4])[0]:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed after %d bytes" % len(buf))
+            buf += chunk
+    payload = buf[4:]
+    corr, n = struct.unpack(">ii", payload[:8])
+    if corr != 434343:
+        raise AssertionError("Metadata answered with correlation id %d" % corr)
+    off, brokers = 8, {}
+    for _ in range(n):
+        node_id, hlen = struct.unpack(">ih", payload[off:off + 6])
+        off += 6
+        h = payload[off:off + hlen].decode()
+        off += hlen
+        (p, rlen) = struct.unpack(">ih", payload[off:off + 6])
+        off += 6 + max(rlen, 0)
+        brokers[node_id] = "%s:%d" % (h, p)
+    (controller,) = struct.unpack(">i", payload[off:off + 4])
+    return brokers, controller
+
+
+class Cluster:
+    """The nodes of a running cluster; nodes[i] is a Broker with node_id i."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+
+    def bootstrap(self, i):
+        return self.nodes[i].bootstrap
+
+    def node_of(self, node_id):
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+
+def _stop_procs(procs, what):
+    """SIGTERM every process at once (a cluster's nodes then stop in parallel), then wait."""
+    running = [(proc, log_path) for proc, log_path in procs if proc.poll() is None]
+    for proc, _ in running:
+        proc.send_signal(signal.SIGTERM)
+    for proc, log_path in running:
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            warnings.warn("%s did not stop within %.0fs of SIGTERM and was killed; output in %s"
+                          % (what, STOP_TIMEOUT_S, log_path))
+        else:
+            if proc.returncode != 0:
+                warnings.warn("%s exited with status %d after SIGTERM; output in %s"
+                              % (what, proc.returncode, log_path))
+
+
+def _start_cluster(binary, workdir, attempt):
+    """Start CLUSTER_SIZE nodes and wait (STARTUP_DEADLINE_S) until each answers ApiVersions on
+    its Kafka port and every node's Metadata lists all the nodes and the same controller.
+    Returns (nodes, None) or (procs started, error text)."""
+    host = "127.0.0.1"
+    ports = cluster_ports(CLUSTER_SIZE)
+    procs, nodes = [], []
+    for i, port in enumerate(ports):
+        peers = ",".join("%d=%s:%d" % (j, host, p) for j, p in enumerate(ports) if j != i)
+        data_dir = str(workdir / ("node-%d-%d" % (i, attempt)))
+        log_path = str(workdir / ("node-%d-%d.log" % (i, attempt)))
+        env = dict(os.environ)
+        for k in list(env):
+            if k.startswith("THORSTREAM_") and k != "THORSTREAM_BIN":
+                del env[k]
+        env.update({
+            "THORSTREAM_NODE_ID": str(i),
+            "THORSTREAM_ADDR": "%s:%d" % (host, port),
+            "THORSTREAM_CLUSTER_PEERS": peers,
+            "THORSTREAM_DATA_DIR": data_dir,
+            "THORSTREAM_HTTP_ADDR": "off",
+            "THORSTREAM_LOG_LEVEL": os.environ.get("THORSTREAM_TEST_LOG_LEVEL", "debug"),
+            "THORSTREAM_FSYNC": os.environ.get("THORSTREAM_TEST_FSYNC", "always"),
+        })
+        with open(log_path, "wb") as logf:
+            proc = subprocess.Popen([binary], env=env, stdout=logf, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=str(workdir))
+        procs.append((proc, log_path))
+        nodes.append(Broker("%s:%d" % (host, port + 100), host, port + 100, proc, log_path, data_dir, None))
+        nodes[-1].node_id = i
+    want = {n.node_id: n.bootstrap for n in nodes}
+    deadline = time.monotonic() + STARTUP_DEADLINE_S
+    last = None
+    while time.monotonic() < deadline:
+        for n in nodes:
+            if n.proc.poll() is not None:
+                return procs, "node %d exited with status %s:\n%s" % (n.node_id, n.proc.returncode, n.read_log())
+        try:
+            controllers = set()
+            for n in nodes:
+                if n.api_versions is None:
+                    n.api_versions = kafka_api_versions_v0(host, n.kafka_port, timeout=1.0)
+                brokers, controller = kafka_metadata_brokers(host, n.kafka_port)
+                if brokers != want:
+                    raise AssertionError("node %d lists brokers %r" % (n.node_id, brokers))
+                controllers.add(controller)
+            if len(controllers) == 1 and controllers <= set(want):
+                return nodes, None
+            last = "controllers %r" % controllers
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last = e
+        time.sleep(0.05)
+    return procs, "no cluster formed within %.0fs: %r" % (STARTUP_DEADLINE_S, last)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Three nodes of one cluster on loopback, each with a data directory of its own."""
+    binary = _broker_bin()
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        pytest.fail("broker binary %s not found: build it with `go build -o bin/ ./cmd/...` "
+                    "or set THORSTREAM_BIN" % binary, pytrace=False)
+    workdir = tmp_path_factory.mktemp("thorstream-cluster")
+    for attempt in range(1, 4):
+        nodes, err = _start_cluster(binary, workdir, attempt)
+        if err is None:
+            break
+        _stop_procs(nodes, "a cluster node")
+        if "address already in use" in err and attempt < 3:
+            continue
+        pytest.fail("cluster did not start: %s" % err, pytrace=False)
+    procs = [(n.proc, n.log_path) for n in nodes]
+    try:
+        _CLUSTER_NODES[:] = nodes
+        yield Cluster(nodes)
+    finally:
+        _CLUSTER_NODES[:] = []
+        exited = [n for n in nodes if n.proc.poll() is not None]
+        _stop_procs(procs, "a cluster node")
+        for n in exited:
+            warnings.warn("cluster node %d had exited (status %s) before the end of its tests; output in %s"
+                          % (n.node_id, n.proc.returncode, n.log_path))
+
+
 @pytest.fixture
 def bootstrap(broker):
     return broker.bootstrap
@@ -242,6 +428,7 @@ def _broker_log_offset(request):
     """Remember where the broker log was when the test started (for the failure report)."""
     b = _BROKER
     request.node._broker_log_start = b.log_size() if b is not None else 0
+    request.node._cluster_log_starts = [(n, n.log_size()) for n in _CLUSTER_NODES]
     yield
 
 
@@ -249,21 +436,25 @@ def _broker_log_offset(request):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
-    if not rep.failed or _BROKER is None:
+    if not rep.failed:
         return
-    try:
-        start = getattr(item, "_broker_log_start", 0)
-        during = _BROKER.read_log(start)
-        before = _BROKER.read_log(0)[:start] if start else ""
-        tail = "\n".join(before.splitlines()[-40:])
-        text = ""
-        if tail:
-            text += "--- broker output before this test (last 40 lines) ---\n%s\n" % tail
-        text += "--- broker output during this test (%s) ---\n%s" % (_BROKER.log_path, during or "(none)\n")
-        if _BROKER.proc.poll() is not None:
-            text += "\n*** broker process exited with status %s ***\n" % _BROKER.proc.returncode
-        rep.sections.append(("thorstream broker output", text))
-    except Exception as e:  # noqa: BLE001 - never hide the real failure
-        rep.sections.append(("thorstream broker output", "could not read broker log: %r" % e))
+    logs = [(n, start, "thorstream cluster node %d output" % n.node_id)
+            for n, start in getattr(item, "_cluster_log_starts", [])]
+    if _BROKER is not None and "cluster" not in getattr(item, "fixturenames", ()):
+        logs.insert(0, (_BROKER, getattr(item, "_broker_log_start", 0), "thorstream broker output"))
+    for b, start, title in logs:
+        try:
+            during = b.read_log(start)
+            before = b.read_log(0)[:start] if start else ""
+            tail = "\n".join(before.splitlines()[-40:])
+            text = ""
+            if tail:
+                text += "--- broker output before this test (last 40 lines) ---\n%s\n" % tail
+            text += "--- broker output during this test (%s) ---\n%s" % (b.log_path, during or "(none)\n")
+            if b.proc.poll() is not None:
+                text += "\n*** broker process exited with status %s ***\n" % b.proc.returncode
+            rep.sections.append((title, text))
+        except Exception as e:  # noqa: BLE001 - never hide the real failure
+            rep.sections.append((title, "could not read broker log: %r" % e))
 
 
