@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/thorstream/thorstream/codec/proto"
 )
 
@@ -237,7 +241,8 @@ func TestNonceSetBounded(t *testing.T) {
 }
 
 // TestMismatchedSecretsNeverDeliver: nodes whose secrets differ, or of which one has none, keep
-// dialing each other, and not one message passes; the refusals are logged with the reason.
+// dialing each other, and not one message passes; the refusals are logged with the reason, the
+// dialer's quick closes once. Once the secrets agree, the messages pass.
 func TestMismatchedSecretsNeverDeliver(t *testing.T) {
 	cases := []struct {
 		name           string
@@ -253,6 +258,8 @@ func TestMismatchedSecretsNeverDeliver(t *testing.T) {
 			fast := Options{BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond}
 			oa, ob := fast, fast
 			oa.Secret, ob.Secret = tc.secretA, tc.secrB
+			obs, dialLogs := observer.New(zapcore.InfoLevel)
+			oa.Logger = zap.New(obs)
 			b.setGate(ob, a) // before startPeers(a) gives b a gate with a's secret
 			pa := startPeers(t, a, oa, b)
 			pb := startPeers(t, b, ob, a)
@@ -264,8 +271,14 @@ func TestMismatchedSecretsNeverDeliver(t *testing.T) {
 			if na, nb := a.rec.total(), b.rec.total(); na != 0 || nb != 0 {
 				t.Fatalf("messages delivered: %d to a, %d to b", na, nb)
 			}
-			if pa.Stats(2).Connects < 2 || pb.Stats(1).Connects < 2 {
-				t.Fatalf("connections made: %d and %d, want the refused ones dialed again", pa.Stats(2).Connects, pb.Stats(1).Connects)
+			connects := pa.Stats(2).Connects
+			if connects < 2 || pb.Stats(1).Connects < 2 {
+				t.Fatalf("connections made: %d and %d, want the refused ones dialed again", connects, pb.Stats(1).Connects)
+			}
+			quick := dialLogs.FilterMessageSnippet("keep closing right after they open").Len()
+			connected := dialLogs.FilterMessage("connected to peer").Len()
+			if quick != 1 || uint64(connected) >= connects {
+				t.Fatalf("a's dialer logged %d quick-close lines and %d connections for %d connections made", quick, connected, connects)
 			}
 			for _, side := range []struct {
 				n   *node
@@ -278,6 +291,18 @@ func TestMismatchedSecretsNeverDeliver(t *testing.T) {
 				if err, _ := lines[0].ContextMap()["error"].(string); !strings.Contains(err, side.why) {
 					t.Fatalf("node %d logged %q", side.n.id, err)
 				}
+			}
+			// b takes a's secret: a's next connection stays up, says so, and delivers.
+			b.setGate(Options{Secret: tc.secretA}, a)
+			waitFor(t, "a's messages to reach b", func() bool {
+				pa.Send(2, KindRaft, []byte("from a"))
+				return b.rec.total() > 0
+			})
+			waitFor(t, "a's dialer to log the connection that stayed up", func() bool {
+				return dialLogs.FilterMessage("connected to peer").FilterFieldKey("quick_closes").Len() == 1
+			})
+			if n := a.rec.total(); n != 0 {
+				t.Fatalf("%d of b's messages reached a", n)
 			}
 		})
 	}

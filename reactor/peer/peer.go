@@ -376,6 +376,9 @@ func (pe *peer) run(reg Registrar) {
 		backoff  time.Duration
 		failures int  // attempts failed since the last connection
 		down     bool // the peer's being unreachable has been logged
+		// quick counts the connections in a row that closed within quickClose: a peer that
+		// refuses this node's hello. From the second on they are logged once, not each.
+		quick int
 	)
 	next := func() time.Duration {
 		backoff = min(max(2*backoff, pe.p.o.BackoffMin), pe.p.o.BackoffMax)
@@ -398,16 +401,42 @@ func (pe *peer) run(reg Registrar) {
 			}
 			continue
 		}
-		pe.connects.Add(1)
-		pe.log.Info("connected to peer", zap.Int("failed_attempts", failures))
+		conn := pe.connects.Add(1)
+		var stayed *time.Timer
+		if quick < 2 {
+			pe.log.Info("connected to peer", zap.Int("failed_attempts", failures))
+		} else {
+			// Say so once this one outlives the quick closes.
+			closes := quick
+			stayed = time.AfterFunc(quickClose, func() {
+				if pe.connects.Load() == conn && pe.up.Load() {
+					pe.log.Info("connected to peer", zap.Int("quick_closes", closes))
+				}
+			})
+		}
 		failures, down = 0, false
 		since := time.Now()
 		err = pe.serve(gc, oc)
+		if stayed != nil {
+			stayed.Stop()
+		}
 		if pe.p.closing() {
 			return
 		}
 		up := time.Since(since)
-		pe.log.Warn("disconnected from peer", zap.Duration("up", up), zap.Error(err))
+		if up < quickClose {
+			quick++
+		} else {
+			quick = 0
+		}
+		switch {
+		case quick < 2:
+			pe.log.Warn("disconnected from peer", zap.Duration("up", up), zap.Error(err))
+		case quick == 2:
+			pe.log.Warn("peer connections keep closing right after they open: the peer may be refusing this node's hello "+
+				"(another THORSTREAM_CLUSTER_SECRET, or this node is not among its peers: its log says why); "+
+				"dialing again with backoff, logged again once one stays up", zap.Error(err))
+		}
 		down = true // the failures that may follow are the same state
 		if up >= pe.p.o.BackoffMax {
 			backoff = 0
@@ -433,6 +462,9 @@ func (pe *peer) connect(reg Registrar) (gnet.Conn, *outConn, error) {
 	}
 	return gc, oc, nil
 }
+
+// quickClose is how long a connection must stay up not to count as closed right after opening.
+const quickClose = time.Second
 
 // keepAlive probes an idle connection, so a peer that vanished is noticed even when nothing is
 // written.

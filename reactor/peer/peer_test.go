@@ -295,6 +295,11 @@ func testMessagesArriveIntactAndInOrder(t *testing.T, secret string) {
 		waitFor(t, fmt.Sprintf("node %d's messages to node %d", from, to), func() bool { return len(rec.from(from)) >= len(msgs) })
 		// The hello was the core's and the gate's: the handler sees the messages only.
 		checkMessages(t, fmt.Sprintf("node %d to node %d", from, to), rec.from(from), msgs)
+		// The sender counts a batch once the engine reports it written, which may come after
+		// the receiver has read it.
+		waitFor(t, fmt.Sprintf("node %d to count its messages to node %d written", from, to), func() bool {
+			return peers[from].Stats(to).Sent >= uint64(len(msgs)+1)
+		})
 		st := peers[from].Stats(to)
 		if st.Sent != uint64(len(msgs)+1) || st.Dropped != 0 || st.Connects != 1 || !st.Connected {
 			t.Errorf("node %d's stats for node %d: %+v", from, to, st)
