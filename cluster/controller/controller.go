@@ -273,7 +273,7 @@ func (c *Controller) register() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		res, _, err := c.Propose(ctx, meta.Command{Register: &meta.RegisterNode{ID: c.opts.NodeID, Binary: c.opts.Binary, Kafka: c.opts.Kafka}})
+		res, _, err := c.Propose(ctx, meta.Command{Register: &meta.RegisterNode{ID: c.opts.NodeID, Binary: c.opts.Binary, Kafka: c.opts.Kafka, ClusterID: newClusterID()}})
 		cancel()
 		if err == nil && res.Code == 0 {
 			c.incarnation.Store(res.Incarnation)

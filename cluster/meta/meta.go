@@ -100,6 +100,10 @@ type RegisterNode struct {
 	ID     int32    `json:"id"`
 	Binary Endpoint `json:"binary"`
 	Kafka  Endpoint `json:"kafka"`
+	// ClusterID names the cluster if it has no name yet (as InitCluster), so the cluster has
+	// its id from its first registration on, whichever command the first controller commits
+	// first.
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // FenceNode fences a node that missed its heartbeats, if its incarnation is still Incarnation:

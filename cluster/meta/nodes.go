@@ -21,6 +21,9 @@ func (c *change) register(cmd *RegisterNode, index uint64) Result {
 		res.Incarnation = old.Incarnation
 		return res
 	}
+	if c.img.ClusterID == "" && cmd.ClusterID != "" {
+		c.img.ClusterID = cmd.ClusterID
+	}
 	c.putNode(&Node{ID: cmd.ID, Incarnation: index, Binary: cmd.Binary, Kafka: cmd.Kafka})
 	c.takeLeadership(cmd.ID, true)
 	return Result{Incarnation: index}
