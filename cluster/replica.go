@@ -278,6 +278,23 @@ func (r *Replica) LeaderEpoch() int32 { return r.leaderEpoch.Load() }
 // epoch of the partition). Batches already accepted keep the epoch they were stamped with.
 func (r *Replica) SetLeaderEpoch(e int32) { r.leaderEpoch.Store(e) }
 
+// EndOffsetForEpoch answers OffsetForLeaderEpoch from the leader epoch cache: the largest epoch
+// <= epoch and its end offset (the next epoch's first offset, the log end offset for the latest);
+// (-1, -1) when epoch is newer than the replica's. The replica's current epoch counts as begun at
+// the log end offset even before a batch is written in it, as Kafka's leader records its epoch on
+// election.
+func (r *Replica) EndOffsetForEpoch(epoch int32) (endOffset int64, epochFound int32) {
+	end, found := r.log.EndOffsetForEpoch(epoch)
+	if found >= 0 || epoch < 0 || epoch > r.leaderEpoch.Load() {
+		return end, found
+	}
+	// Newer than every cached epoch, and not newer than the current one.
+	if latest := r.log.LatestEpoch(); latest >= 0 && epoch < r.leaderEpoch.Load() {
+		return r.log.EndOffset(), latest
+	}
+	return r.log.EndOffset(), epoch
+}
+
 // Waiter is a long-polling fetch waiting for any of several partitions to grow. C receives
 // (without blocking the writer: it has room for one signal) when a watched high watermark moves.
 type Waiter struct {

@@ -70,6 +70,12 @@ func minimalRequest(t *testing.T, key, version int16, topic string) kmsg.Request
 		rt.Topic, rt.Partitions = topic, []kmsg.DeleteRecordsRequestTopicPartition{p}
 		r.Topics = []kmsg.DeleteRecordsRequestTopic{rt}
 		r.TimeoutMillis = 5000
+	case *kmsg.OffsetForLeaderEpochRequest:
+		r.ReplicaID = -1
+		p := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		rt.Topic, rt.Partitions = topic, []kmsg.OffsetForLeaderEpochRequestTopicPartition{p}
+		r.Topics = []kmsg.OffsetForLeaderEpochRequestTopic{rt}
 	case *kmsg.InitProducerIDRequest:
 		r.TransactionTimeoutMillis = 60000
 	case *kmsg.DescribeConfigsRequest:
@@ -165,6 +171,12 @@ func errorCodes(resp kmsg.Response) []int16 {
 			}
 		}
 	case *kmsg.ListOffsetsResponse:
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				codes = append(codes, p.ErrorCode)
+			}
+		}
+	case *kmsg.OffsetForLeaderEpochResponse:
 		for _, t := range r.Topics {
 			for _, p := range t.Partitions {
 				codes = append(codes, p.ErrorCode)

@@ -164,6 +164,9 @@ func (s *Server) HandleFrame(sess *core.Session, seq uint64, f *core.Frame) {
 		kmsg.DeleteGroups.Int16(), kmsg.OffsetDelete.Int16():
 		// The group coordinator never blocks: decoded here, answered from its shards (groups.go).
 		s.group(sess, seq, h, body, f)
+	case kmsg.OffsetForLeaderEpoch.Int16():
+		// Answered from the in-memory leader epoch cache, on the loop.
+		s.offsetForLeaderEpoch(sess, seq, h, body, f)
 	default:
 		// Control-plane requests may touch the disk (topic creation, time-index lookups,
 		// producer id allocation): off the loop. The goroutine owns f.
