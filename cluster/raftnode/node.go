@@ -144,6 +144,9 @@ type Node struct {
 	lead        atomic.Uint64
 	isLeader    atomic.Bool
 	leaderSince atomic.Int64 // unix nanoseconds; 0 when not leader
+	// contact is when this node last took a message only a leader sends (an append, a
+	// heartbeat, a snapshot), in unix nanoseconds: LeaderContact.
+	contact atomic.Int64
 	applied     atomic.Uint64
 	seq         atomic.Uint64
 	droppedMsgs atomic.Uint64 // inbound messages dropped (queue full, wrong To, stopped)
@@ -429,15 +432,39 @@ func (n *Node) run() {
 
 // stepQueued hands m and up to stepBatch-1 more queued messages to raft.
 func (n *Node) stepQueued(ctx context.Context, m *raftpb.Message) {
+	n.noteContact(m)
 	_ = n.rn.Step(ctx, m)
 	for i := 1; i < stepBatch; i++ {
 		select {
 		case m = <-n.stepc:
+			n.noteContact(m)
 			_ = n.rn.Step(ctx, m)
 		default:
 			return
 		}
 	}
+}
+
+// noteContact records a message that only a leader sends.
+func (n *Node) noteContact(m *raftpb.Message) {
+	switch m.GetType() {
+	case raftpb.MessageType_MsgApp, raftpb.MessageType_MsgHeartbeat, raftpb.MessageType_MsgSnap:
+		n.contact.Store(time.Now().UnixNano())
+	}
+}
+
+// LeaderContact is when this node last knew itself in touch with a leader holding a quorum: now
+// while it is the leader (CheckQuorum makes a leader that lost its quorum step down within an
+// election timeout), else when it last took a message from one. The zero time: never.
+func (n *Node) LeaderContact() time.Time {
+	if n.isLeader.Load() {
+		return time.Now()
+	}
+	ns := n.contact.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 func (n *Node) shutdown(fatal error) {
