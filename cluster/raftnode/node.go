@@ -146,7 +146,7 @@ type Node struct {
 	leaderSince atomic.Int64 // unix nanoseconds; 0 when not leader
 	// contact is when this node last took a message only a leader sends (an append, a
 	// heartbeat, a snapshot), in unix nanoseconds: LeaderContact.
-	contact atomic.Int64
+	contact     atomic.Int64
 	applied     atomic.Uint64
 	seq         atomic.Uint64
 	droppedMsgs atomic.Uint64 // inbound messages dropped (queue full, wrong To, stopped)
