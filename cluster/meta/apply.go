@@ -48,6 +48,8 @@ func Apply(img *Image, index uint64, cmd Command) (*Image, Result) {
 		res = c.createPartitions(cmd.CreatePartitions)
 	case cmd.AllocProducerIDs != nil:
 		res = c.allocProducerIDs(cmd.AllocProducerIDs)
+	case cmd.AlterPartition != nil:
+		res = c.alterPartition(cmd.AlterPartition)
 	}
 	return c.img, res
 }
@@ -58,7 +60,7 @@ func commandFields(cmd Command) int {
 	for _, set := range []bool{
 		cmd.Init != nil, cmd.Register != nil, cmd.Fence != nil, cmd.Unfence != nil,
 		cmd.CreateTopics != nil, cmd.DeleteTopic != nil, cmd.AlterConfigs != nil,
-		cmd.CreatePartitions != nil, cmd.AllocProducerIDs != nil,
+		cmd.CreatePartitions != nil, cmd.AllocProducerIDs != nil, cmd.AlterPartition != nil,
 	} {
 		if set {
 			n++

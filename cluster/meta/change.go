@@ -101,6 +101,16 @@ func (c *change) eachPartition(f func(p *Partition) (Partition, bool)) {
 	}
 }
 
+// putPartition records q as partition i of old, a topic the image holds: the topic is copied
+// with a copied partition slice. q's slices are new or shared with old's partition, never
+// written.
+func (c *change) putPartition(old *Topic, i int32, q Partition) {
+	t := *old
+	t.Partitions = slices.Clone(old.Partitions)
+	t.Partitions[i] = q
+	c.putTopic(&t)
+}
+
 // cloneMap is maps.Clone, with a nil map cloned to an empty one (the change writes to it).
 func cloneMap[K comparable, V any](m map[K]V) map[K]V {
 	if m == nil {

@@ -23,6 +23,8 @@ func sampleCommands() []Command {
 		{AlterConfigs: &AlterConfigs{Name: "orders", ID: [16]byte{1}, Configs: map[string]string{"cleanup.policy": "compact"}}},
 		{CreatePartitions: &CreatePartitions{Name: "orders", ID: [16]byte{1}, From: 6, Count: 12}},
 		{AllocProducerIDs: &AllocProducerIDs{Node: 1, Count: 1000}},
+		{AlterPartition: &AlterPartition{Topic: "orders", ID: [16]byte{1}, Partition: 3, Leader: 2, LeaderEpoch: 4, PartitionEpoch: 9,
+			ISR: []ISRMember{{ID: 2, Incarnation: 17}, {ID: 0, Incarnation: 5}}}},
 	}
 }
 

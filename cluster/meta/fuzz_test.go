@@ -114,7 +114,15 @@ func FuzzDecodeImage(f *testing.F) {
 				break
 			}
 			tp := img.Topics[name]
+			p := cur.Topics[name].Partitions[0] // as the commands above left it
+			var isr []ISRMember
+			for _, r := range p.Replicas {
+				if n := cur.Nodes[r]; n != nil {
+					isr = append(isr, ISRMember{ID: r, Incarnation: n.Incarnation})
+				}
+			}
 			for _, cmd := range []Command{
+				{AlterPartition: &AlterPartition{Topic: name, ID: tp.ID, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: isr}},
 				{CreatePartitions: &CreatePartitions{Name: name, ID: tp.ID, From: int32(len(tp.Partitions)), Count: int32(len(tp.Partitions)) + 2}},
 				{AlterConfigs: &AlterConfigs{Name: name, ID: tp.ID}},
 				{DeleteTopic: &DeleteTopic{Name: name, ID: tp.ID}},

@@ -45,6 +45,11 @@ func (r *runner) apply(cmd Command) Result {
 	if next.NextProducerID < r.producerIDsEnd {
 		r.t.Fatalf("index %d: next producer id %d is below the end %d of a block handed out", r.index, next.NextProducerID, r.producerIDsEnd)
 	}
+	if ap := cmd.AlterPartition; ap != nil && res.Code == 0 {
+		if p := next.Partition(ap.Topic, ap.Partition); p == nil || res.PartitionEpoch != p.PartitionEpoch || p.Leader != ap.Leader || p.LeaderEpoch != ap.LeaderEpoch || len(p.ISR) != len(ap.ISR) {
+			r.t.Fatalf("index %d: %s gave %+v, the partition is %+v", r.index, describe(cmd), res, p)
+		}
+	}
 	if cmd.CreateTopics != nil && len(res.Codes) != len(cmd.CreateTopics.Topics) {
 		r.t.Fatalf("index %d: %d codes for %d topics", r.index, len(res.Codes), len(cmd.CreateTopics.Topics))
 	}
@@ -219,9 +224,53 @@ func (s *script) configs() map[string]string {
 	return map[string]string{"cleanup.policy": "compact", "segment.bytes": fmt.Sprint(1 << (s.byte() % 30))}
 }
 
+// alterPartition is an AlterPartition of a partition of img, mostly from its leader's current
+// view, proposing a random subset of the replicas with the leader, mostly at their incarnations.
+func (s *script) alterPartition(img *Image) Command {
+	name, id := s.topic(img)
+	cmd := &AlterPartition{Topic: name, ID: id}
+	if t := img.Topic(name); t != nil && !s.pick(8) {
+		cmd.Partition = int32(int(s.byte()) % len(t.Partitions))
+	} else {
+		cmd.Partition = int32(s.byte()%4) - 1
+	}
+	p := img.Partition(name, cmd.Partition)
+	if p == nil {
+		cmd.Leader = s.node(img)
+		cmd.ISR = []ISRMember{{ID: cmd.Leader, Incarnation: s.incarnation(img, cmd.Leader)}}
+		return Command{AlterPartition: cmd}
+	}
+	cmd.Leader, cmd.LeaderEpoch, cmd.PartitionEpoch = p.Leader, p.LeaderEpoch, p.PartitionEpoch
+	switch s.byte() % 12 {
+	case 0:
+		cmd.Leader = s.node(img)
+	case 1:
+		cmd.LeaderEpoch += int32(s.byte()%3) - 1
+	case 2:
+		cmd.PartitionEpoch += int32(s.byte()%3) - 1
+	}
+	keep := s.byte()
+	for i, r := range p.Replicas {
+		if r == cmd.Leader || keep&(1<<(i%8)) != 0 {
+			cmd.ISR = append(cmd.ISR, ISRMember{ID: r, Incarnation: s.incarnation(img, r)})
+		}
+	}
+	switch s.byte() % 16 {
+	case 0:
+		cmd.ISR = nil
+	case 1:
+		cmd.ISR = append(cmd.ISR, cmd.ISR...)
+	case 2:
+		cmd.ISR = append(cmd.ISR, ISRMember{ID: int32(s.byte() % 7)})
+	case 3:
+		slices.Reverse(cmd.ISR)
+	}
+	return Command{AlterPartition: cmd}
+}
+
 // next is the next command for img.
 func (s *script) next(img *Image) Command {
-	switch op := s.byte() % 12; op {
+	switch op := s.byte() % 14; op {
 	case 0, 1:
 		id := int32(s.byte() % 5)
 		return Command{Register: &RegisterNode{ID: id, Binary: Endpoint{Host: "10.0.0.1", Port: 9000 + id}, Kafka: Endpoint{Host: "10.0.0.1", Port: int32(s.byte()%2) * (9092 + id)}}}
@@ -263,6 +312,8 @@ func (s *script) next(img *Image) Command {
 		return Command{CreatePartitions: &CreatePartitions{Name: name, ID: id, From: from, Count: from + int32(s.byte()%5) - 1}}
 	case 10:
 		return Command{AllocProducerIDs: &AllocProducerIDs{Node: s.node(img), Count: int64(s.byte()%6) * 1000}}
+	case 11, 12:
+		return s.alterPartition(img)
 	default:
 		switch s.byte() % 4 {
 		case 0:

@@ -81,6 +81,7 @@ type Command struct {
 	AlterConfigs     *AlterConfigs     `json:"alter_configs,omitempty"`
 	CreatePartitions *CreatePartitions `json:"create_partitions,omitempty"`
 	AllocProducerIDs *AllocProducerIDs `json:"alloc_producer_ids,omitempty"`
+	AlterPartition   *AlterPartition   `json:"alter_partition,omitempty"`
 }
 
 // InitCluster names the cluster. Applied only while the image has no cluster id (the first
@@ -165,6 +166,30 @@ type AllocProducerIDs struct {
 	Count int64 `json:"count"`
 }
 
+// AlterPartition is a partition leader's change of its ISR (Kafka's AlterPartition), applied if
+// the partition is still led by Leader in LeaderEpoch at PartitionEpoch (a deposed leader, or the
+// same command applied twice, changes nothing), the new ISR holds the leader and replicas only,
+// each once, the leader is live at the incarnation its ISRMember names, and every member the ISR
+// gains is live at the incarnation the leader saw it at (a fenced node, or one that restarted
+// since, cannot rejoin). Members it keeps or drops are not checked: a shrink is always allowed.
+// The ISR is recorded in replica order and the partition epoch bumped (Result.PartitionEpoch);
+// the leader and its epoch stay.
+type AlterPartition struct {
+	Topic          string      `json:"topic"`
+	ID             [16]byte    `json:"id"`
+	Partition      int32       `json:"partition"`
+	Leader         int32       `json:"leader"`
+	LeaderEpoch    int32       `json:"leader_epoch"`
+	PartitionEpoch int32       `json:"partition_epoch"`
+	ISR            []ISRMember `json:"isr"`
+}
+
+// ISRMember is one member of a proposed ISR: a node and the incarnation the leader saw it at.
+type ISRMember struct {
+	ID          int32  `json:"id"`
+	Incarnation uint64 `json:"incarnation"`
+}
+
 // Result is what applying one command did. Codes are Kafka error codes (0: done).
 type Result struct {
 	// Code is the command's outcome; for CreateTopics, Codes has one per topic and Code is 0.
@@ -177,6 +202,9 @@ type Result struct {
 	ProducerIDStart int64 `json:"producer_id_start,omitempty"`
 	// Incarnation is a RegisterNode's new incarnation.
 	Incarnation uint64 `json:"incarnation,omitempty"`
+	// PartitionEpoch is the partition epoch after an AlterPartition that applied or found the
+	// ISR already as asked.
+	PartitionEpoch int32 `json:"partition_epoch,omitempty"`
 }
 
 // ErrBadCommand is a command that does not decode or has no field set.

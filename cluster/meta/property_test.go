@@ -91,7 +91,8 @@ func TestApplyRandomSequencesDoSomething(t *testing.T) {
 		"unfence no-op", "create_topics done", "create_topics refused", "delete_topic done",
 		"delete_topic refused", "alter_configs done", "alter_configs refused",
 		"create_partitions done", "create_partitions refused", "alloc_producer_ids done",
-		"alloc_producer_ids refused", "empty refused", "leader moved",
+		"alloc_producer_ids refused", "alter_partition done", "alter_partition refused",
+		"alter_partition no-op", "empty refused", "leader moved",
 	} {
 		if counts[want] == 0 {
 			t.Errorf("no %q in the random sequences; counts: %v", want, counts)
@@ -119,6 +120,8 @@ func commandKind(cmd Command) string {
 		return "alter_configs"
 	case cmd.CreatePartitions != nil:
 		return "create_partitions"
+	case cmd.AlterPartition != nil:
+		return "alter_partition"
 	}
 	return "alloc_producer_ids"
 }

@@ -61,6 +61,7 @@ const (
 	GroupIDNotFound              Code = 69
 	FencedLeaderEpoch            Code = 74
 	UnknownLeaderEpoch           Code = 75
+	StaleBrokerEpoch             Code = 77
 	OffsetNotAvailable           Code = 78
 	MemberIDRequired             Code = 79
 	GroupMaxSizeReached          Code = 81
@@ -69,8 +70,10 @@ const (
 	InvalidRecord                Code = 87
 	UnstableOffsetCommit         Code = 88
 	ThrottlingQuotaExceeded      Code = 89
+	InvalidUpdateVersion         Code = 95
 	UnknownTopicID               Code = 100
 	InconsistentTopicID          Code = 103
+	IneligibleReplica            Code = 107
 )
 
 type info struct {
@@ -125,6 +128,7 @@ var infos = map[Code]info{
 	GroupIDNotFound:              {"GROUP_ID_NOT_FOUND", false},
 	FencedLeaderEpoch:            {"FENCED_LEADER_EPOCH", true},
 	UnknownLeaderEpoch:           {"UNKNOWN_LEADER_EPOCH", true},
+	StaleBrokerEpoch:             {"STALE_BROKER_EPOCH", false},
 	OffsetNotAvailable:           {"OFFSET_NOT_AVAILABLE", true},
 	MemberIDRequired:             {"MEMBER_ID_REQUIRED", false},
 	GroupMaxSizeReached:          {"GROUP_MAX_SIZE_REACHED", false},
@@ -133,8 +137,10 @@ var infos = map[Code]info{
 	InvalidRecord:                {"INVALID_RECORD", false},
 	UnstableOffsetCommit:         {"UNSTABLE_OFFSET_COMMIT", true},
 	ThrottlingQuotaExceeded:      {"THROTTLING_QUOTA_EXCEEDED", true},
+	InvalidUpdateVersion:         {"INVALID_UPDATE_VERSION", false},
 	UnknownTopicID:               {"UNKNOWN_TOPIC_ID", true},
 	InconsistentTopicID:          {"INCONSISTENT_TOPIC_ID", true},
+	IneligibleReplica:            {"INELIGIBLE_REPLICA", false},
 }
 
 // String is the Kafka name of the code, e.g. "NOT_LEADER_OR_FOLLOWER".

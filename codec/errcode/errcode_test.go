@@ -61,6 +61,7 @@ var codes = []struct {
 	{GroupIDNotFound, 69, "GROUP_ID_NOT_FOUND", false},
 	{FencedLeaderEpoch, 74, "FENCED_LEADER_EPOCH", true},
 	{UnknownLeaderEpoch, 75, "UNKNOWN_LEADER_EPOCH", true},
+	{StaleBrokerEpoch, 77, "STALE_BROKER_EPOCH", false},
 	{OffsetNotAvailable, 78, "OFFSET_NOT_AVAILABLE", true},
 	{MemberIDRequired, 79, "MEMBER_ID_REQUIRED", false},
 	{GroupMaxSizeReached, 81, "GROUP_MAX_SIZE_REACHED", false},
@@ -69,8 +70,10 @@ var codes = []struct {
 	{InvalidRecord, 87, "INVALID_RECORD", false},
 	{UnstableOffsetCommit, 88, "UNSTABLE_OFFSET_COMMIT", true},
 	{ThrottlingQuotaExceeded, 89, "THROTTLING_QUOTA_EXCEEDED", true},
+	{InvalidUpdateVersion, 95, "INVALID_UPDATE_VERSION", false},
 	{UnknownTopicID, 100, "UNKNOWN_TOPIC_ID", true},
 	{InconsistentTopicID, 103, "INCONSISTENT_TOPIC_ID", true},
+	{IneligibleReplica, 107, "INELIGIBLE_REPLICA", false},
 }
 
 func TestCodes(t *testing.T) {
