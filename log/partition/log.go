@@ -8,14 +8,23 @@
 //	  00000000000000000000.timeindex
 //	  00000000000000001234.log          ... the last segment is the active one
 //	  leader-epoch-checkpoint           epoch → first offset, rewritten when it changes
-//	  log-start-offset-checkpoint       the log start offset (AdvanceStartOffset, retention)
+//	  log-start-offset-checkpoint       the log start offset (AdvanceStartOffset, retention, ResetTo)
 //	  recovery-point-offset-checkpoint  segments wholly below it were fsynced
+//	  cleaner-offset-checkpoint         the cleaner's progress (compacted topics, see clean.go)
+//	  00000000000000001234.log.dropped-<unix ms>   bytes recovery cut off segment 1234 (Open)
+//	  00000000000000005678.log.diverged-<unix ms>  batches TruncateTo cut off, from offset 5678 on
+//	  log-reset-offset-checkpoint       only while a ResetTo is under way (its commit point)
+//
+// The files of cut-off bytes (.dropped- and .diverged-, with -<n> appended when two share a
+// millisecond) are kept for the operator and bounded together by MaxDroppedFiles and
+// MaxDroppedBytes, the newest kept.
 //
 // # Concurrency
 //
-// One writer goroutine owns a Log: Append, Sync, TruncateTo, AdvanceStartOffset,
+// One writer goroutine owns a Log: Append, Sync, TruncateTo, ResetTo, AdvanceStartOffset,
 // EnforceRetention and Close. Any goroutine may call the reader methods (Read,
-// OffsetForTimestamp, StartOffset, EndOffset, Size, LatestEpoch, EndOffsetForEpoch) at any time.
+// OffsetForTimestamp, StartOffset, EndOffset, DurableEnd, Size, LatestEpoch, EndOffsetForEpoch,
+// DivergedBytes) at any time.
 // Readers see an immutable snapshot of the segment list through an atomic.Pointer; inside a
 // segment they read only below its published size, which the writer raises after a write
 // completed, so a reader never sees a torn batch. A segment deleted under a reader makes that
@@ -52,8 +61,9 @@ type Options struct {
 	RetentionBytes     int64         // delete oldest whole segments while the total exceeds; <0 = unlimited
 	RetentionAge       time.Duration // delete segments whose largest timestamp is older; <=0 = unlimited
 	IndexIntervalBytes int           // default 4096
-	// MaxDroppedFiles and MaxDroppedBytes bound the files of bytes cut off by recovery kept in
-	// the directory (the newest are kept; those of the current open always); defaults 10 and
+	// MaxDroppedFiles and MaxDroppedBytes bound the files of bytes cut off by recovery and by
+	// TruncateTo kept in the directory (the newest are kept; those of the current open's recovery
+	// always; a truncation cutting more than MaxDroppedBytes keeps nothing); defaults 10 and
 	// 2 GiB.
 	MaxDroppedFiles int
 	MaxDroppedBytes int64
@@ -94,12 +104,13 @@ type Log struct {
 	segmentOpts segment.Options
 
 	// Published to readers.
-	segments    atomic.Pointer[snapshot]
-	startOffset atomic.Int64
-	endOffset   atomic.Int64
-	epochs      atomic.Pointer[[]EpochEntry]
-	durableEnd  atomic.Int64               // syncedEnd, for the cleaner
-	cleanState  atomic.Pointer[cleanState] // the cleaner checkpoint; written by the writer
+	segments      atomic.Pointer[snapshot]
+	startOffset   atomic.Int64
+	endOffset     atomic.Int64
+	epochs        atomic.Pointer[[]EpochEntry]
+	durableEnd    atomic.Int64               // syncedEnd, for the cleaner and DurableEnd
+	cleanState    atomic.Pointer[cleanState] // the cleaner checkpoint; written by the writer
+	divergedBytes atomic.Int64               // bytes TruncateTo cut off since Open
 
 	// Writer-only.
 	active            *segment.Segment

@@ -48,6 +48,9 @@ func Open(opts Options) (*Log, error) {
 	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
 		return nil, err
 	}
+	if err := l.finishReset(); err != nil {
+		return nil, err
+	}
 	if err := l.loadCleanerState(); err != nil {
 		return nil, err
 	}
@@ -290,9 +293,10 @@ func (l *Log) moveAside(bases []int64, open *segment.Segment, why string) error 
 	return nil
 }
 
-// pruneDropped bounds the files of cut-off bytes in the directory: the oldest go while there are
-// more than MaxDroppedFiles or they hold more than MaxDroppedBytes, except those this open made.
-func (l *Log) pruneDropped() error {
+// pruneDropped bounds the files of cut-off bytes in the directory (recovery's and TruncateTo's):
+// the oldest go while there are more than MaxDroppedFiles or they hold more than MaxDroppedBytes,
+// except those this open's recovery made and the files named in keep.
+func (l *Log) pruneDropped(keep ...string) error {
 	names, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return err
@@ -305,7 +309,7 @@ func (l *Log) pruneDropped() error {
 	var all []dropped
 	var total int64
 	for _, n := range names {
-		ms, ok := segment.IsDroppedFile(n)
+		ms, ok := cutFileTime(n)
 		if !ok {
 			continue
 		}
@@ -327,10 +331,10 @@ func (l *Log) pruneDropped() error {
 		if count <= l.opts.MaxDroppedFiles && total <= l.opts.MaxDroppedBytes {
 			break
 		}
-		if slices.Contains(l.droppedThisOpen, d.name) {
+		if slices.Contains(l.droppedThisOpen, d.name) || slices.Contains(keep, d.name) {
 			continue
 		}
-		l.logger.Warn("removing an old file of bytes cut by recovery: the directory keeps at most MaxDroppedFiles / MaxDroppedBytes",
+		l.logger.Warn("removing an old file of cut-off bytes: the directory keeps at most MaxDroppedFiles / MaxDroppedBytes",
 			zap.String("dir", l.dir), zap.String("file", d.name), zap.Int64("bytes", d.size))
 		if err := l.fs.Remove(filepath.Join(l.dir, d.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err

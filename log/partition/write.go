@@ -220,6 +220,11 @@ func (l *Log) writeRecoveryPoint(offset int64) error {
 // boundary in [StartOffset, NextOffset]. Readers must not be reading at or above offset (they
 // read below the high watermark, which never exceeds a truncation point). The truncation is
 // fsynced before returning, so the dropped batches cannot reappear after a crash.
+//
+// The cut-off batches are first copied, byte for byte and durably, into a file beside the
+// segments (<offset>.log.diverged-<unix ms>, see DivergedInfix) unless they are more than
+// MaxDroppedBytes; older files of cut-off bytes are pruned to MaxDroppedFiles and MaxDroppedBytes.
+// What was cut is logged at Warn and counted in DivergedBytes. DurableEnd comes down to offset.
 func (l *Log) TruncateTo(offset int64) error {
 	if err := l.writerCheck(); err != nil {
 		return err
@@ -237,15 +242,19 @@ func (l *Log) TruncateTo(offset int64) error {
 		i--
 	}
 	target := segs[i]
+	var pos int64 // of offset in target
 	if offset != target.BaseOffset() {
-		_, base, err := target.Find(offset)
+		at, base, err := target.Find(offset)
 		if err != nil {
 			return fmt.Errorf("%w: %d: %w", ErrNotBoundary, offset, err)
 		}
 		if base != offset {
 			return fmt.Errorf("%w: %d is inside the batch at %d", ErrNotBoundary, offset, base)
 		}
+		pos = at
 	}
+	// Before anything is cut: the cut batches, kept durably.
+	l.keepDiverged(offset, target, pos, segs[i+1:])
 	// The recovery point comes down first: were it left above offset, a crash in the middle of
 	// the truncation could leave it naming offsets the log no longer has (and recovery would
 	// trust a hole).
@@ -270,6 +279,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	// Readers stop seeing the dropped segments before their files go.
 	kept := append([]*segment.Segment(nil), segs[:i+1]...)
 	dropped := segs[i+1:]
+	l.lowerDurableEnd(offset)
 	l.endOffset.Store(offset)
 	l.publish(kept)
 	if err := target.Unseal(); err != nil {
