@@ -36,12 +36,22 @@ import (
 
 // Options configures a Broker. Zero values take the documented defaults.
 type Options struct {
-	NodeID             int32
-	DataDir            string // required
-	FS                 vfs.FS // default vfs.Default
-	Fsync              FsyncPolicy
-	Defaults           Defaults // default DefaultDefaults
-	DefaultPartitions  int32    // partitions of auto-created topics and of CreateTopics with -1; default 1
+	NodeID            int32
+	DataDir           string // required
+	FS                vfs.FS // default vfs.Default
+	Fsync             FsyncPolicy
+	Defaults          Defaults // default DefaultDefaults
+	DefaultPartitions int32    // partitions of auto-created topics and of CreateTopics with -1; default 1
+	// DefaultReplicationFactor is the replication factor of auto-created topics and of
+	// CreateTopics with -1 (Kafka's default.replication.factor); 0: 3 on a node of a cluster of
+	// three or more, its size on a smaller one, 1 on a single node.
+	DefaultReplicationFactor int16
+	// ReplicaLagMax is Kafka's replica.lag.time.max.ms: a follower that has not caught up with
+	// its leader's log end for this long leaves the in-sync replicas; default 10 s.
+	ReplicaLagMax time.Duration
+	// SendPeer hands a message for another node of the cluster to the peer transport without
+	// blocking (false: dropped). Replication travels on it; nil on a single node.
+	SendPeer           func(to int32, kind uint8, payload []byte) bool
 	AutoCreateTopics   bool
 	InboxSize          int           // per-partition inbox; default 1024
 	RetentionCheck     time.Duration // default 30 s
@@ -455,12 +465,14 @@ func (b *Broker) checkSpec(spec TopicSpec) (TopicSpec, error) {
 		return spec, errcode.New(errcode.InvalidPartitions, "number of partitions must be between 1 and %d, got %d", maxTopicPartitions, spec.Partitions)
 	}
 	if spec.ReplicationFactor == -1 {
-		spec.ReplicationFactor = 1
+		spec.ReplicationFactor = b.defaultReplicationFactor()
 	}
-	if spec.ReplicationFactor != 1 {
-		if b.cs != nil {
-			return spec, errcode.New(errcode.InvalidReplicationFactor, "replication factor %d is not available: every partition has one replica", spec.ReplicationFactor)
+	if b.cs != nil {
+		// The controller checks it against the nodes available.
+		if spec.ReplicationFactor < 1 {
+			return spec, errcode.New(errcode.InvalidReplicationFactor, "replication factor must be at least 1, got %d", spec.ReplicationFactor)
 		}
+	} else if spec.ReplicationFactor != 1 {
 		return spec, errcode.New(errcode.InvalidReplicationFactor, "replication factor %d is larger than the 1 available node", spec.ReplicationFactor)
 	}
 	if _, err := BuildTopicConfig(spec.Configs, b.opts.Defaults); err != nil {

@@ -44,6 +44,8 @@ type clusterState struct {
 	pidNext  int64
 	pidEnd   int64
 	stopOnce sync.Once
+
+	repl *replication // broker_replication.go
 }
 
 // openClustered starts a node of a cluster on its data directory: the replicas the replayed
@@ -53,6 +55,7 @@ func (b *Broker) openClustered(store MetadataStore) error {
 	b.cs = cs
 	b.removeDeletedDirs()
 	b.snapshot.Store(&Snapshot{Topics: map[string]*Topic{}})
+	b.startReplication()
 	b.reconcile()
 	go b.followMetadata()
 	return nil
@@ -92,6 +95,7 @@ func (b *Broker) stopFollowing() {
 	b.cs.stopOnce.Do(func() {
 		close(b.cs.stop)
 		<-b.cs.done
+		b.stopReplication()
 	})
 }
 
@@ -142,6 +146,7 @@ func (b *Broker) applyImage(img *meta.Image) {
 		b.dropHosted(ot)
 	}
 	next := &Snapshot{Topics: make(map[string]*Topic, len(img.Topics)), Names: slices.Clone(img.Names), Index: img.Index}
+	changed := map[*Topic]bool{}
 	for _, id := range img.NodeIDs {
 		next.Nodes = append(next.Nodes, *img.Nodes[id])
 	}
@@ -182,6 +187,10 @@ func (b *Broker) applyImage(img *meta.Image) {
 				if r, err = b.openHosted(mt, int32(p), cfg); err != nil {
 					b.logger.Error("could not open a partition this node hosts", zap.String("topic", name), zap.Int("partition", p), zap.Error(err))
 					r = nil
+				} else if len(mp.Replicas) > 1 {
+					// What the log holds may not all be committed: the leader, or the
+					// followers when this node leads, say how much is.
+					r.ResetHighWatermark(0)
 				}
 			case !hosted && r != nil:
 				_ = r.Close()
@@ -191,14 +200,13 @@ func (b *Broker) applyImage(img *meta.Image) {
 					b.logger.Warn("a partition did not take the new topic config", zap.String("topic", name), zap.Int("partition", p), zap.Error(err))
 				}
 			}
-			if r != nil && mp.Leader == self && r.LeaderEpoch() != mp.LeaderEpoch {
-				r.SetLeaderEpoch(mp.LeaderEpoch)
-			}
 			t.Replicas[p] = r
 		}
 		next.Topics[name] = t
+		changed[t] = true
 	}
 	b.snapshot.Store(next)
+	b.applyRoles(next, changed)
 	b.publishedMetadata(next)
 }
 

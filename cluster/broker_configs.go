@@ -87,9 +87,9 @@ func (b *Broker) BrokerConfigs() []BrokerConfig {
 		{Name: "log.cleaner.dedupe.buffer.size", Value: i64(cleanerBuffer), Default: cleanerBuffer == cleaner.DefaultDedupeBufferBytes},
 		{Name: "log.cleaner.io.max.bytes.per.second", Value: cleanerIO, Default: o.Cleaner.IOBytesPerSecond <= 0},
 		{Name: "log.cleaner.backoff.ms", Value: i64(cleanerBackoff.Milliseconds()), Default: cleanerBackoff == cleaner.DefaultBackoff},
-		{Name: "min.insync.replicas", Value: "1", Default: true, TopicConfig: ConfigMinInsyncReplicas},
+		{Name: "min.insync.replicas", Value: i64(int64(max(1, d.MinInsyncReplicas))), Default: d.MinInsyncReplicas <= 1, TopicConfig: ConfigMinInsyncReplicas},
 		{Name: "num.partitions", Value: i64(int64(o.DefaultPartitions)), Default: o.DefaultPartitions == defaultNumPartitions},
-		{Name: "default.replication.factor", Value: "1", Default: true},
+		{Name: "default.replication.factor", Value: i64(int64(b.defaultReplicationFactor())), Default: b.defaultReplicationFactor() == 1},
 		{Name: "auto.create.topics.enable", Value: strconv.FormatBool(o.AutoCreateTopics), Default: o.AutoCreateTopics}, // on by default
 		{Name: "log.retention.check.interval.ms", Value: i64(retentionCheck.Milliseconds()), Default: retentionCheck == defaultRetentionCheck},
 		{Name: "log.index.interval.bytes", Value: i64(int64(indexInterval)), Default: indexInterval == defaultIndexIntervalBytes},

@@ -38,7 +38,11 @@ type AppendRequest struct {
 	Records []byte
 	Owner   Completer
 	Slot    int
-	queued  int64 // when Submit took it, for metrics (metrics.go); 0 when they are off
+	// Acks is the produce's acks (-1: all in-sync replicas, 1: the leader, 0: none) and
+	// TimeoutMs its timeout, how long an acks=all append waits for the in-sync replicas.
+	Acks      int16
+	TimeoutMs int32
+	queued    int64 // when Submit took it, for metrics (metrics.go); 0 when they are off
 }
 
 // AppendResult is the outcome of one AppendRequest.
@@ -139,6 +143,11 @@ type Replica struct {
 	closeLog sync.Once
 
 	metrics *replicaMetrics // nil: off (metrics.go)
+
+	// repl is the partition's replication state (replica_repl.go); zero on a single node.
+	repl replState
+	// ends holds, per request of the group being appended, the offset after its batches.
+	ends []int64
 }
 
 // ReplicaOptions configures a Replica.
@@ -408,6 +417,7 @@ func (r *Replica) Close() error {
 	}
 	r.submitMu.Unlock()
 	<-r.done
+	r.failAcks(ErrReplicaClosed)
 	var err error
 	r.closeLog.Do(func() { err = r.log.Close() })
 	return err
@@ -477,16 +487,20 @@ func (r *Replica) appendGroup() {
 	nowMs := r.now().UnixMilli()
 	logAppendTime := r.cfg.LogAppendTime()
 	fenced := r.fenced.Load()
+	r.ends = r.ends[:0]
 	for _, req := range r.group {
 		res := AppendResult{BaseOffset: -1, LogAppendTime: -1}
 		if fenced != nil {
 			res.Err = fenced
+		} else if aerr := r.admitProduce(req); aerr != nil {
+			res.Err = aerr
 		} else if verr := r.validate(req.Records, nowMs); verr != nil {
 			res.Err = verr
 		} else if dup, isDup, perr := r.checkProducer(req.Records, nowMs); perr != nil {
 			res.Err = perr
 		} else if isDup {
-			// A retry of a batch already in the log: acknowledge it with its original offset.
+			// A retry of a batch already in the log: acknowledge it with its original offset
+			// (acks=all: once everything appended so far is committed).
 			res.BaseOffset = dup
 		} else {
 			res.BaseOffset = next
@@ -511,6 +525,7 @@ func (r *Replica) appendGroup() {
 			}
 		}
 		r.results = append(r.results, res)
+		r.ends = append(r.ends, next)
 	}
 	if len(r.iovecs) > 0 {
 		err := r.log.Append(r.iovecs)
@@ -536,7 +551,7 @@ func (r *Replica) appendGroup() {
 					r.results[i] = AppendResult{BaseOffset: -1, LogAppendTime: -1, Err: fenced}
 				}
 			}
-		} else {
+		} else if !r.replicatedNow() {
 			r.advance(r.log.NextOffset())
 		}
 	}
@@ -544,12 +559,31 @@ func (r *Replica) appendGroup() {
 	clear(r.iovecs)
 	r.iovecs = r.iovecs[:0]
 	start := r.log.StartOffset()
+	held := false
 	for i, req := range r.group {
 		res := r.results[i]
 		res.LogStartOffset = start
-		req.Owner.AppendDone(req.Slot, res)
 		r.group[i] = nil
+		if res.Err == nil && r.holdAck(req, res, r.ends[i]) {
+			held = true
+			continue
+		}
+		req.Owner.AppendDone(req.Slot, res)
 	}
+	if held || r.replicatedNow() {
+		// Followers long-poll the log end; the leader's own durable end may move the high
+		// watermark.
+		r.wake()
+		r.updateHighWatermark()
+	}
+}
+
+// replicatedNow reports whether the partition has more than one replica (its high watermark is
+// the in-sync replicas', not the log end).
+func (r *Replica) replicatedNow() bool {
+	r.repl.mu.Lock()
+	defer r.repl.mu.Unlock()
+	return r.repl.on
 }
 
 // validate checks every batch of one partition's records like Kafka does. It returns an
@@ -744,6 +778,7 @@ func (r *Replica) syncIfDirty() {
 	}
 	r.noteSynced(syncStart, false)
 	r.maybeSnapshot()
+	r.updateHighWatermark()
 }
 
 // maybeSnapshot writes the producer state once enough has been appended since the last snapshot.

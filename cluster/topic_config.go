@@ -58,6 +58,8 @@ type Defaults struct {
 	MinCompactionLagMs     int64
 	MaxCompactionLagMs     int64
 	DeleteRetentionMs      int64
+	// MinInsyncReplicas is min.insync.replicas of topics that do not set it; 0: 1.
+	MinInsyncReplicas int32
 }
 
 // Kafka's compaction defaults.
@@ -192,7 +194,7 @@ func BuildTopicConfig(overrides map[string]string, d Defaults) (*TopicConfig, er
 		MaxMessageBytes:          d.MaxMessageBytes,
 		TimestampType:            TimestampTypeCreateTime,
 		MaxTimestampDifferenceMs: -1,
-		MinInsyncReplicas:        1,
+		MinInsyncReplicas:        max(1, d.MinInsyncReplicas),
 		Overrides:                maps.Clone(overrides),
 	}
 	if c.Overrides == nil {

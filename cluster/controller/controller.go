@@ -170,6 +170,13 @@ func (c *Controller) Voters() []int32 { return append([]int32(nil), c.opts.Voter
 // Incarnation is this node's incarnation; 0 until it has registered.
 func (c *Controller) Incarnation() uint64 { return c.incarnation.Load() }
 
+// InContact reports whether this node was in touch with an active controller holding a quorum
+// within the session timeout. A node that is not may be cut off from the majority, which fences
+// it and elects other leaders for its partitions after that long: it must not take writes.
+func (c *Controller) InContact() bool {
+	return time.Since(c.node.LeaderContact()) < c.opts.SessionTimeout
+}
+
 // Propose has cmd applied by the cluster and returns once this node has applied it.
 func (c *Controller) Propose(ctx context.Context, cmd meta.Command) (meta.Result, uint64, error) {
 	data, err := meta.EncodeCommand(cmd)

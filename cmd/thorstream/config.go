@@ -80,6 +80,10 @@ type Config struct {
 	// which a node is fenced.
 	ClusterHeartbeatMs      int64
 	ClusterSessionTimeoutMs int64
+	// Replication (0: the cluster's defaults, see cluster.Options).
+	DefaultReplicationFactor int16
+	MinInsyncReplicas        int32
+	ReplicaLagTimeMaxMs      int64
 	// ClusterSecret proves the peer connections between the nodes (empty: by address only).
 	ClusterSecret string
 }
@@ -243,6 +247,32 @@ func settings() []setting {
 		}},
 		{"THORSTREAM_CLUSTER_SESSION_TIMEOUT_MS", "cluster-session-timeout-ms", "2000", "a node of a cluster silent this long is fenced: the partitions it leads get other leaders, or none", func(c *Config, v string) (err error) {
 			c.ClusterSessionTimeoutMs, err = parseDurationMillis(v, 1)
+			return err
+		}},
+		{"THORSTREAM_DEFAULT_REPLICATION_FACTOR", "default-replication-factor", "", "replicas of topics created without a replication factor, auto-created ones included (Kafka's default.replication.factor); empty: 3 on a cluster of three or more nodes, 1 on a single node", func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			n, err := strconv.ParseInt(v, 10, 16)
+			if err != nil || n < 1 || n > 100 {
+				return fmt.Errorf("%q is not a replication factor (1 to 100)", v)
+			}
+			c.DefaultReplicationFactor = int16(n)
+			return nil
+		}},
+		{"THORSTREAM_MIN_INSYNC_REPLICAS", "min-insync-replicas", "", "min.insync.replicas of topics that do not set it: an acks=all write needs this many in-sync replicas; empty: 2 on a cluster of three or more nodes, else 1", func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1 || n > 100 {
+				return fmt.Errorf("%q is not a replica count (1 to 100)", v)
+			}
+			c.MinInsyncReplicas = int32(n)
+			return nil
+		}},
+		{"THORSTREAM_REPLICA_LAG_TIME_MAX_MS", "replica-lag-time-max-ms", "10000", "a follower that has not caught up with its leader for this long leaves the in-sync replicas (Kafka's replica.lag.time.max.ms)", func(c *Config, v string) (err error) {
+			c.ReplicaLagTimeMaxMs, err = parseDurationMillis(v, 1)
 			return err
 		}},
 		{"THORSTREAM_CLUSTER_SECRET", "cluster-secret", "", "the secret every node of a cluster shares, proving the peer connections (empty: peers are trusted by their addresses); at least 16 bytes, the same on every node", func(c *Config, v string) error {

@@ -110,8 +110,11 @@ func serve(cfg *Config, logger *zap.Logger) error {
 				DeleteRetentionMs:      cfg.DeleteRetentionMs,
 				MinCompactionLagMs:     cfg.MinCompactionLagMs,
 				MaxCompactionLagMs:     cfg.MaxCompactionLagMs,
+				MinInsyncReplicas:      cfg.MinInsyncReplicas,
 			},
-			CleanerDisabled: !cfg.CleanerEnable,
+			DefaultReplicationFactor: cfg.DefaultReplicationFactor,
+			ReplicaLagMax:            time.Duration(cfg.ReplicaLagTimeMaxMs) * time.Millisecond,
+			CleanerDisabled:          !cfg.CleanerEnable,
 			Cleaner: cleaner.Options{
 				Threads:           cfg.CleanerThreads,
 				DedupeBufferBytes: cfg.CleanerDedupeBytes,

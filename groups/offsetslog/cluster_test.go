@@ -120,9 +120,9 @@ func TestClusteredStartWithoutController(t *testing.T) {
 	for _, cmd := range store.Proposals() {
 		ct := cmd.CreateTopics
 		if ct == nil || len(ct.Topics) != 1 || ct.Topics[0].Name != groups.OffsetsTopic || !ct.Topics[0].Internal ||
-			ct.Topics[0].Partitions != DefaultPartitions || ct.Topics[0].ReplicationFactor != 1 ||
+			ct.Topics[0].Partitions != DefaultPartitions || ct.Topics[0].ReplicationFactor != 3 ||
 			ct.Topics[0].Configs[cluster.ConfigCleanupPolicy] != cluster.PolicyCompact {
-			t.Fatalf("proposal %+v, want the offsets topic: internal, compacted, %d partitions, one replica", cmd, DefaultPartitions)
+			t.Fatalf("proposal %+v, want the offsets topic: internal, compacted, %d partitions, three replicas (one a node)", cmd, DefaultPartitions)
 		}
 	}
 

@@ -82,7 +82,7 @@ func Open(b *cluster.Broker, o Options) (*Log, error) {
 // topicSpec is the offsets topic as it is created: internal, compacted, one replica.
 func topicSpec(partitions int32) cluster.TopicSpec {
 	return cluster.TopicSpec{
-		Name: groups.OffsetsTopic, Partitions: partitions, ReplicationFactor: 1, Internal: true,
+		Name: groups.OffsetsTopic, Partitions: partitions, ReplicationFactor: -1, Internal: true,
 		Configs: map[string]string{
 			cluster.ConfigCleanupPolicy: cluster.PolicyCompact,
 			cluster.ConfigSegmentBytes:  strconv.Itoa(DefaultSegmentBytes),
@@ -92,6 +92,10 @@ func topicSpec(partitions int32) cluster.TopicSpec {
 
 // Partitions is the offsets topic's partition count.
 func (l *Log) Partitions() int32 { return l.partitions }
+
+// commitTimeoutMs bounds how long a commit waits for the in-sync replicas (Kafka's
+// offsets.commit.timeout.ms).
+const commitTimeoutMs = 5000
 
 // appendCall adapts one Append to the replica's Completer.
 type appendCall struct {
@@ -118,7 +122,9 @@ func (l *Log) Append(partition int32, records []byte, done func(error)) {
 		return
 	}
 	a := &appendCall{done: done}
-	a.req = cluster.AppendRequest{Records: records, Owner: a}
+	// As Kafka's offsets topic: a commit is answered once the in-sync replicas have it, so it
+	// survives the loss of its leader's node (offsets.commit.timeout.ms).
+	a.req = cluster.AppendRequest{Records: records, Owner: a, Acks: -1, TimeoutMs: commitTimeoutMs}
 	if err := r.Submit(&a.req); err != nil {
 		done(err)
 	}
@@ -132,10 +138,13 @@ func (l *Log) Replay(partition int32, fn func(batch []byte) error) error {
 		return fmt.Errorf("%w: partition %d does not exist", ErrOffsetsTopic, partition)
 	}
 	var buf []byte
-	end := r.HighWatermark()
+	// Up to the log end, not the high watermark: a new leader has everything committed and
+	// perhaps more, which it never truncates; its high watermark catches up once the
+	// followers report.
+	end := r.LogEndOffset()
 	for next := r.LogStartOffset(); next < end; {
 		var err error
-		buf, err = r.Read(buf[:0], next, readBytes, true)
+		buf, err = r.ReadForFollower(buf[:0], next, readBytes)
 		if err != nil {
 			return fmt.Errorf("%w: reading partition %d at %d: %w", ErrOffsetsTopic, partition, next, err)
 		}

@@ -16,7 +16,14 @@ import (
 // batch that would overflow the active segment, a group of batches is split where a roll falls,
 // so no segment grows past SegmentBytes by more than one batch. It does not fsync. In steady
 // state it allocates nothing.
-func (l *Log) Append(batches [][]byte) error {
+func (l *Log) Append(batches [][]byte) error { return l.appendBatches(batches, false) }
+
+// AppendReplicated is Append for a follower copying its leader's batches: a batch may start
+// after the end of the one before it (the leader's cleaner removed the batches in between), never
+// before.
+func (l *Log) AppendReplicated(batches [][]byte) error { return l.appendBatches(batches, true) }
+
+func (l *Log) appendBatches(batches [][]byte, gaps bool) error {
 	if err := l.writerCheck(); err != nil {
 		return err
 	}
@@ -33,7 +40,7 @@ func (l *Log) Append(batches [][]byte) error {
 		if h.Size() != len(b) {
 			return fmt.Errorf("%w: batch %d has %d bytes, header says %d", ErrNotContiguous, i, len(b), h.Size())
 		}
-		if h.BaseOffset != next || h.LastOffsetDelta < 0 {
+		if (h.BaseOffset != next && (!gaps || h.BaseOffset < next)) || h.LastOffsetDelta < 0 {
 			return fmt.Errorf("%w: batch %d starts at %d, expected %d", ErrNotContiguous, i, h.BaseOffset, next)
 		}
 		if int64(len(b)) > segment.MaxSize {

@@ -45,7 +45,11 @@ func RouteError(code errcode.Code) *errcode.Error {
 type Appends struct {
 	Requests []cluster.AppendRequest
 	Results  []cluster.AppendResult
-	pending  atomic.Int32
+	// Acks and TimeoutMs are the produce's: acks=all appends to a replicated partition are
+	// answered once the in-sync replicas have them, or after the timeout.
+	Acks      int16
+	TimeoutMs int32
+	pending   atomic.Int32
 	// finish runs once, on whichever goroutine delivers the last answer. The owner binds it
 	// once, when the pooled transaction is created.
 	finish func()
@@ -82,7 +86,7 @@ func (a *Appends) Submit(slot int, rt cluster.Route, records []byte) {
 		return
 	}
 	req := &a.Requests[slot]
-	*req = cluster.AppendRequest{Records: records, Owner: a, Slot: slot}
+	*req = cluster.AppendRequest{Records: records, Owner: a, Slot: slot, Acks: a.Acks, TimeoutMs: a.TimeoutMs}
 	if err := r.Submit(req); err != nil {
 		a.Fail(slot, err)
 	}

@@ -51,6 +51,7 @@ func (s *Server) produce(sess *Session, seq uint64, hdr proto.RequestHeader, bod
 		n += len(t.req.Topics[i].Partitions)
 	}
 	t.appends.Reset(n)
+	t.appends.Acks, t.appends.TimeoutMs = t.req.Acks, t.req.TimeoutMs
 	if s.needsTopicCreation(&t.req) {
 		// Creating topics writes files: finish on a goroutine. Submitting stays non-blocking.
 		go func() {

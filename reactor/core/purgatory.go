@@ -135,12 +135,14 @@ func ReadPartition(r *cluster.Replica, data []byte, offset int64, limit int, fir
 		res.Code, res.Message = errcode.KafkaStorageError, err.Error()
 		return data, res
 	}
-	if offset < res.LogStart || offset > res.HighWatermark {
+	if offset < res.LogStart || (offset > res.HighWatermark && offset > r.LogEndOffset()) {
 		res.Code = errcode.OffsetOutOfRange
 		res.Message = "fetch offset " + itoa(offset) + " is outside the log (log start " + itoa(res.LogStart) + ", high watermark " + itoa(res.HighWatermark) + ")"
 		return data, res
 	}
-	if offset == res.HighWatermark || limit <= 0 {
+	if offset >= res.HighWatermark || limit <= 0 {
+		// Between the high watermark and the log end: written, not committed yet (a new
+		// leader's high watermark catches up once its followers report), as in Kafka.
 		return data, res
 	}
 	start := len(data)

@@ -71,6 +71,7 @@ func (s *Server) produce(sess *core.Session, seq uint64, h header, body []byte, 
 		n += len(t.req.Topics[i].Partitions)
 	}
 	t.appends.Reset(n)
+	t.appends.Acks, t.appends.TimeoutMs = t.req.Acks, t.req.TimeoutMillis
 	if h.version >= 3 && s.needsTopicCreation(&t.req) {
 		go func() {
 			names := make([]string, len(t.req.Topics))

@@ -20,7 +20,7 @@ func BenchmarkClusterCreateTopic(b *testing.B) {
 	for k := range 30 {
 		specs := make([]cluster.TopicSpec, 100)
 		for i := range specs {
-			specs[i] = cluster.TopicSpec{Name: "base-" + strconv.Itoa(k*100+i), Partitions: 1, ReplicationFactor: -1}
+			specs[i] = cluster.TopicSpec{Name: "base-" + strconv.Itoa(k*100+i), Partitions: 1, ReplicationFactor: 1}
 		}
 		for _, err := range c.Node(ctrl).Broker.CreateTopics(specs, false) {
 			if err != nil {
@@ -31,7 +31,7 @@ func BenchmarkClusterCreateTopic(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		if err := c.Node(via).Broker.CreateTopic(cluster.TopicSpec{Name: "bench-" + strconv.Itoa(i), Partitions: 1, ReplicationFactor: -1}, false); err != nil {
+		if err := c.Node(via).Broker.CreateTopic(cluster.TopicSpec{Name: "bench-" + strconv.Itoa(i), Partitions: 1, ReplicationFactor: 1}, false); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -122,6 +122,18 @@ func Start(cfg Config) (*Node, error) {
 		if cfg.WrapSend != nil {
 			send = cfg.WrapSend(send)
 		}
+		bo.SendPeer = send
+		if bo.DefaultReplicationFactor == 0 {
+			bo.DefaultReplicationFactor = int16(min(3, len(voters)))
+		}
+		if bo.Defaults == (cluster.Defaults{}) {
+			bo.Defaults = cluster.DefaultDefaults
+		}
+		if bo.Defaults.MinInsyncReplicas == 0 && len(voters) >= 3 {
+			// Kafka's advice for a replication factor of three: an acks=all write is on two
+			// nodes at least, and one node may be down.
+			bo.Defaults.MinInsyncReplicas = 2
+		}
 		bo.OpenStore = func() (cluster.MetadataStore, error) {
 			c, err := controller.Start(controller.Options{
 				NodeID:            cfg.NodeID,
@@ -167,7 +179,17 @@ func Start(cfg Config) (*Node, error) {
 	}
 	co := core.Options{Broker: broker, Coordinator: coord, Metrics: cfg.Network, AdvertisedAddr: n.Advertised, Logger: cfg.Logger, Listeners: listeners}
 	if ctrl != nil {
-		co.PeerHandler, co.PeerAdmit = n.Peers.Inbound(ctrl.HandlePeer), n.Peers.Admit
+		handle := func(from int32, kind uint8, payload []byte) {
+			switch kind {
+			case cluster.KindReplicaFetch:
+				broker.HandleReplicaFetch(from, payload)
+			case cluster.KindReplicaData:
+				broker.HandleReplicaData(from, payload)
+			default:
+				ctrl.HandlePeer(from, kind, payload)
+			}
+		}
+		co.PeerHandler, co.PeerAdmit = n.Peers.Inbound(handle), n.Peers.Admit
 	}
 	server, err := core.NewServer(co)
 	if err != nil {
