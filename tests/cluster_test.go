@@ -885,7 +885,10 @@ func diffViews(a, b *clusterView, ignoreEpochs bool) string {
 		}
 		for p := range ta.parts {
 			pa, pb := ta.parts[p], tb.parts[p]
-			if pa.leader != pb.leader || pa.code != pb.code || !slices.Equal(pa.replicas, pb.replicas) || (!ignoreEpochs && pa.epoch != pb.epoch) {
+			// A replicated partition's leadership may move to another of its replicas (a
+			// controlled shutdown hands it on); a single replica leads its partition again.
+			leaderMoved := pa.leader != pb.leader && (len(pa.replicas) == 1 || !slices.Contains(pa.replicas, pb.leader))
+			if leaderMoved || pa.code != pb.code || !slices.Equal(pa.replicas, pb.replicas) || (!ignoreEpochs && pa.epoch != pb.epoch) {
 				return fmt.Sprintf("%s/%d: %+v and %+v", name, p, pa, pb)
 			}
 		}
