@@ -34,12 +34,12 @@ type APIRange struct {
 }
 
 // Supported lists every API of protocol v1 and its versions, by key. Every API has version 1;
-// OffsetCommit also version 2 (a group member's commit). Peer is for the nodes of a cluster, not
-// for clients.
+// ListOffsets also version 2 (the leader's view of each replica), OffsetCommit version 2 (a group
+// member's commit). Peer is for the nodes of a cluster, not for clients.
 var Supported = []APIRange{
 	{KeyProduce, 1, 1},
 	{KeyFetch, 1, 1},
-	{KeyListOffsets, 1, 1},
+	{KeyListOffsets, 1, 2},
 	{KeyMetadata, 1, 1},
 	{KeyOffsetCommit, 1, 2},
 	{KeyOffsetFetch, 1, 1},

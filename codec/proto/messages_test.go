@@ -2,6 +2,7 @@ package proto
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -242,6 +243,23 @@ var apis = []api{
 		newReq:  func() message { return new(PeerRequest) },
 		request: &PeerRequest{From: 2, Kind: 1, Payload: []byte("a consensus message")},
 	},
+	{
+		key: KeyListOffsets, version: 2, name: "02_list_offsets_v2",
+		newReq: func() message { return new(ListOffsetsRequest) }, newResp: func() message { return &ListOffsetsResponse{Version: 2} },
+		request: &ListOffsetsRequest{Topics: []ListOffsetsTopic{
+			{Name: "orders", Partitions: []ListOffsetsPartition{{0, TimestampLatest}, {1, TimestampLatest}}},
+		}},
+		response: &ListOffsetsResponse{Version: 2, Topics: []ListOffsetsTopicResponse{
+			{Name: "orders", Partitions: []ListOffsetsPartitionResponse{
+				{Partition: 0, Timestamp: -1, Offset: 48_480, Leader: LeaderHint{ID: 1, Addr: "a:1"}, Replicas: []ListOffsetsReplica{
+					{Node: 1, LogEndOffset: 50_000, LastCaughtUpMs: 1_700_000_060_000},
+					{Node: 2, LogEndOffset: 50_000, LastCaughtUpMs: 1_700_000_059_990},
+					{Node: 0, LogEndOffset: 48_480, LastCaughtUpMs: 1_700_000_050_000},
+				}},
+				{Partition: 1, ErrorCode: 6, ErrorMessage: "moved", Timestamp: -1, Offset: -1, Leader: LeaderHint{ID: 2, Addr: "b:2"}},
+			}},
+		}},
+	},
 }
 
 // apiVersion is the version a row's frames are sent with.
@@ -261,15 +279,18 @@ func requestTypes() []func() message {
 	return out
 }
 
+// responseTypes are every distinct response layout: a type, and for a versioned type each
+// version its fresh value selects (ListOffsetsResponse{Version: 2}).
 func responseTypes() []func() message {
-	seen := map[reflect.Type]bool{}
+	var seen []message
 	var out []func() message
 	for _, a := range apis {
 		if a.newResp == nil {
 			continue // never answered
 		}
-		if t := reflect.TypeOf(a.newResp()); !seen[t] {
-			seen[t] = true
+		fresh := a.newResp()
+		if !slices.ContainsFunc(seen, func(m message) bool { return reflect.DeepEqual(m, fresh) }) {
+			seen = append(seen, fresh)
 			out = append(out, a.newResp)
 		}
 	}

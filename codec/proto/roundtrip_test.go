@@ -38,6 +38,16 @@ func roundTripCases() []struct {
 		{"fetch response topic without partitions", &FetchResponse{ThrottleTimeMs: 100, Topics: []FetchTopicResponse{{Name: ""}}}, func() message { return new(FetchResponse) }},
 		{"list offsets zero", &ListOffsetsRequest{}, func() message { return new(ListOffsetsRequest) }},
 		{"list offsets response zero", &ListOffsetsResponse{}, func() message { return new(ListOffsetsResponse) }},
+		{"list offsets v2 response zero", &ListOffsetsResponse{Version: 2}, func() message { return &ListOffsetsResponse{Version: 2} }},
+		{"list offsets v2 response extremes, unknown replicas, error without replicas", &ListOffsetsResponse{Version: 2, Topics: []ListOffsetsTopicResponse{
+			{Name: long, Partitions: []ListOffsetsPartitionResponse{
+				{Partition: math.MaxInt32, Timestamp: math.MinInt64, Offset: math.MaxInt64, Leader: NoLeader, Replicas: []ListOffsetsReplica{
+					{Node: math.MinInt32, LogEndOffset: math.MaxInt64, LastCaughtUpMs: math.MinInt64}, {Node: 3, LogEndOffset: -1, LastCaughtUpMs: -1},
+				}},
+				{Partition: -1, ErrorCode: math.MinInt16, ErrorMessage: long, Timestamp: -1, Offset: -1, Leader: LeaderHint{ID: 2, Addr: long}},
+			}},
+			{Name: ""},
+		}}, func() message { return &ListOffsetsResponse{Version: 2} }},
 		{"metadata all topics", &MetadataRequest{Topics: nil}, func() message { return new(MetadataRequest) }},
 		{"metadata no topics", &MetadataRequest{Topics: []string{}, AllowAutoCreate: true}, func() message { return new(MetadataRequest) }},
 		{"metadata empty name", &MetadataRequest{Topics: []string{""}}, func() message { return new(MetadataRequest) }},
