@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/cluster/meta"
@@ -159,7 +160,8 @@ func (s *Server) listOffsets(sess *Session, seq uint64, hdr proto.RequestHeader,
 		decodeError(sess, seq, hdr, err)
 		return
 	}
-	var resp proto.ListOffsetsResponse
+	// Version 2 adds where each replica is, as this node (the leader) sees them.
+	resp := proto.ListOffsetsResponse{Version: hdr.APIVersion}
 	for _, t := range req.Topics {
 		rt := proto.ListOffsetsTopicResponse{Name: t.Name}
 		for _, p := range t.Partitions {
@@ -180,6 +182,9 @@ func (s *Server) listOffsets(sess *Session, seq uint64, hdr proto.RequestHeader,
 			offset, ts, err := OffsetAt(r, p.Timestamp)
 			rp.ErrorCode, rp.ErrorMessage = codeAndMessage(err)
 			rp.Offset, rp.Timestamp = offset, ts
+			if resp.Version >= 2 && err == nil {
+				rp.Replicas = replicaPositions(r, s.Broker.NodeID(), time.Now())
+			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
