@@ -110,7 +110,7 @@ func TestTopicCommands(t *testing.T) {
 	env := map[string]string{"THORSTREAM_BROKER": fc.Addrs()[0]}
 
 	r := thorctl(t, "", env, "topic", "create", "orders", "--partitions", "3", "--config", "retention.ms=60000", "--config", "cleanup.policy=delete")
-	if r.code != 0 || r.stdout != "created topic orders (3 partitions, replication factor 1)\n" {
+	if r.code != 0 || r.stdout != "created topic orders (3 partitions, the cluster's default replication factor)\n" {
 		t.Fatalf("create: %+v", r)
 	}
 	// --broker wins over the environment.

@@ -28,7 +28,7 @@ func (c configFlag) Set(s string) error {
 func topicCreate(args []string, broker string, e *env) error {
 	fs := flag.NewFlagSet("topic create", flag.ContinueOnError)
 	partitions := fs.Int("partitions", 1, "number of partitions")
-	replication := fs.Int("replication-factor", 1, "replicas per partition")
+	replication := fs.Int("replication-factor", -1, "replicas per partition (default: the cluster's, 3 on a cluster of three nodes, 1 on a single node)")
 	configs := configFlag{}
 	fs.Var(configs, "config", "topic configuration `key=value` (repeatable)")
 	pos, err := parseArgs(fs, args, "NAME")
@@ -38,7 +38,7 @@ func topicCreate(args []string, broker string, e *env) error {
 	if *partitions < 1 {
 		return usageError("topic create: --partitions must be at least 1")
 	}
-	if *replication < 1 || *replication > 32767 {
+	if (*replication < 1 && *replication != -1) || *replication > 32767 {
 		return usageError("topic create: --replication-factor must be between 1 and 32767")
 	}
 	c, err := newClient(broker)
@@ -48,6 +48,10 @@ func topicCreate(args []string, broker string, e *env) error {
 	defer c.Close()
 	if err := c.CreateTopic(e.ctx, pos[0], int32(*partitions), int16(*replication), configs); err != nil {
 		return fmt.Errorf("topic create %s: %w", pos[0], err)
+	}
+	if *replication == -1 {
+		fmt.Fprintf(e.stdout, "created topic %s (%d partitions, the cluster's default replication factor)\n", pos[0], *partitions)
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "created topic %s (%d partitions, replication factor %d)\n", pos[0], *partitions, *replication)
 	return nil
