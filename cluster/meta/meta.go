@@ -94,9 +94,11 @@ type InitCluster struct {
 }
 
 // RegisterNode is a node starting: it gets Incarnation = the command's index, is unfenced, its
-// endpoints are recorded, and it takes back the leadership of its partitions that have no
-// leader (and of those it leads, with the leader epoch bumped: its log may have lost an unsynced
-// tail in a crash).
+// endpoints are recorded, and it leaves the ISR of every replicated partition it is not the last
+// in-sync member of (its log may have lost an unsynced tail, or the disk, in a crash: it rejoins
+// once it has caught up), the leadership of those it led going to the next live ISR member. It
+// takes back the leadership of its partitions that have no leader and whose ISR still holds it
+// (and of those it still leads, with the leader epoch bumped).
 type RegisterNode struct {
 	ID     int32    `json:"id"`
 	Binary Endpoint `json:"binary"`

@@ -25,8 +25,36 @@ func (c *change) register(cmd *RegisterNode, index uint64) Result {
 		c.img.ClusterID = cmd.ClusterID
 	}
 	c.putNode(&Node{ID: cmd.ID, Incarnation: index, Binary: cmd.Binary, Kafka: cmd.Kafka})
+	c.leaveISRs(cmd.ID)
 	c.takeLeadership(cmd.ID, true)
 	return Result{Incarnation: index}
+}
+
+// leaveISRs takes a node that registers anew out of the ISR of every replicated partition it is
+// not the last in-sync member of, and hands on the leadership of those it led: its log may have
+// lost an unsynced tail, or the whole disk, in what ended its last life, so it rejoins once it has
+// caught up with the leader (KIP-841, KIP-966). Where it is the last member it stays and leads:
+// no other replica is known to hold what was committed.
+func (c *change) leaveISRs(id int32) {
+	c.eachPartition(func(p *Partition) (Partition, bool) {
+		if len(p.Replicas) < 2 || len(p.ISR) < 2 || !slices.Contains(p.ISR, id) {
+			return Partition{}, false
+		}
+		q := *p
+		q.ISR = without(p.ISR, id)
+		if p.Leader == id {
+			q.Leader = NoLeader
+			for _, r := range p.Replicas {
+				if r != id && slices.Contains(q.ISR, r) && c.img.Live(r) {
+					q.Leader = r
+					break
+				}
+			}
+			q.LeaderEpoch++
+		}
+		q.PartitionEpoch++
+		return q, true
+	})
 }
 
 func (c *change) fence(cmd *FenceNode) Result {
