@@ -121,21 +121,38 @@ const (
 
 // listOffset is one ListOffsets attempt against the partition's leader.
 func (c *Client) listOffset(ctx context.Context, topic string, partition int32, timestamp int64) (offset, ts int64, err error) {
+	p, err := c.listOffsetVersion(ctx, topic, partition, timestamp, proto.Version)
+	return p.Offset, p.Timestamp, err
+}
+
+// listOffsetVersion is one ListOffsets attempt at version against the partition's leader; it
+// returns the partition's answer, without an error code.
+func (c *Client) listOffsetVersion(ctx context.Context, topic string, partition int32, timestamp int64, version int16) (proto.ListOffsetsPartitionResponse, error) {
+	var none proto.ListOffsetsPartitionResponse
 	b, err := c.leader(ctx, topic, partition)
 	if err != nil {
-		return 0, 0, err
+		return none, err
 	}
 	req := proto.ListOffsetsRequest{Topics: []proto.ListOffsetsTopic{{
 		Name: topic, Partitions: []proto.ListOffsetsPartition{{Partition: partition, Timestamp: timestamp}},
 	}}}
-	body, err := b.roundTrip(ctx, proto.KeyListOffsets, req.AppendTo, 0)
+	if version >= 2 && b.listOffsetsV1.Load() {
+		version = 1
+	}
+	body, err := b.roundTripVersion(ctx, proto.KeyListOffsets, version, req.AppendTo, 0)
+	if version >= 2 && errcode.Of(err) == errcode.UnsupportedVersion {
+		// A broker older than version 2: ask it in version 1 from now on (until it reconnects).
+		b.listOffsetsV1.Store(true)
+		version = 1
+		body, err = b.roundTripVersion(ctx, proto.KeyListOffsets, version, req.AppendTo, 0)
+	}
 	if err != nil {
 		c.onPartitionError(topic, partition, errcode.Of(err), proto.NoLeader)
-		return 0, 0, err
+		return none, err
 	}
-	var resp proto.ListOffsetsResponse
+	resp := proto.ListOffsetsResponse{Version: version}
 	if err := resp.ReadFrom(body); err != nil {
-		return 0, 0, b.brokerError(fmt.Errorf("%w: ListOffsets: %v", errProtocol, err))
+		return none, b.brokerError(fmt.Errorf("%w: ListOffsets: %v", errProtocol, err))
 	}
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
@@ -145,12 +162,15 @@ func (c *Client) listOffset(ctx context.Context, topic string, partition int32, 
 			if p.ErrorCode != 0 {
 				code := errcode.Code(p.ErrorCode)
 				c.onPartitionError(topic, partition, code, p.Leader)
-				return 0, 0, b.brokerError(&errcode.Error{Code: code, Message: p.ErrorMessage})
+				return none, b.brokerError(&errcode.Error{Code: code, Message: p.ErrorMessage})
 			}
-			return p.Offset, p.Timestamp, nil
+			if version < 2 {
+				p.Replicas = nil
+			}
+			return p, nil
 		}
 	}
-	return 0, 0, b.brokerError(fmt.Errorf("%w: ListOffsets: no answer for %s/%d", errProtocol, topic, partition))
+	return none, b.brokerError(fmt.Errorf("%w: ListOffsets: no answer for %s/%d", errProtocol, topic, partition))
 }
 
 // Ping measures a round trip to a broker and returns it with the node id that answered.

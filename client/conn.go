@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,6 +46,10 @@ type brokerConn struct {
 	frame         []byte // request frame scratch, owned by the holder of writeMu
 	closed        bool
 	lastDialError error
+
+	// listOffsetsV1 is set once the broker answered ListOffsets version 2 with
+	// UNSUPPORTED_VERSION (it is older), and cleared on every new connection.
+	listOffsetsV1 atomic.Bool
 }
 
 // wire is one TCP connection and its FIFO of in-flight calls.
@@ -85,6 +90,8 @@ func (b *brokerConn) connect(ctx context.Context) (*wire, error) {
 	}
 	w := &wire{owner: b, nc: nc}
 	b.cur = w
+	b.listOffsetsV1.Store(false) // the broker may have been upgraded since
+
 	go w.readLoop()
 	b.client.log.Debug("connected", zap.String("broker", b.addr))
 	return w, nil

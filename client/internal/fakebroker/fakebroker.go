@@ -1,5 +1,5 @@
 // Package fakebroker is a small in-memory Thorstream cluster for client tests: one net.Listener
-// per node, speaking codec/proto v1 (ApiVersions, Metadata, Produce, Fetch, ListOffsets,
+// per node, speaking codec/proto v1 (ApiVersions, Metadata, Produce, Fetch, ListOffsets and
 // OffsetCommit versions 1 and 2, OffsetFetch, CreateTopics, DeleteTopics, Ping, ListGroups,
 // DescribeGroups, DeleteGroups, JoinGroup, SyncGroup, Heartbeat, LeaveGroup).
 //
@@ -38,6 +38,9 @@ type Options struct {
 	// defaults except no initial rebalance delay and no minimum session timeout, so tests can
 	// expire members quickly.
 	Groups groups.Config
+	// APIs are the versions the nodes serve and advertise (nil: proto.Supported), to play a broker
+	// older than the client: a request at another version is answered UNSUPPORTED_VERSION.
+	APIs []proto.APIRange
 }
 
 // Request is what a Control function sees.
@@ -114,6 +117,16 @@ type partition struct {
 	batches  [][]byte // stored batches (baseOffset patched), unless DiscardRecords
 	logStart int64
 	next     int64 // high watermark
+
+	// replicas and isr are what Metadata lists (nil: the leader alone); followers are where
+	// the leader sees each follower (SetFollower), for ListOffsets version 2.
+	replicas, isr []int32
+	followers     map[int32]follower
+}
+
+// follower is a follower's position as the fake leader reports it.
+type follower struct {
+	logEnd, lastCaughtUpMs int64
 }
 
 // New starts a cluster listening on loopback.
@@ -207,6 +220,28 @@ func (c *Cluster) SetLeader(topicName string, p int32, node int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.topics[topicName].partitions[p].leader = node
+}
+
+// SetReplicas sets the replicas and in-sync replicas Metadata lists for a partition (the leader
+// alone until then).
+func (c *Cluster) SetReplicas(topicName string, p int32, replicas, isr []int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	part := c.topics[topicName].partitions[p]
+	part.replicas, part.isr = append([]int32(nil), replicas...), append([]int32(nil), isr...)
+}
+
+// SetFollower sets where the partition's leader sees the follower on node: its log end and when
+// it last caught up (ms since the Unix epoch), as ListOffsets version 2 reports them. A replica
+// without one is reported unknown (-1).
+func (c *Cluster) SetFollower(topicName string, p int32, node int32, logEnd, lastCaughtUpMs int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	part := c.topics[topicName].partitions[p]
+	if part.followers == nil {
+		part.followers = map[int32]follower{}
+	}
+	part.followers[node] = follower{logEnd, lastCaughtUpMs}
 }
 
 // Control adds fn; it sees every later request until RemoveControls.
@@ -433,6 +468,15 @@ func (c *Cluster) handle(n *node, h proto.RequestHeader, body []byte, out []byte
 		proto.FinishFrame(out, start, 0)
 		return out, nil
 	}
+	if !c.serves(h) {
+		c.mu.Lock()
+		c.counts[h.APIKey]++
+		c.mu.Unlock()
+		msg := fmt.Sprintf("%s version %d not supported", proto.KeyName(h.APIKey), h.APIVersion)
+		out, start := proto.AppendResponseFrame(out, h.CorrelationID, int16(errcode.UnsupportedVersion), msg)
+		proto.FinishFrame(out, start, 0)
+		return out, nil
+	}
 	if err := req.ReadFrom(body); err != nil {
 		out, start := proto.AppendResponseFrame(out, h.CorrelationID, int16(errcode.InvalidRequest), err.Error())
 		proto.FinishFrame(out, start, 0)
@@ -473,7 +517,7 @@ func (c *Cluster) handle(n *node, h proto.RequestHeader, body []byte, out []byte
 	case *proto.FetchRequest:
 		resp = c.fetch(n, v, act)
 	case *proto.ListOffsetsRequest:
-		resp = c.listOffsets(n, v, act)
+		resp = c.listOffsets(n, v, h.APIVersion, act)
 	case *proto.MetadataRequest:
 		resp = c.metadata(v)
 	case *proto.OffsetCommitRequest:
@@ -492,7 +536,7 @@ func (c *Cluster) handle(n *node, h proto.RequestHeader, body []byte, out []byte
 	case *proto.DeleteTopicsRequest:
 		resp = c.deleteTopics(v)
 	case *proto.APIVersionsRequest:
-		resp = &proto.APIVersionsResponse{APIs: proto.Supported, NodeID: n.id, Software: "fakebroker"}
+		resp = &proto.APIVersionsResponse{APIs: c.apis(), NodeID: n.id, Software: "fakebroker"}
 	case *proto.PingRequest:
 		resp = &proto.PingResponse{Echo: v.Echo, NodeID: n.id}
 	case *proto.ListGroupsRequest:
@@ -528,6 +572,27 @@ func (c *Cluster) handle(n *node, h proto.RequestHeader, body []byte, out []byte
 		return nil, errDrop
 	}
 	return out, nil
+}
+
+// apis are the versions the nodes serve.
+func (c *Cluster) apis() []proto.APIRange {
+	if c.opts.APIs != nil {
+		return c.opts.APIs
+	}
+	return proto.Supported
+}
+
+// serves reports whether the nodes serve the request's version (ApiVersions: any, as the broker).
+func (c *Cluster) serves(h proto.RequestHeader) bool {
+	if h.APIKey == proto.KeyAPIVersions {
+		return true
+	}
+	for _, a := range c.apis() {
+		if a.Key == h.APIKey {
+			return h.APIVersion >= a.MinVersion && h.APIVersion <= a.MaxVersion
+		}
+	}
+	return false
 }
 
 // partitionFor finds a partition and checks that node leads it.
@@ -655,10 +720,10 @@ func (c *Cluster) fetchOnce(n *node, req *proto.FetchRequest, act Action) (*prot
 	return resp, total, c.changed
 }
 
-func (c *Cluster) listOffsets(n *node, req *proto.ListOffsetsRequest, act Action) *proto.ListOffsetsResponse {
+func (c *Cluster) listOffsets(n *node, req *proto.ListOffsetsRequest, version int16, act Action) *proto.ListOffsetsResponse {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	resp := &proto.ListOffsetsResponse{}
+	resp := &proto.ListOffsetsResponse{Version: version}
 	for _, t := range req.Topics {
 		tr := proto.ListOffsetsTopicResponse{Name: t.Name}
 		for _, p := range t.Partitions {
@@ -688,11 +753,39 @@ func (c *Cluster) listOffsets(n *node, req *proto.ListOffsetsRequest, act Action
 					}
 				}
 			}
+			if pr.ErrorCode == 0 {
+				// As the broker: a partition's answer names the node that answered, its leader.
+				pr.Leader = proto.LeaderHint{ID: n.id, Addr: n.ln.Addr().String()}
+				if version >= 2 {
+					pr.Replicas = part.replicaPositions()
+				}
+			}
 			tr.Partitions = append(tr.Partitions, pr)
 		}
 		resp.Topics = append(resp.Topics, tr)
 	}
 	return resp
+}
+
+// replicaPositions are ListOffsets version 2's replicas: the leader at its log end and now, each
+// follower where SetFollower put it, -1 for the others.
+func (part *partition) replicaPositions() []proto.ListOffsetsReplica {
+	replicas := part.replicas
+	if replicas == nil {
+		replicas = []int32{part.leader}
+	}
+	out := make([]proto.ListOffsetsReplica, 0, len(replicas))
+	for _, id := range replicas {
+		r := proto.ListOffsetsReplica{Node: id, LogEndOffset: -1, LastCaughtUpMs: -1}
+		if f, ok := part.followers[id]; ok {
+			r.LogEndOffset, r.LastCaughtUpMs = f.logEnd, f.lastCaughtUpMs
+		}
+		if id == part.leader {
+			r.LogEndOffset, r.LastCaughtUpMs = part.next, time.Now().UnixMilli()
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 func (c *Cluster) metadata(req *proto.MetadataRequest) *proto.MetadataResponse {
@@ -723,6 +816,9 @@ func (c *Cluster) metadata(req *proto.MetadataRequest) *proto.MetadataResponse {
 		mt := proto.MetadataTopic{Name: name}
 		for i, p := range t.partitions {
 			mp := proto.MetadataPartition{Partition: int32(i), Leader: p.leader, Replicas: []int32{p.leader}, ISR: []int32{p.leader}}
+			if p.replicas != nil {
+				mp.Replicas, mp.ISR = p.replicas, p.isr
+			}
 			if p.leader < 0 {
 				mp.ErrorCode, mp.Replicas, mp.ISR = int16(errcode.LeaderNotAvailable), []int32{}, []int32{}
 			}
