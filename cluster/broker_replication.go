@@ -14,6 +14,7 @@ package cluster
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -358,10 +359,20 @@ func (f *fetcher) process(parts []followed, payload []byte) (progressed bool) {
 	for i := range parts {
 		byKey[partKey{parts[i].topic, parts[i].partition}] = &parts[i]
 	}
+	// Only what this fetcher still follows, at the epoch the fetch named: an answer to a fetch
+	// sent before a leader change is not applied.
+	current := map[partKey]int32{}
+	for _, p := range *f.parts.Load() {
+		current[partKey{p.topic, p.partition}] = p.leaderEpoch
+	}
 	for i := range resp.Partitions {
 		rp := &resp.Partitions[i]
-		fp := byKey[partKey{rp.Topic, rp.Partition}]
+		key := partKey{rp.Topic, rp.Partition}
+		fp := byKey[key]
 		if fp == nil || fp.id != rp.TopicID {
+			continue
+		}
+		if e, ok := current[key]; !ok || e != fp.leaderEpoch {
 			continue
 		}
 		r := fp.r
@@ -372,7 +383,10 @@ func (f *fetcher) process(parts []followed, payload []byte) (progressed bool) {
 				if rp.LogEndOffset < r.LogStartOffset() {
 					start = rp.LogEndOffset
 				}
-				if err := r.ResetLog(start); err != nil {
+				if err := r.ResetLog(start, fp.leaderEpoch); err != nil {
+					if errors.Is(err, ErrStaleFetch) {
+						continue
+					}
 					b.logger.Error("could not start a follower log again at the leader's log start", zap.String("topic", fp.topic),
 						zap.Int32("partition", fp.partition), zap.Error(err))
 					continue
@@ -383,7 +397,10 @@ func (f *fetcher) process(parts []followed, payload []byte) (progressed bool) {
 			b.logger.Debug("replication fetch refused", zap.String("topic", fp.topic), zap.Int32("partition", fp.partition),
 				zap.Int32("leader", f.leader), zap.String("error", errcode.Code(rp.ErrorCode).String()))
 		case rp.DivergingEpoch != -1 || rp.DivergingEndOffset != -1:
-			if err := r.TruncateDiverged(f.truncationOffset(r, rp)); err != nil {
+			if err := r.TruncateDiverged(f.truncationOffset(r, rp), fp.leaderEpoch); err != nil {
+				if errors.Is(err, ErrStaleFetch) {
+					continue
+				}
 				b.logger.Error("could not truncate a follower log that diverged from its leader's", zap.String("topic", fp.topic),
 					zap.Int32("partition", fp.partition), zap.Error(err))
 				continue
@@ -392,7 +409,10 @@ func (f *fetcher) process(parts []followed, payload []byte) (progressed bool) {
 		default:
 			progressed = true
 			if len(rp.Records) > 0 {
-				if _, err := r.AppendReplicated(rp.Records); err != nil {
+				if _, err := r.AppendReplicated(rp.Records, fp.leaderEpoch); err != nil {
+					if errors.Is(err, ErrStaleFetch) {
+						continue
+					}
 					b.logger.Error("could not append replicated records", zap.String("topic", fp.topic),
 						zap.Int32("partition", fp.partition), zap.Error(err))
 					continue

@@ -19,18 +19,33 @@ import (
 // ErrNotContiguous reports replicated batches that do not start at the follower's log end.
 var ErrNotContiguous = errors.New("cluster: replicated batches do not start at the log end")
 
+// ErrStaleFetch reports an answer fetched from a leader this replica no longer follows (its
+// leader or leader epoch changed since the fetch was sent): it is not applied.
+var ErrStaleFetch = errors.New("cluster: the answer comes from a leader this replica no longer follows")
+
+// following reports whether this replica follows the partition at leaderEpoch (writer goroutine,
+// before it changes the log for a fetched answer).
+func (r *Replica) following(leaderEpoch int32) bool {
+	r.repl.mu.Lock()
+	defer r.repl.mu.Unlock()
+	return !r.repl.leader && r.repl.role.LeaderEpoch == leaderEpoch
+}
+
 // AppendReplicated appends batches fetched from the leader (one or more whole batches back to
 // back, starting at the log end), syncs them per the fsync policy and returns the durable log
 // end. Every batch's CRC is checked: a follower never stores what the leader did not write. It
 // blocks the caller (the fetcher, never an event loop) until the writer has appended.
-func (r *Replica) AppendReplicated(records []byte) (durable int64, err error) {
-	err = r.onWriter(func() error { return r.appendReplicated(records) })
+func (r *Replica) AppendReplicated(records []byte, leaderEpoch int32) (durable int64, err error) {
+	err = r.onWriter(func() error { return r.appendReplicated(records, leaderEpoch) })
 	return r.durableEnd(), err
 }
 
-func (r *Replica) appendReplicated(records []byte) error {
+func (r *Replica) appendReplicated(records []byte, leaderEpoch int32) error {
 	if e := r.fenced.Load(); e != nil {
 		return e
+	}
+	if !r.following(leaderEpoch) {
+		return ErrStaleFetch
 	}
 	nowMs := r.now().UnixMilli()
 	next := r.log.NextOffset()
@@ -100,10 +115,13 @@ func (r *Replica) SetFollowerHighWatermark(hw int64) {
 // (partition.Log.TruncateTo). An offset inside a batch truncates from that batch's start; one
 // below the log start starts the log again at offset. The idempotent producers' state is
 // rebuilt from what remains.
-func (r *Replica) TruncateDiverged(offset int64) error {
+func (r *Replica) TruncateDiverged(offset int64, leaderEpoch int32) error {
 	return r.onWriter(func() error {
 		if e := r.fenced.Load(); e != nil {
 			return e
+		}
+		if !r.following(leaderEpoch) {
+			return ErrStaleFetch
 		}
 		end := r.log.NextOffset()
 		if offset >= end {
@@ -142,10 +160,13 @@ func (r *Replica) TruncateDiverged(offset int64) error {
 
 // ResetLog starts this follower's log again, empty, at offset: the leader's log starts after
 // this follower's log end, so nothing of it can be fetched.
-func (r *Replica) ResetLog(offset int64) error {
+func (r *Replica) ResetLog(offset int64, leaderEpoch int32) error {
 	return r.onWriter(func() error {
 		if e := r.fenced.Load(); e != nil {
 			return e
+		}
+		if !r.following(leaderEpoch) {
+			return ErrStaleFetch
 		}
 		if err := r.log.ResetTo(offset); err != nil {
 			if errors.Is(err, partition.ErrFenced) {
