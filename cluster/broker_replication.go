@@ -234,6 +234,11 @@ type fetcher struct {
 	// outstanding is the id of the fetch waiting for its answer (0: none).
 	outstanding atomic.Int64
 	nextID      int64
+	// recv is a buffer for the next answer's copy: deliver takes it, the fetcher gives it back
+	// once it has applied the answer. req is the fetch being built.
+	recvMu sync.Mutex
+	recv   []byte
+	req    proto.ReplicaFetchRequest
 }
 
 func newFetcher(rp *replication, leader int32) *fetcher {
@@ -287,9 +292,10 @@ func (f *fetcher) run() {
 		}
 		f.nextID++
 		id := f.nextID
-		req := proto.ReplicaFetchRequest{FetchID: id, ReplicaID: b.opts.NodeID, Incarnation: b.incarnation(),
+		req := &f.req
+		*req = proto.ReplicaFetchRequest{FetchID: id, ReplicaID: b.opts.NodeID, Incarnation: b.incarnation(),
 			MaxWaitMs: int32(replicaFetchMaxWait / time.Millisecond), MinBytes: 1, MaxBytes: replicaFetchMaxBytes,
-			Partitions: make([]proto.ReplicaFetchPartition, len(parts))}
+			Partitions: slices.Grow(req.Partitions[:0], len(parts))[:len(parts)]}
 		for i, p := range parts {
 			req.Partitions[i] = proto.ReplicaFetchPartition{Topic: p.topic, TopicID: p.id, Partition: p.partition,
 				CurrentLeaderEpoch: p.leaderEpoch, FetchOffset: p.r.LogEndOffset(), LastFetchedEpoch: p.r.log.LatestEpoch(),
@@ -323,7 +329,13 @@ func (f *fetcher) run() {
 		if payload == nil {
 			continue // lost: fetch again
 		}
-		if progressed := f.process(parts, payload); !progressed {
+		progressed := f.process(id, parts, payload)
+		if cap(payload) <= 2*replicaFetchMaxBytes {
+			f.recvMu.Lock()
+			f.recv = payload[:0]
+			f.recvMu.Unlock()
+		}
+		if !progressed {
 			if !f.pause(replicaFetchBackoff) {
 				return
 			}
@@ -334,23 +346,30 @@ func (f *fetcher) run() {
 // deliver hands the answer to fetch id to the fetcher, if it is the one it waits for. It runs on
 // an event loop: the payload is copied, nothing blocks.
 func (f *fetcher) deliver(id int64, payload []byte) {
-	if id == 0 || f.outstanding.Load() != id {
+	if id == 0 || !f.outstanding.CompareAndSwap(id, 0) {
 		return
 	}
+	f.recvMu.Lock()
+	buf := append(f.recv[:0], payload...)
+	f.recv = nil // the fetcher owns it now, and gives it back when done with it
+	f.recvMu.Unlock()
 	select {
-	case f.respC <- slices.Clone(payload):
+	case f.respC <- buf:
 	default:
 	}
 }
 
 // process applies one answer; progressed reports whether it was a normal answer (records or
 // an empty long-poll), false when every partition had an error (the caller backs off).
-func (f *fetcher) process(parts []followed, payload []byte) (progressed bool) {
+func (f *fetcher) process(id int64, parts []followed, payload []byte) (progressed bool) {
 	b := f.rp.b
 	var resp proto.ReplicaDataResponse
 	if err := resp.ReadFrom(payload); err != nil {
 		b.logger.Warn("could not decode a replication answer", zap.Int32("leader", f.leader), zap.Error(err))
 		return false
+	}
+	if resp.FetchID != id {
+		return true // a late answer to an earlier fetch: fetch again at once
 	}
 	if resp.ErrorCode != 0 {
 		return false
@@ -477,6 +496,8 @@ type fetchServer struct {
 	// sentHW is the high watermark last sent for each partition (the serving goroutine's): a
 	// waiting fetch is answered when it moves, so followers know it within a round trip.
 	sentHW map[partKey]int64
+	// buf and data are the serving goroutine's answer and read buffers, kept between fetches.
+	buf, data []byte
 }
 
 // HandleReplicaFetch takes a follower's fetch (peer kind 3). It runs on an event loop: the
@@ -518,21 +539,23 @@ func (b *Broker) HandleReplicaFetch(from int32, payload []byte) {
 }
 
 func (rp *replication) serve(from int32, s *fetchServer, req *proto.ReplicaFetchRequest) {
-	var buf, data []byte
+	// The buffers stay with the follower's server: one goroutine at a time serves it.
+	buf, data := s.buf, s.data
 	for req != nil {
 		buf, data = rp.answer(from, s, req, buf[:0], data)
 		if !rp.b.opts.SendPeer(from, KindReplicaData, buf) {
 			rp.b.logger.Debug("a replication answer was dropped", zap.Int32("to", from), zap.Int("bytes", len(buf)))
 		}
+		if cap(buf) > 2*replicaFetchMaxBytes {
+			buf, data = nil, nil // an answer with a huge batch: do not keep its buffers
+		}
 		s.mu.Lock()
+		s.buf, s.data = buf, data
 		req, s.next = s.next, nil
 		if req == nil {
 			s.running = false
 		}
 		s.mu.Unlock()
-		if cap(buf) > 2*replicaFetchMaxBytes {
-			buf, data = nil, nil
-		}
 	}
 }
 
