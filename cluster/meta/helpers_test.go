@@ -50,6 +50,11 @@ func (r *runner) apply(cmd Command) Result {
 			r.t.Fatalf("index %d: %s gave %+v, the partition is %+v", r.index, describe(cmd), res, p)
 		}
 	}
+	if cmd.Register != nil && res.Code == 0 && res.Message == "" {
+		if err := checkRegistration(r.img, next, cmd.Register.ID); err != nil {
+			r.t.Fatalf("index %d: after %s: %v", r.index, describe(cmd), err)
+		}
+	}
 	if cmd.CreateTopics != nil && len(res.Codes) != len(cmd.CreateTopics.Topics) {
 		r.t.Fatalf("index %d: %d codes for %d topics", r.index, len(res.Codes), len(cmd.CreateTopics.Topics))
 	}
@@ -143,6 +148,48 @@ func checkPartitionInvariants(img *Image, before, p *Partition) error {
 		return fmt.Errorf("leader went from %d to %d in leader epoch %d", before.Leader, p.Leader, p.LeaderEpoch)
 	case !reflect.DeepEqual(*p, *before) && p.PartitionEpoch == before.PartitionEpoch:
 		return fmt.Errorf("changed from %+v to %+v in partition epoch %d", *before, *p, p.PartitionEpoch)
+	}
+	return nil
+}
+
+// checkRegistration checks img, the image after node id registered anew, against prev, the
+// image before: the node is live at the new incarnation; it left the ISR of every partition it
+// shared with other members, the leadership of those it led going to the first other live ISR
+// member in replica order in a new leader epoch; where it was the last member it leads, in a new
+// leader epoch; every partition whose ISR did not hold it is untouched.
+func checkRegistration(prev, img *Image, id int32) error {
+	if n := img.Node(id); n == nil || n.Fenced || n.Incarnation != img.Index {
+		return fmt.Errorf("node %d is %+v, want live at incarnation %d", id, n, img.Index)
+	}
+	for _, name := range img.Names {
+		for i, p := range img.Topics[name].Partitions {
+			old := prev.Partition(name, int32(i))
+			if old == nil {
+				return fmt.Errorf("%s/%d appeared", name, i)
+			}
+			w := *old
+			switch {
+			case !slices.Contains(old.ISR, id):
+			case len(old.ISR) == 1:
+				w.Leader, w.LeaderEpoch, w.PartitionEpoch = id, old.LeaderEpoch+1, old.PartitionEpoch+1
+			default:
+				w.ISR = slices.DeleteFunc(slices.Clone(old.ISR), func(r int32) bool { return r == id })
+				if old.Leader == id {
+					w.Leader = NoLeader
+					for _, r := range old.Replicas {
+						if slices.Contains(w.ISR, r) && img.Live(r) {
+							w.Leader = r
+							break
+						}
+					}
+					w.LeaderEpoch++
+				}
+				w.PartitionEpoch++
+			}
+			if !reflect.DeepEqual(p, w) {
+				return fmt.Errorf("%s/%d went from %+v to %+v, want %+v", name, i, *old, p, w)
+			}
+		}
 	}
 	return nil
 }

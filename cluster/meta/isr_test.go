@@ -13,22 +13,41 @@ import (
 //   - t/0 has replicas [0 1 2 3], ISR [0 1] (node 2, live at incarnation 3, left it), leader 0,
 //     leader epoch 0, partition epoch 2;
 //   - node 1 registered again (incarnation 8): t/1, replicas [1 2 3 0], ISR [1 2 0], is led by
-//     1 in leader epoch 1, partition epoch 2;
+//     1 in leader epoch 1, partition epoch 3;
 //   - topic "u" (one partition on [0 1]) is there to stay shared.
+//
+// Only commands build it: the leaders shrink their ISRs, node 1 restarts (it was not in t/0's
+// ISR, and the last member of t/1's, which it keeps and leads in a new leader epoch), node 3 is
+// fenced, and the leaders add back node 1 at its new incarnation and node 2.
 func isrCluster(t *testing.T) *runner {
 	t.Helper()
 	r := newCluster(t, 0, 1, 2, 3)
-	r.createTopic("t", 2, 4) // index 5
-	r.apply(Command{Fence: &FenceNode{ID: 3, Incarnation: 4}})
-	tp := r.img.Topic("t")
-	if res := r.apply(alterISR(tp, 0, 0, 0, 1, ISRMember{0, 1}, ISRMember{1, 2})); res.Code != 0 || res.Message != "" || res.PartitionEpoch != 2 {
-		t.Fatalf("shrinking t/0: %+v", res)
+	tp := r.createTopic("t", 2, 4) // index 5
+	for _, cmd := range []Command{
+		alterISR(tp, 0, 0, 0, 0, ISRMember{0, 1}), // index 6
+		alterISR(tp, 1, 1, 0, 0, ISRMember{1, 2}), // index 7
+	} {
+		if res := r.apply(cmd); res.Code != 0 || res.Message != "" || res.PartitionEpoch != 1 {
+			t.Fatalf("%s: %+v", describe(cmd), res)
+		}
 	}
 	if res := r.apply(Command{Register: &RegisterNode{ID: 1}}); res.Incarnation != 8 {
 		t.Fatalf("node 1 registered again at incarnation %d, want 8", res.Incarnation)
 	}
+	checkPartitions(t, r.img, "t", []want{{0, []int32{0}, 0, 1}, {1, []int32{1}, 1, 2}})
+	if res := r.apply(Command{Fence: &FenceNode{ID: 3, Incarnation: 4}}); res.Code != 0 || res.Message != "" {
+		t.Fatalf("fencing node 3: %+v", res)
+	}
+	for _, cmd := range []Command{
+		alterISR(tp, 0, 0, 0, 1, ISRMember{0, 1}, ISRMember{1, 8}),
+		alterISR(tp, 1, 1, 1, 2, ISRMember{1, 8}, ISRMember{2, 3}, ISRMember{0, 1}),
+	} {
+		if res := r.apply(cmd); res.Code != 0 || res.Message != "" {
+			t.Fatalf("%s: %+v", describe(cmd), res)
+		}
+	}
 	r.createTopic("u", 1, 2)
-	checkPartitions(t, r.img, "t", []want{{0, []int32{0, 1}, 0, 2}, {1, []int32{1, 2, 0}, 1, 2}})
+	checkPartitions(t, r.img, "t", []want{{0, []int32{0, 1}, 0, 2}, {1, []int32{1, 2, 0}, 1, 3}})
 	return r
 }
 
@@ -63,7 +82,7 @@ func TestAlterPartitionRefused(t *testing.T) {
 		{"not the leader", alterISR(tp, 0, 1, 0, 2, cur...), errcode.FencedLeaderEpoch, nil},
 		{"no leader", alterISR(tp, 0, NoLeader, 0, 2, cur...), errcode.FencedLeaderEpoch, nil},
 		{"newer leader epoch", alterISR(tp, 0, 0, 1, 2, cur...), errcode.FencedLeaderEpoch, nil},
-		{"stale leader epoch", alterISR(tp, 1, 1, 0, 2, ISRMember{1, 8}), errcode.FencedLeaderEpoch, nil},
+		{"stale leader epoch", alterISR(tp, 1, 1, 0, 3, ISRMember{1, 8}), errcode.FencedLeaderEpoch, nil},
 		{"stale leader epoch and partition epoch", alterISR(tp, 1, 1, 0, 1, ISRMember{1, 8}), errcode.FencedLeaderEpoch, nil},
 
 		{"stale partition epoch", alterISR(tp, 0, 0, 0, 1, cur...), errcode.InvalidUpdateVersion, nil},
@@ -128,17 +147,17 @@ func TestAlterPartitionApplies(t *testing.T) {
 	}{
 		// Added members are stored in replica order, whatever the order proposed.
 		{"expand", alterISR(tp, 0, 0, 0, 2, ISRMember{2, 3}, ISRMember{0, 1}, ISRMember{1, 8}),
-			[]want{{0, []int32{0, 1, 2}, 0, 3}, {1, []int32{1, 2, 0}, 1, 2}}},
+			[]want{{0, []int32{0, 1, 2}, 0, 3}, {1, []int32{1, 2, 0}, 1, 3}}},
 		{"shrink to the leader", alterISR(tp, 0, 0, 0, 2, ISRMember{0, 1}),
-			[]want{{0, []int32{0}, 0, 3}, {1, []int32{1, 2, 0}, 1, 2}}},
+			[]want{{0, []int32{0}, 0, 3}, {1, []int32{1, 2, 0}, 1, 3}}},
 		{"swap a member", alterISR(tp, 0, 0, 0, 2, ISRMember{0, 1}, ISRMember{2, 3}),
-			[]want{{0, []int32{0, 2}, 0, 3}, {1, []int32{1, 2, 0}, 1, 2}}},
+			[]want{{0, []int32{0, 2}, 0, 3}, {1, []int32{1, 2, 0}, 1, 3}}},
 		// Members kept are not checked: node 1 is named at its earlier incarnation.
 		{"kept member at a stale incarnation", alterISR(tp, 0, 0, 0, 2, ISRMember{1, 2}, ISRMember{0, 1}, ISRMember{2, 3}),
-			[]want{{0, []int32{0, 1, 2}, 0, 3}, {1, []int32{1, 2, 0}, 1, 2}}},
+			[]want{{0, []int32{0, 1, 2}, 0, 3}, {1, []int32{1, 2, 0}, 1, 3}}},
 		// Replica order [1 2 3 0]: the ISR is [1 0], not [0 1].
-		{"shrink, replica order", alterISR(tp, 1, 1, 1, 2, ISRMember{0, 1}, ISRMember{1, 8}),
-			[]want{{0, []int32{0, 1}, 0, 2}, {1, []int32{1, 0}, 1, 3}}},
+		{"shrink, replica order", alterISR(tp, 1, 1, 1, 3, ISRMember{0, 1}, ISRMember{1, 8}),
+			[]want{{0, []int32{0, 1}, 0, 2}, {1, []int32{1, 0}, 1, 4}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &runner{t: t, img: base.img, index: base.index}
@@ -184,12 +203,13 @@ func TestAlterPartitionUnchanged(t *testing.T) {
 		alterISR(tp, 0, 0, 0, 2, ISRMember{0, 1}, ISRMember{1, 8}),
 		alterISR(tp, 0, 0, 0, 2, ISRMember{1, 8}, ISRMember{0, 1}), // another order
 		alterISR(tp, 0, 0, 0, 2, ISRMember{1, 2}, ISRMember{0, 1}), // a kept member at an earlier incarnation
-		alterISR(tp, 1, 1, 1, 2, ISRMember{0, 1}, ISRMember{2, 3}, ISRMember{1, 8}),
+		alterISR(tp, 1, 1, 1, 3, ISRMember{0, 1}, ISRMember{2, 3}, ISRMember{1, 8}),
 	} {
 		r := &runner{t: t, img: base.img, index: base.index}
 		wantNoChange(t, r, cmd)
-		if res := r.apply(cmd); res.PartitionEpoch != 2 || res.Message == "" {
-			t.Fatalf("%s: result %+v, want no change at partition epoch 2", describe(cmd), res)
+		pe := base.img.Partition("t", cmd.AlterPartition.Partition).PartitionEpoch
+		if res := r.apply(cmd); res.PartitionEpoch != pe || res.Message == "" {
+			t.Fatalf("%s: result %+v, want no change at partition epoch %d", describe(cmd), res, pe)
 		}
 		if r.img.Topic("t") != base.img.Topic("t") {
 			t.Fatalf("%s copied topic t", describe(cmd))

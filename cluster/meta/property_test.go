@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -53,7 +54,8 @@ func TestApplyRandomSequences(t *testing.T) {
 
 // TestApplyRandomSequencesDoSomething guards the random test against a script that stopped
 // reaching the interesting cases: over all seeds, every command kind must succeed and be refused
-// or be a no-op at least once, and fences must move leaders.
+// or be a no-op at least once, fences must move leaders, and registrations must take nodes out
+// of ISRs, hand on leaderships and keep last ISR places.
 func TestApplyRandomSequencesDoSomething(t *testing.T) {
 	counts := map[string]int{}
 	for seed := range uint64(20) {
@@ -76,6 +78,20 @@ func TestApplyRandomSequencesDoSomething(t *testing.T) {
 			default:
 				counts[kind+" done"]++
 			}
+			if cmd.Register != nil && res.Code == 0 && res.Message == "" {
+				for _, name := range before.Names {
+					for _, p := range before.Topics[name].Partitions {
+						switch id := cmd.Register.ID; {
+						case len(p.ISR) > 1 && p.Leader == id:
+							counts["register handed on a leadership"]++
+						case len(p.ISR) > 1 && slices.Contains(p.ISR, id):
+							counts["register left an ISR"]++
+						case len(p.ISR) == 1 && p.ISR[0] == id:
+							counts["register kept a last ISR place"]++
+						}
+					}
+				}
+			}
 			if cmd.Fence != nil && res.Code == 0 && res.Message == "" {
 				for _, name := range r.img.Names {
 					if old := before.Topic(name); old != nil && old.Partitions[0].Leader != r.img.Topics[name].Partitions[0].Leader {
@@ -92,7 +108,8 @@ func TestApplyRandomSequencesDoSomething(t *testing.T) {
 		"delete_topic refused", "alter_configs done", "alter_configs refused",
 		"create_partitions done", "create_partitions refused", "alloc_producer_ids done",
 		"alloc_producer_ids refused", "alter_partition done", "alter_partition refused",
-		"alter_partition no-op", "empty refused", "leader moved",
+		"alter_partition no-op", "empty refused", "leader moved", "register handed on a leadership",
+		"register left an ISR", "register kept a last ISR place",
 	} {
 		if counts[want] == 0 {
 			t.Errorf("no %q in the random sequences; counts: %v", want, counts)
