@@ -7,9 +7,11 @@ import (
 )
 
 // Node commands: registration, fencing and unfencing, and the leader elections they cause.
-// A leader change bumps the partition's leader epoch and its partition epoch; so does a
-// re-registration of the leader (its log may have lost an unsynced tail in a crash). Any other
-// change of a partition (its ISR) bumps the partition epoch only.
+// A leader change bumps the partition's leader epoch and its partition epoch. A node that
+// registers anew leaves the ISR of the replicated partitions it is not the last in-sync member
+// of, handing on those it led (its log may have lost an unsynced tail in a crash); where it stays
+// leader, its leader epoch is bumped. Any other change of a partition (its ISR) bumps the
+// partition epoch only.
 
 func (c *change) register(cmd *RegisterNode, index uint64) Result {
 	if cmd.ID < 0 {
