@@ -100,15 +100,15 @@ func describeTopic(t *testing.T, addr, topic string) []partitionRow {
 			continue
 		}
 		f := strings.Fields(line)
-		if len(f) == 6 && f[0] == "PARTITION" && f[4] == "EARLIEST" && f[5] == "LATEST" {
+		if len(f) == 7 && f[0] == "PARTITION" && f[4] == "EARLIEST" && f[5] == "LATEST" && f[6] == "LAG" {
 			inTable = true
 			continue
 		}
 		if !inTable {
 			continue
 		}
-		if len(f) != 6 {
-			t.Fatalf("topic describe: partition row %q does not have 6 columns", line)
+		if len(f) != 7 {
+			t.Fatalf("topic describe: partition row %q does not have 7 columns", line)
 		}
 		p, err1 := strconv.Atoi(f[0])
 		e, err2 := strconv.ParseInt(f[4], 10, 64)

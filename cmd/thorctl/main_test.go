@@ -141,10 +141,10 @@ Partitions: 3
 Configs:
   cleanup.policy=delete
   retention.ms=60000
-PARTITION  LEADER  REPLICAS  ISR  EARLIEST  LATEST
-0          0       0         0    0         0
-1          1       1         1    1         2
-2          0       0         0    0         0
+PARTITION  LEADER  REPLICAS  ISR  EARLIEST  LATEST  LAG
+0          0       0         0    0         0       0
+1          1       1         1    1         2       0
+2          0       0         0    0         0       0
 `
 	if r.code != 0 || r.stdout != wantDescribe {
 		t.Fatalf("describe:\n%s\nwant:\n%s\nstderr %s", r.stdout, wantDescribe, r.stderr)
@@ -152,7 +152,7 @@ PARTITION  LEADER  REPLICAS  ISR  EARLIEST  LATEST
 	// Through the other node, and with a partition whose node is down: no leader, no offsets.
 	fc.SetLeader("orders", 2, -1)
 	r = thorctl(t, "", map[string]string{"THORSTREAM_BROKER": fc.Addrs()[1]}, "topic", "describe", "orders")
-	wantDescribe = strings.Replace(wantDescribe, "2          0       0         0    0         0", "2          -1      -         -    -         -", 1)
+	wantDescribe = strings.Replace(wantDescribe, "2          0       0         0    0         0       0", "2          -1      -         -    -         -       -", 1)
 	if r.code != 0 || r.stdout != wantDescribe {
 		t.Fatalf("describe without a leader:\n%s\nwant:\n%s\nstderr %s", r.stdout, wantDescribe, r.stderr)
 	}

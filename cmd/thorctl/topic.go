@@ -122,28 +122,54 @@ func topicDescribe(args []string, broker string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("topic describe %s: %w", pos[0], err)
 	}
-	offsets := make([][2]int64, len(info.Partitions))
+	offsets := make([]describedPartition, len(info.Partitions))
 	for i, p := range info.Partitions {
 		if p.Leader < 0 {
 			// No node leads it right now (its node is down): only a leader knows its offsets.
-			offsets[i] = [2]int64{-1, -1}
 			continue
 		}
-		for j, ts := range []int64{client.TimestampEarliest, client.TimestampLatest} {
-			off, err := c.ListOffsets(e.ctx, info.Name, p.Partition, ts)
-			if err != nil {
-				return fmt.Errorf("topic describe %s: partition %d: %w", info.Name, p.Partition, err)
-			}
-			offsets[i][j] = off
+		earliest, err := c.ListOffsets(e.ctx, info.Name, p.Partition, client.TimestampEarliest)
+		if err != nil {
+			return fmt.Errorf("topic describe %s: partition %d: %w", info.Name, p.Partition, err)
 		}
+		latest, err := c.ListOffsetsReplicas(e.ctx, info.Name, p.Partition, client.TimestampLatest)
+		if err != nil {
+			return fmt.Errorf("topic describe %s: partition %d: %w", info.Name, p.Partition, err)
+		}
+		offsets[i] = describedPartition{earliest: earliest, latest: latest.Offset, lag: replicaLags(p.Replicas, latest)}
 	}
 	writeTopicDescription(e, info, offsets)
 	return nil
 }
 
+// describedPartition is what a partition's leader says of it: its earliest and latest offsets and
+// how far behind it each replica is.
+type describedPartition struct {
+	earliest, latest int64
+	lag              string
+}
+
+// replicaLags is the LAG column: for each replica, in the order of replicas, the records it is
+// behind the leader's log end, "?" where the leader does not know (it has not heard from the
+// follower since it became leader, or the broker does not report replicas).
+func replicaLags(replicas []int32, at client.PartitionOffset) string {
+	if len(replicas) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(replicas))
+	for i, id := range replicas {
+		parts[i] = "?"
+		if lag, ok := at.Lag(id); ok {
+			parts[i] = strconv.FormatInt(lag, 10)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
 // writeTopicDescription prints a topic's configs and a table of its partitions: each one's leader
-// (-1: none right now), replicas, in-sync replicas and offsets ("-" without a leader).
-func writeTopicDescription(e *env, info client.TopicInfo, offsets [][2]int64) {
+// (-1: none right now), replicas, in-sync replicas, offsets and each replica's lag behind the
+// leader's log end ("-" without a leader).
+func writeTopicDescription(e *env, info client.TopicInfo, offsets []describedPartition) {
 	fmt.Fprintf(e.stdout, "Topic: %s\nPartitions: %d\n", info.Name, len(info.Partitions))
 	keys := make([]string, 0, len(info.Configs))
 	for k := range info.Configs {
@@ -159,13 +185,14 @@ func writeTopicDescription(e *env, info client.TopicInfo, offsets [][2]int64) {
 		}
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tLEADER\tREPLICAS\tISR\tEARLIEST\tLATEST")
+	fmt.Fprintln(tw, "PARTITION\tLEADER\tREPLICAS\tISR\tEARLIEST\tLATEST\tLAG")
 	for i, p := range info.Partitions {
-		earliest, latest := "-", "-"
+		earliest, latest, lag := "-", "-", "-"
 		if p.Leader >= 0 {
-			earliest, latest = strconv.FormatInt(offsets[i][0], 10), strconv.FormatInt(offsets[i][1], 10)
+			o := offsets[i]
+			earliest, latest, lag = strconv.FormatInt(o.earliest, 10), strconv.FormatInt(o.latest, 10), o.lag
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\n", p.Partition, p.Leader, joinIDs(p.Replicas), joinIDs(p.ISR), earliest, latest)
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Partition, p.Leader, joinIDs(p.Replicas), joinIDs(p.ISR), earliest, latest, lag)
 	}
 	tw.Flush()
 }
