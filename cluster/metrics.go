@@ -32,6 +32,7 @@ type Metrics struct {
 
 	logStart, logEnd, size, segments, fenced *prometheus.Desc
 	cleaner                                  cleanerMetrics
+	replication                              replicationMetrics
 }
 
 // LatencyBuckets are the buckets, in seconds, of the broker's latency histograms: 100 µs (a sync
@@ -75,7 +76,8 @@ func NewMetrics() *Metrics {
 			"Segments in the partition's log, the active one included.", partitionLabels, nil),
 		fenced: prometheus.NewDesc("thorstream_partition_fenced",
 			"1 when the partition refuses writes after a storage error (KAFKA_STORAGE_ERROR), else 0.", partitionLabels, nil),
-		cleaner: newCleanerMetrics(),
+		cleaner:     newCleanerMetrics(),
+		replication: newReplicationMetrics(),
 	}
 }
 
@@ -101,6 +103,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	m.cleaner.describe(ch)
+	m.replication.describe(ch)
 }
 
 // Collect is prometheus.Collector's: the counters, then every partition's log as it is now.
@@ -113,6 +116,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	m.cleaner.collect(ch, b)
+	m.replication.collect(ch, b)
 	snap := b.Snapshot()
 	for _, name := range snap.Names {
 		t := snap.Topics[name]
