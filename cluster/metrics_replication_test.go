@@ -50,7 +50,7 @@ func TestReplicationMetrics(t *testing.T) {
 	full := []int32{0, 1, 2}
 	img := clustertest.Image(5, []meta.Node{clustertest.Node(0), clustertest.Node(1), clustertest.Node(2)},
 		&meta.Topic{Name: "r", ID: [16]byte{1}, ReplicationFactor: 3, Partitions: []meta.Partition{
-			{Replicas: full, ISR: []int32{0, 1}, Leader: self, LeaderEpoch: 3, PartitionEpoch: 3}, // led here, under-replicated
+			{Replicas: full, ISR: []int32{0, 1}, Leader: self, LeaderEpoch: 3, PartitionEpoch: 3},          // led here, under-replicated
 			{Replicas: []int32{1, 0, 2}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1, PartitionEpoch: 2}, // short, but node 1's
 			{Replicas: []int32{2, 0, 1}, ISR: []int32{}, Leader: meta.NoLeader, LeaderEpoch: 4, PartitionEpoch: 6},
 			{Replicas: full, ISR: full, Leader: self, LeaderEpoch: 2, PartitionEpoch: 2},
