@@ -8,7 +8,7 @@ BIN := bin
 # The packages whose goroutines share state: run with the race detector.
 RACE_PKGS := ./cluster/... ./groups/... ./reactor/... ./log/... ./client/...
 
-.PHONY: all build run test test-deps test-go test-race test-compat crash abuse bench fuzz lint clean
+.PHONY: all build run test test-deps test-go test-race test-compat crash abuse chaos bench fuzz lint clean
 
 all: build
 
@@ -55,6 +55,11 @@ crash:
 ## abuse: the hostile-client tests in their long versions (more connections, bigger bombs, longer stalls)
 abuse:
 	THORSTREAM_ABUSE_LONG=1 $(GO) test -count=1 -run TestAbuse -v -timeout 60m ./tests/...
+
+## chaos: randomized kill -9 and network-cut rounds against a three-node replicated cluster, under
+## load (THORSTREAM_CHAOS_ROUNDS, default 20; THORSTREAM_CHAOS_SEED replays a run); prints a summary
+chaos:
+	THORSTREAM_CHAOS=1 $(GO) test -count=1 -run TestChaos -v -timeout 60m ./tests/...
 
 ## bench: every benchmark, with allocations
 bench:

@@ -44,6 +44,9 @@ type clusterOptions struct {
 	// in one working directory, so each keeps its data in ./data/node-<id> there.
 	readme bool
 	env    []string // more THORSTREAM_* settings for every node
+	// peerAddr, when set, is the address node from lists for node to in its
+	// THORSTREAM_CLUSTER_PEERS instead of to's own (addr): a proxy in between, say.
+	peerAddr func(from, to int32, addr string) string
 }
 
 // clusterPorts returns n ports p, each with p and p+100 free on loopback, all distinct. They
@@ -100,7 +103,11 @@ func startCluster(t *testing.T, n int, o clusterOptions) *testCluster {
 		var peers []string
 		for j := range n {
 			if j != i {
-				peers = append(peers, fmt.Sprintf("%d=%s", j, addrs[j]))
+				addr := addrs[j]
+				if o.peerAddr != nil {
+					addr = o.peerAddr(int32(i), int32(j), addr)
+				}
+				peers = append(peers, fmt.Sprintf("%d=%s", j, addr))
 			}
 		}
 		node := &clusterNode{
