@@ -7,6 +7,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -256,6 +257,14 @@ func (n *Node) Stop(ctx context.Context) error {
 		return fmt.Errorf("closing partitions: %w", err)
 	}
 	return nil
+}
+
+// Kill stops the node as abruptly as one process allows, as a crash would: no controlled
+// shutdown (the cluster fences the node after the session timeout), the network engine stopped
+// at once, then the peer connections, the coordinator, the partitions and the controller closed.
+func (n *Node) Kill(ctx context.Context) error {
+	err := n.Engine.Stop(ctx)
+	return errors.Join(err, n.closeBroker())
 }
 
 func (n *Node) closeBroker() error {

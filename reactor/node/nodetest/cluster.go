@@ -21,6 +21,7 @@ import (
 
 	"github.com/thorstream/thorstream/cluster"
 	"github.com/thorstream/thorstream/groups"
+	"github.com/thorstream/thorstream/log/vfs"
 	"github.com/thorstream/thorstream/reactor/node"
 )
 
@@ -42,6 +43,14 @@ type Options struct {
 	Later []int32
 	// ClusterSecret is every node's node.Config ClusterSecret (empty: peers known by address).
 	ClusterSecret string
+	// CrashFS keeps every node's broker data (its partition logs and their metadata:
+	// cluster.Options.FS) on a vfs.CrashFS of its own, whose power CrashNode cuts; the
+	// controller's raft files stay on disk.
+	CrashFS bool
+	// CrashSeed chooses, at each CrashNode, how much of what the node wrote since its last sync
+	// survives on its CrashFS (a prefix of the writes, the last one possibly torn); 0: every
+	// unsynced write is lost.
+	CrashSeed uint64
 }
 
 // Cluster is N nodes in this process.
@@ -49,12 +58,14 @@ type Cluster struct {
 	t      testing.TB
 	opts   Options
 	dirs   []string
-	addrs  []string // binary protocol, by node id
-	kafka  []string // Kafka protocol, by node id
+	addrs  []string       // binary protocol, by node id
+	kafka  []string       // Kafka protocol, by node id
+	fs     []*vfs.CrashFS // by node id, with Options.CrashFS
 	Faults *Faults
 
-	mu    sync.Mutex
-	nodes []*node.Node // nil while stopped
+	mu      sync.Mutex
+	nodes   []*node.Node // nil while stopped
+	crashes uint64       // CrashNode calls, for the power losses' seeds
 }
 
 // Start starts a cluster and registers its stop with t.Cleanup.
@@ -82,6 +93,9 @@ func Start(t testing.TB, o Options) *Cluster {
 		c.dirs = append(c.dirs, filepath.Join(base, "node-"+strconv.Itoa(i)))
 		c.addrs = append(c.addrs, ports[2*i])
 		c.kafka = append(c.kafka, ports[2*i+1])
+		if o.CrashFS {
+			c.fs = append(c.fs, vfs.NewCrashFS())
+		}
 	}
 	t.Cleanup(c.StopAll)
 	for i := range int32(o.Nodes) {
@@ -109,6 +123,10 @@ func (c *Cluster) StartNode(id int32) {
 	if c.opts.Broker != nil {
 		c.opts.Broker(&bo)
 	}
+	if c.opts.CrashFS {
+		bo.FS = c.fs[id]
+	}
+	c.Faults.setDown(id, false)
 	gc := groups.DefaultConfig()
 	gc.InitialRebalanceDelay = 0
 	cfg := node.Config{
@@ -159,6 +177,73 @@ func (c *Cluster) StopNode(id int32) {
 	if err := n.Stop(ctx); err != nil {
 		c.t.Errorf("stopping node %d: %v", id, err)
 	}
+}
+
+// CrashNode kills node id as a crash (kill -9, then a power cut) would, as closely as one
+// process can: no controlled shutdown; its peer messages stop at once, both ways; its CrashFS
+// (Options.CrashFS) takes no more writes; its connections close; and once its partitions and
+// controller are closed the power goes out, so whatever it had not synced is lost (as
+// Options.CrashSeed says). StartNode restarts it on what survived. The other nodes fence it
+// after the session timeout.
+func (c *Cluster) CrashNode(id int32) { c.crash([]int32{id}) }
+
+// CrashAll crashes every running node at the same instant, as a power cut of the whole cluster
+// would: every node stops sending and writing before any of them is closed.
+func (c *Cluster) CrashAll() { c.crash(c.Running()) }
+
+func (c *Cluster) crash(ids []int32) {
+	type victim struct {
+		id   int32
+		n    *node.Node
+		fs   *vfs.CrashFS
+		seed uint64
+	}
+	var vs []victim
+	c.mu.Lock()
+	for _, id := range ids {
+		if n := c.nodes[id]; n != nil {
+			c.nodes[id] = nil
+			c.crashes++
+			vs = append(vs, victim{id: id, n: n, seed: c.crashes})
+		}
+	}
+	c.mu.Unlock()
+	for i := range vs {
+		c.Faults.setDown(vs[i].id, true)
+		if c.opts.CrashFS {
+			vs[i].fs = c.fs[vs[i].id]
+			vs[i].fs.CrashAfter(1) // the next write, and every one after, fails and changes nothing
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, v := range vs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Closing fails where it would sync (the disk is gone): expected of a crash.
+			if err := v.n.Kill(ctx); err != nil && c.opts.Verbose {
+				c.t.Logf("node %d crashed: %v", v.id, err)
+			}
+			if v.fs != nil {
+				var rng *rand.Rand
+				if c.opts.CrashSeed != 0 {
+					rng = rand.New(rand.NewPCG(c.opts.CrashSeed, v.seed))
+				}
+				v.fs.PowerLoss(rng)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// CrashFS is node id's broker file system (nil without Options.CrashFS).
+func (c *Cluster) CrashFS(id int32) *vfs.CrashFS {
+	if !c.opts.CrashFS {
+		return nil
+	}
+	return c.fs[id]
 }
 
 // StopAll stops every running node.
@@ -234,6 +319,7 @@ func (c *Cluster) Eventually(timeout time.Duration, what string, cond func() boo
 type Faults struct {
 	mu      sync.Mutex
 	cut     map[[2]int32]bool
+	down    map[int32]bool // crashed nodes: nothing leaves or reaches them (Heal keeps it)
 	drop    float64
 	delay   time.Duration
 	rng     *rand.Rand
@@ -241,7 +327,31 @@ type Faults struct {
 }
 
 func newFaults() *Faults {
-	return &Faults{cut: map[[2]int32]bool{}, rng: rand.New(rand.NewPCG(1, 2))}
+	return &Faults{cut: map[[2]int32]bool{}, down: map[int32]bool{}, rng: rand.New(rand.NewPCG(1, 2))}
+}
+
+// Cut cuts nodes a and b apart, both ways; each still reaches every other node.
+func (f *Faults) Cut(a, b int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cut[[2]int32{a, b}] = true
+	f.cut[[2]int32{b, a}] = true
+}
+
+func (f *Faults) setDown(id int32, down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if down {
+		f.down[id] = true
+	} else {
+		delete(f.down, id)
+	}
+}
+
+func (f *Faults) isDown(from, to int32) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.down[from] || f.down[to]
 }
 
 // Isolate cuts node id off from every other node, both ways.
@@ -256,7 +366,7 @@ func (f *Faults) Isolate(id int32, nodes int) {
 	}
 }
 
-// Heal removes every partition, drop rate and delay.
+// Heal removes every partition (Isolate, Cut), drop rate and delay.
 func (f *Faults) Heal() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -275,7 +385,7 @@ func (f *Faults) wrap(from int32) func(func(int32, uint8, []byte) bool) func(int
 	return func(send func(int32, uint8, []byte) bool) func(int32, uint8, []byte) bool {
 		return func(to int32, kind uint8, payload []byte) bool {
 			f.mu.Lock()
-			lost := f.cut[[2]int32{from, to}] || (f.drop > 0 && f.rng.Float64() < f.drop)
+			lost := f.down[from] || f.down[to] || f.cut[[2]int32{from, to}] || (f.drop > 0 && f.rng.Float64() < f.drop)
 			delay := f.delay
 			if lost {
 				f.Dropped++
@@ -286,7 +396,11 @@ func (f *Faults) wrap(from int32) func(func(int32, uint8, []byte) bool) func(int
 			}
 			if delay > 0 {
 				held := append([]byte(nil), payload...)
-				time.AfterFunc(delay, func() { send(to, kind, held) })
+				time.AfterFunc(delay, func() {
+					if !f.isDown(from, to) {
+						send(to, kind, held)
+					}
+				})
 				return true
 			}
 			return send(to, kind, payload)
