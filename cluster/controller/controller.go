@@ -333,15 +333,28 @@ func (c *Controller) lead(now time.Time) {
 		c.proposeAsync(-1, meta.Command{Init: &meta.InitCluster{ClusterID: newClusterID()}})
 	}
 	since := c.node.LeaderSince()
-	if since.IsZero() || now.Sub(since) < c.opts.SessionTimeout {
-		return // no heartbeat history yet: fence nobody
+	if since.IsZero() {
+		return
 	}
+	// A new controller has no heartbeat history: for one session timeout it fences only the
+	// previous controller, if that one has been silent for a session timeout counted from the
+	// last message this node took from it (a controller that died is the usual reason for an
+	// election, and its partitions then get new leaders a session timeout after it died, not
+	// after the election).
+	young := now.Sub(since) < c.opts.SessionTimeout
+	prev, prevContact := c.node.PreviousLeader()
 	for _, id := range img.NodeIDs {
 		n := img.Nodes[id]
+		if young && (prev == 0 || id != nodeOf(prev) || prevContact.IsZero()) {
+			continue
+		}
 		c.mu.Lock()
 		hb, seen := c.lastSeen[id]
 		c.mu.Unlock()
 		alive := seen && hb.incarnation == n.Incarnation && now.Sub(hb.at) < c.opts.SessionTimeout
+		if young && !alive {
+			alive = now.Sub(prevContact) < c.opts.SessionTimeout || (seen && hb.incarnation == n.Incarnation && hb.at.After(since))
+		}
 		switch {
 		case !n.Fenced && !alive:
 			c.logger.Warn("fencing a node that missed its heartbeats", zap.Int32("node", id), zap.Uint64("incarnation", n.Incarnation),

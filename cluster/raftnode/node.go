@@ -146,10 +146,15 @@ type Node struct {
 	leaderSince atomic.Int64 // unix nanoseconds; 0 when not leader
 	// contact is when this node last took a message only a leader sends (an append, a
 	// heartbeat, a snapshot), in unix nanoseconds: LeaderContact.
-	contact     atomic.Int64
-	applied     atomic.Uint64
-	seq         atomic.Uint64
-	droppedMsgs atomic.Uint64 // inbound messages dropped (queue full, wrong To, stopped)
+	contact atomic.Int64
+	// otherLead is the last leader this node knew other than itself (0: none), and
+	// otherContact when it last heard from it (unix nanoseconds), kept when this node becomes
+	// leader: PreviousLeader.
+	otherLead    atomic.Uint64
+	otherContact atomic.Int64
+	applied      atomic.Uint64
+	seq          atomic.Uint64
+	droppedMsgs  atomic.Uint64 // inbound messages dropped (queue full, wrong To, stopped)
 
 	mu      sync.Mutex // guards waiters, stopped, err
 	waiters map[uint64]chan proposalResult
@@ -453,6 +458,17 @@ func (n *Node) noteContact(m *raftpb.Message) {
 	}
 }
 
+// PreviousLeader is, on a leader, the leader before it as this node knew it (0: none) and when
+// this node last took a message from a leader before it became leader itself: a new controller
+// knows how long the previous one has been silent without waiting for its heartbeats.
+func (n *Node) PreviousLeader() (id uint64, lastContact time.Time) {
+	id = n.otherLead.Load()
+	if ns := n.otherContact.Load(); ns != 0 {
+		lastContact = time.Unix(0, ns)
+	}
+	return id, lastContact
+}
+
 // LeaderContact is when this node last knew itself in touch with a leader holding a quorum: now
 // while it is the leader (CheckQuorum makes a leader that lost its quorum step down within an
 // election timeout), else when it last took a message from one. The zero time: never.
@@ -571,8 +587,12 @@ func (n *Node) updateSoftState(ss *raft.SoftState) {
 	leader := ss.RaftState == raft.StateLeader
 	n.lead.Store(ss.Lead)
 	n.isLeader.Store(leader)
+	if ss.Lead != 0 && ss.Lead != n.id {
+		n.otherLead.Store(ss.Lead)
+	}
 	switch {
 	case leader && !wasLeader:
+		n.otherContact.Store(n.contact.Load())
 		n.leaderSince.Store(time.Now().UnixNano())
 		n.log.Info("raftnode: became leader", zap.Uint64("term", n.term))
 	case !leader && wasLeader:
