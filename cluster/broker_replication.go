@@ -208,7 +208,14 @@ func (rp *replication) proposeISR(t *Topic, p int32, r *Replica, ch ISRChange) {
 	defer cancel()
 	res, _, err := b.cs.store.Propose(ctx, meta.Command{AlterPartition: cmd})
 	committed := err == nil && res.Code == 0
-	r.ISRChangeDone(committed)
+	switch code := errcode.Code(res.Code); {
+	case committed:
+		r.ISRChangeDone(ISRCommitted, res.PartitionEpoch)
+	case err != nil || code == errcode.InvalidUpdateVersion || code == errcode.FencedLeaderEpoch:
+		r.ISRChangeDone(ISRUncertain, 0)
+	default:
+		r.ISRChangeDone(ISRRefused, 0)
+	}
 	old := t.Partitions[p].ISR
 	switch {
 	case committed:

@@ -70,9 +70,6 @@ func (r *Replica) appendReplicated(records []byte, leaderEpoch int32) error {
 			return fmt.Errorf("%w: batch at %d, log end %d", ErrNotContiguous, h.BaseOffset, next)
 		}
 		next = h.NextOffset()
-		if h.ProducerID >= 0 && !h.IsControl() {
-			r.producers.restore(&h, lastSequence(&h), min(h.MaxTimestamp, nowMs))
-		}
 		r.iovecs = append(r.iovecs, b)
 	}
 	if len(r.iovecs) == 0 {
@@ -83,6 +80,13 @@ func (r *Replica) appendReplicated(records []byte, leaderEpoch int32) error {
 			return err
 		}
 		return r.fence(err)
+	}
+	// The producers' state follows what is in the log, so only once the batches are there: a
+	// new leader must never answer a retry as a duplicate of a batch it does not have.
+	for _, b := range r.iovecs {
+		if h, _ := batch.ParseHeader(b); h.ProducerID >= 0 && !h.IsControl() {
+			r.producers.restore(&h, lastSequence(&h), min(h.MaxTimestamp, nowMs))
+		}
 	}
 	for _, b := range r.iovecs {
 		r.appendedSinceSnapshot += int64(len(b))
@@ -129,7 +133,13 @@ func (r *Replica) TruncateDiverged(offset int64, leaderEpoch int32) error {
 		}
 		var err error
 		if offset < r.log.StartOffset() {
-			err = r.log.ResetTo(offset)
+			// The whole log diverged: keep what it holds (a truncation to its start keeps the
+			// cut batches aside) before starting it again at offset.
+			if terr := r.log.TruncateTo(r.log.StartOffset()); terr != nil && !errors.Is(terr, partition.ErrNotBoundary) {
+				err = terr
+			} else {
+				err = r.log.ResetTo(offset)
+			}
 		} else {
 			err = r.log.TruncateTo(offset)
 			if errors.Is(err, partition.ErrNotBoundary) {

@@ -72,7 +72,10 @@ type replState struct {
 	since       time.Time
 	followers   map[int32]*followerState
 	pendingAdds []int32 // followers proposed for the ISR, counted for the high watermark already
-	proposing   bool    // an ISR change is on its way to the controller
+	// proposing: an ISR change is on its way to the controller, or committed and not applied
+	// here yet; no other is proposed before retryAt.
+	proposing bool
+	retryAt   time.Time
 	acks        []pendingAck
 	// lease reports whether this node is in touch with the controller (nil: a single node).
 	lease func() bool
@@ -159,7 +162,11 @@ func (r *Replica) admitProduce(req *AppendRequest) *errcode.Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.role.Replicas == nil {
-		return nil // a single node
+		// A single node: its one replica is the ISR.
+		if req.Acks == -1 && r.cfg.MinInsyncReplicas > 1 {
+			return errNotEnoughReplicas
+		}
+		return nil
 	}
 	if !s.leader {
 		return errFollower
@@ -167,8 +174,8 @@ func (r *Replica) admitProduce(req *AppendRequest) *errcode.Error {
 	if s.lease != nil && !s.lease() {
 		return errNoController
 	}
-	if s.on && req.Acks == -1 && len(s.role.ISR) < s.role.MinISR {
-		return errNotEnoughReplicas
+	if req.Acks == -1 && len(s.role.ISR) < s.role.MinISR {
+		return errNotEnoughReplicas // as Kafka, whatever the replication factor
 	}
 	return nil
 }
@@ -409,10 +416,10 @@ func (r *Replica) WantISRChange(lagMax time.Duration) (ISRChange, bool) {
 	s := &r.repl
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.leader || !s.on || s.proposing {
+	now := r.now()
+	if !s.leader || !s.on || (s.proposing && now.Before(s.retryAt)) {
 		return ISRChange{}, false
 	}
-	now := r.now()
 	hw := r.highWatermark.Load()
 	epochStart := r.leaderEpochStart()
 	isr := make([]int32, 0, len(s.role.Replicas))
@@ -443,21 +450,61 @@ func (r *Replica) WantISRChange(lagMax time.Duration) (ISRChange, bool) {
 	if !changed {
 		return ISRChange{}, false
 	}
-	s.proposing = true
-	s.pendingAdds = added
+	s.proposing, s.retryAt = true, now.Add(isrOutcomeWait)
+	for _, id := range added {
+		if !slices.Contains(s.pendingAdds, id) {
+			s.pendingAdds = append(s.pendingAdds, id)
+		}
+	}
 	return ISRChange{LeaderEpoch: s.role.LeaderEpoch, PartitionEpoch: s.role.PartitionEpoch, ISR: isr, Incarnations: inc}, true
 }
 
-// ISRChangeDone ends an ISR proposal that was not committed (refused, or lost): the followers it
-// would have added no longer count, and the next check may propose again.
-func (r *Replica) ISRChangeDone(committed bool) {
+// ISROutcome is what became of an ISR proposal.
+type ISROutcome int
+
+// ISR proposal outcomes.
+const (
+	// ISRCommitted: the controller committed it at the partition epoch given; the change holds
+	// until this replica's role shows that epoch (SetRole).
+	ISRCommitted ISROutcome = iota
+	// ISRRefused: the controller refused it for good (a member not eligible): the followers it
+	// would have added stop counting, and the next check may propose again.
+	ISRRefused
+	// ISRUncertain: no answer (no controller, a timeout), or refused for a stale epoch, which
+	// an earlier proposal of the same change may have caused: the followers it would add keep
+	// counting until the metadata says, and it may be proposed again a little later.
+	ISRUncertain
+)
+
+// isrOutcomeWait bounds how long a proposal in flight, or committed and not yet applied here,
+// holds back the next one; isrRetryWait how long an uncertain one does.
+const (
+	isrOutcomeWait = 5 * time.Second
+	isrRetryWait   = time.Second
+)
+
+// ISRChangeDone records what became of the ISR proposal WantISRChange returned.
+// partitionEpoch is the committed change's.
+func (r *Replica) ISRChangeDone(outcome ISROutcome, partitionEpoch int32) {
 	s := &r.repl
 	s.mu.Lock()
-	if !committed {
+	switch outcome {
+	case ISRCommitted:
+		if s.role.PartitionEpoch >= partitionEpoch {
+			s.proposing = false // the new ISR is here already (SetRole cleared the rest)
+		} else {
+			s.retryAt = r.now().Add(isrOutcomeWait)
+		}
+	case ISRRefused:
 		s.pendingAdds = nil
+		s.proposing = false
+	default:
+		s.retryAt = r.now().Add(isrRetryWait)
 	}
-	s.proposing = false
 	s.mu.Unlock()
+	if outcome == ISRRefused {
+		r.updateHighWatermark()
+	}
 }
 
 // leaderEpochStart is the first offset of the leader's current epoch (its log end when it has

@@ -520,7 +520,7 @@ func TestReplISRShrink(t *testing.T) {
 	if _, ok := r.WantISRChange(lagMax); ok {
 		t.Fatal("a second change proposed while the first is on its way")
 	}
-	r.ISRChangeDone(false)
+	r.ISRChangeDone(ISRRefused, 0)
 	if ch2, ok := r.WantISRChange(lagMax); !ok || len(ch2.ISR) != 2 {
 		t.Fatalf("after a refused change: %+v %v, want the same change again", ch2, ok)
 	}
@@ -592,7 +592,7 @@ func TestReplISRExpand(t *testing.T) {
 	if hw := r.HighWatermark(); hw != 5 {
 		t.Fatalf("high watermark %d past what the proposed member 2 has (5)", hw)
 	}
-	r.ISRChangeDone(false)
+	r.ISRChangeDone(ISRRefused, 0)
 	fetchAt(t, r, 1, 10, 10)
 	if hw := r.HighWatermark(); hw != 10 {
 		t.Fatalf("high watermark %d after the proposal was refused, want 10", hw)
@@ -605,7 +605,7 @@ func TestReplISRExpand(t *testing.T) {
 	if _, ok := r.WantISRChange(lagMax); !ok {
 		t.Fatal("follower 2 caught up again, not proposed")
 	}
-	r.ISRChangeDone(true)
+	r.ISRChangeDone(ISRCommitted, r.Role().PartitionEpoch+1)
 	role := r.Role()
 	role.ISR, role.PartitionEpoch = rf3, role.PartitionEpoch+1
 	r.SetRole(role, nil)
@@ -654,10 +654,10 @@ func TestReplISRCommittedAddKeepsCounting(t *testing.T) {
 	if _, ok := r.WantISRChange(lagMax); !ok {
 		t.Fatal("follower 2 not proposed")
 	}
-	r.ISRChangeDone(true) // committed; the new role is on its way
+	r.ISRChangeDone(ISRCommitted, r.Role().PartitionEpoch+1) // committed; the new role is on its way
 	if ch, ok := r.WantISRChange(lagMax); ok {
 		t.Errorf("the committed change %+v proposed again before its role arrived", ch)
-		r.ISRChangeDone(false) // what the controller answers the repeat
+		r.ISRChangeDone(ISRUncertain, 0) // what a repeat at the stale partition epoch is answered
 	}
 	produceAcks1(t, r, 5)
 	fetchAt(t, r, 1, 10, 10)
