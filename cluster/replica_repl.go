@@ -76,7 +76,7 @@ type replState struct {
 	// here yet; no other is proposed before retryAt.
 	proposing bool
 	retryAt   time.Time
-	acks        []pendingAck
+	acks      []pendingAck
 	// lease reports whether this node is in touch with the controller (nil: a single node).
 	lease func() bool
 }
