@@ -26,8 +26,12 @@ import (
 )
 
 // startReplCluster starts a cluster and waits for its controller and every node's registration.
+// THORSTREAM_TEST_VERBOSE=1 logs every node to the test log.
 func startReplCluster(t *testing.T, o nodetest.Options) *nodetest.Cluster {
 	t.Helper()
+	if os.Getenv("THORSTREAM_TEST_VERBOSE") != "" {
+		o.Verbose = true
+	}
 	c := nodetest.Start(t, o)
 	n := o.Nodes
 	if n == 0 {
@@ -400,6 +404,30 @@ func waitConverged(t *testing.T, c *nodetest.Cluster, topic string, parts int32,
 	return out
 }
 
+// firstDifference describes the first batch where logs a and b differ.
+func firstDifference(a, b []byte) string {
+	describe := func(log []byte, pos int) string {
+		if pos >= len(log) {
+			return "nothing"
+		}
+		h, err := batch.ParseHeader(log[pos:])
+		if err != nil {
+			return err.Error()
+		}
+		return fmt.Sprintf("a batch of offsets %d-%d at epoch %d", h.BaseOffset, h.LastOffset(), h.PartitionLeaderEpoch)
+	}
+	pos := 0
+	for pos < len(a) && pos < len(b) {
+		na, errA := batch.Size(a[pos:])
+		nb, errB := batch.Size(b[pos:])
+		if errA != nil || errB != nil || na != nb || !bytes.Equal(a[pos:pos+na], b[pos:pos+nb]) {
+			break
+		}
+		pos += na
+	}
+	return fmt.Sprintf("after %d equal bytes, %s against %s", pos, describe(a, pos), describe(b, pos))
+}
+
 // converged checks one partition's replicas on nodes; why says what differs.
 func converged(c *nodetest.Cluster, topic string, p int32, nodes []int32) (bool, string) {
 	var ref []byte
@@ -429,15 +457,16 @@ func converged(c *nodetest.Cluster, topic string, p int32, nodes []int32) (bool,
 		if ref == nil {
 			ref = b
 		} else if !bytes.Equal(ref, b) {
-			return false, fmt.Sprintf("node %d's log differs from node %d's (%d and %d bytes): %s", id, nodes[0], len(b), len(ref), strings.Join(state, "; "))
+			return false, fmt.Sprintf("node %d's log differs from node %d's: %s; %s", id, nodes[0], firstDifference(ref, b), strings.Join(state, "; "))
 		}
 	}
 	return true, ""
 }
 
-// checkAcked checks the converged logs against what the producer was told: every acknowledged
-// record is at the offset it was acknowledged at, no record of the load is in a log twice, and
-// each partition holds the load's records in the order they were produced. It returns how many
+// checkAcked checks the converged logs against what the producers were told: every
+// acknowledged record is at the offset it was acknowledged at, no record is in a log twice, and
+// each partition holds each writer's records ("<writer>-<number>") in the order they were
+// produced. It returns how many
 // acknowledged records it found.
 func checkAcked(t *testing.T, topic string, logs map[int32][]storedBatch, acked map[int32][]ackedRecord) int {
 	t.Helper()
@@ -445,7 +474,7 @@ func checkAcked(t *testing.T, topic string, logs map[int32][]storedBatch, acked 
 	for p, bs := range logs {
 		at := map[int64]string{}
 		seen := map[string]int64{}
-		last := -1
+		last := map[string]int{} // by writer: the number of its last record
 		for _, b := range bs {
 			for i, v := range b.values {
 				off := b.offsets[i]
@@ -454,15 +483,16 @@ func checkAcked(t *testing.T, topic string, logs map[int32][]storedBatch, acked 
 				}
 				seen[v] = off
 				at[off] = v
-				n, err := strconv.Atoi(strings.TrimPrefix(v, "n-"))
+				writer, num, _ := strings.Cut(v, "-")
+				n, err := strconv.Atoi(num)
 				if err != nil {
-					t.Errorf("%s-%d: a record %q at %d the load did not write", topic, p, v, off)
+					t.Errorf("%s-%d: a record %q at %d no test writer wrote", topic, p, v, off)
 					continue
 				}
-				if n <= last {
-					t.Errorf("%s-%d: %s at %d after n-%d: out of the order produced", topic, p, v, off, last)
+				if prev, ok := last[writer]; ok && n <= prev {
+					t.Errorf("%s-%d: %s at %d after %s-%d: out of the order produced", topic, p, v, off, writer, prev)
 				}
-				last = n
+				last[writer] = n
 			}
 		}
 		for _, a := range acked[p] {
