@@ -106,6 +106,8 @@ func (b *Broker) reconcile() {
 	img := b.cs.store.Image()
 	if !b.closed && (img.Index > b.snapshot.Load().Index || b.snapshot.Load().Index == 0) {
 		b.applyImage(img)
+	} else if snap := b.snapshot.Load(); !b.closed && b.registeredNow(snap) != b.cs.repl.registered {
+		b.applyRoles(snap, nil) // this node's registration is known now: it may lead
 	}
 	b.adminMu.Unlock()
 	b.cs.reconciled.Store(max(b.cs.reconciled.Load(), img.Index))

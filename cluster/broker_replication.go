@@ -54,6 +54,9 @@ type replication struct {
 	mu       sync.Mutex
 	fetchers map[int32]*fetcher     // by leader node
 	servers  map[int32]*fetchServer // by follower node
+	// registered: the last roles given were those of a node registered in this life (the
+	// reconciling goroutine's, under Broker.adminMu).
+	registered bool
 }
 
 // followed is one partition a fetcher follows.
@@ -108,6 +111,18 @@ func (b *Broker) lease() func() bool {
 	return nil
 }
 
+// registeredNow reports whether snap holds this node's registration of this life (always, with a
+// store that has no registrations).
+func (b *Broker) registeredNow(snap *Snapshot) bool {
+	c, ok := b.opts.Store.(interface{ Incarnation() uint64 })
+	if !ok {
+		return true
+	}
+	inc := c.Incarnation()
+	n := snap.Node(b.opts.NodeID)
+	return inc != 0 && n != nil && n.Incarnation == inc
+}
+
 func (b *Broker) incarnation() int64 {
 	if c, ok := b.opts.Store.(interface{ Incarnation() uint64 }); ok {
 		return int64(c.Incarnation())
@@ -121,6 +136,13 @@ func (b *Broker) applyRoles(snap *Snapshot, changed map[*Topic]bool) {
 	rp := b.cs.repl
 	self := b.opts.NodeID
 	lease := b.lease()
+	// A node leads nothing until the metadata holds its registration of this life: until then
+	// the metadata it replayed from its own disk may name it the leader at an epoch it led before
+	// a crash, and its log may have lost an unsynced tail its followers hold. The registration
+	// moves those leaderships on, or bumps their epochs. Every role is given again when it comes.
+	registered := b.registeredNow(snap)
+	all := registered != rp.registered
+	rp.registered = registered
 	byLeader := map[int32][]followed{}
 	for _, name := range snap.Names {
 		t := snap.Topics[name]
@@ -129,12 +151,16 @@ func (b *Broker) applyRoles(snap *Snapshot, changed map[*Topic]bool) {
 				continue
 			}
 			mp := &t.Partitions[p]
-			if changed[t] {
+			if changed[t] || all {
 				minISR := 1
 				if t.Config != nil {
 					minISR = int(t.Config.MinInsyncReplicas)
 				}
-				r.SetRole(Role{Self: self, Leader: mp.Leader, LeaderEpoch: mp.LeaderEpoch, PartitionEpoch: mp.PartitionEpoch,
+				leader := mp.Leader
+				if leader == self && !registered {
+					leader = meta.NoLeader
+				}
+				r.SetRole(Role{Self: self, Leader: leader, LeaderEpoch: mp.LeaderEpoch, PartitionEpoch: mp.PartitionEpoch,
 					Replicas: mp.Replicas, ISR: mp.ISR, MinISR: minISR}, lease)
 			}
 			if mp.Leader != self && mp.Leader != meta.NoLeader && len(mp.Replicas) > 1 && b.opts.SendPeer != nil {
@@ -433,17 +459,25 @@ func (f *fetcher) process(id int64, parts []followed, payload []byte) (progresse
 			}
 			progressed = true
 		default:
-			progressed = true
 			if len(rp.Records) > 0 {
 				if _, err := r.AppendReplicated(rp.Records, fp.leaderEpoch); err != nil {
-					if errors.Is(err, ErrStaleFetch) {
-						continue
+					var inside *BatchOverlapError
+					switch {
+					case errors.Is(err, ErrStaleFetch):
+					case errors.As(err, &inside):
+						// This log ends inside one of the leader's batches: what it holds from
+						// that batch's start on is not the leader's. Cut it (kept aside) there.
+						if terr := r.TruncateDiverged(inside.BatchBase, fp.leaderEpoch); terr == nil {
+							progressed = true
+						}
+					default:
+						b.logger.Error("could not append replicated records", zap.String("topic", fp.topic),
+							zap.Int32("partition", fp.partition), zap.Error(err))
 					}
-					b.logger.Error("could not append replicated records", zap.String("topic", fp.topic),
-						zap.Int32("partition", fp.partition), zap.Error(err))
 					continue
 				}
 			}
+			progressed = true
 			r.SetFollowerHighWatermark(rp.HighWatermark)
 			if rp.LogStartOffset > r.LogStartOffset() && rp.LogStartOffset <= r.HighWatermark() {
 				_, _ = r.DeleteRecords(rp.LogStartOffset)

@@ -19,6 +19,20 @@ import (
 // ErrNotContiguous reports replicated batches that do not start at the follower's log end.
 var ErrNotContiguous = errors.New("cluster: replicated batches do not start at the log end")
 
+// BatchOverlapError reports a fetched batch that starts before the follower's log end: the
+// follower's log ends inside one of the leader's batches, so its tail from BatchBase on is not
+// the leader's.
+type BatchOverlapError struct {
+	BatchBase, LogEnd int64
+}
+
+func (e *BatchOverlapError) Error() string {
+	return fmt.Sprintf("%v: the leader's batch at %d starts before the log end %d", ErrNotContiguous, e.BatchBase, e.LogEnd)
+}
+
+// Unwrap makes it an ErrNotContiguous.
+func (e *BatchOverlapError) Unwrap() error { return ErrNotContiguous }
+
 // ErrStaleFetch reports an answer fetched from a leader this replica no longer follows (its
 // leader or leader epoch changed since the fetch was sent): it is not applied.
 var ErrStaleFetch = errors.New("cluster: the answer comes from a leader this replica no longer follows")
@@ -67,6 +81,9 @@ func (r *Replica) appendReplicated(records []byte, leaderEpoch int32) error {
 			return fmt.Errorf("cluster: replicated batch at %d: %w", next, err)
 		}
 		if h.BaseOffset < next {
+			if len(r.iovecs) == 0 && h.NextOffset() > next {
+				return &BatchOverlapError{BatchBase: h.BaseOffset, LogEnd: next}
+			}
 			return fmt.Errorf("%w: batch at %d, log end %d", ErrNotContiguous, h.BaseOffset, next)
 		}
 		next = h.NextOffset()

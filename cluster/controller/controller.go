@@ -285,6 +285,11 @@ func (c *Controller) register() {
 		if err == nil && res.Code == 0 {
 			c.incarnation.Store(res.Incarnation)
 			c.logger.Info("node registered", zap.Int32("node", c.opts.NodeID), zap.Uint64("incarnation", res.Incarnation))
+			// The broker leads nothing before it knows its registration is applied: tell it.
+			select {
+			case c.changed <- struct{}{}:
+			default:
+			}
 			backoff = 100 * time.Millisecond
 			continue
 		}
