@@ -71,7 +71,7 @@ func TestReplicationCompactedTopic(t *testing.T) {
 		return tp != nil && len(tp.Partitions[0].ISR) == 3
 	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.KafkaAddrs()...), kgo.DefaultProduceTopic(topic),
-		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()))
+		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()), kgo.ProducerBatchMaxBytes(2048))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,10 +84,15 @@ func TestReplicationCompactedTopic(t *testing.T) {
 		for k := range 50 {
 			key, v := fmt.Sprintf("key-%02d", k), fmt.Sprintf("v-%d-%d-%s", round, k, value)
 			latest[key] = v
-			if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: []byte(v)}).FirstErr(); err != nil {
-				t.Fatalf("produce: %v", err)
-			}
+			cl.Produce(ctx, &kgo.Record{Key: []byte(key), Value: []byte(v)}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					t.Errorf("produce: %v", err)
+				}
+			})
 		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
 	replicas := func() []*cluster.Replica {
 		var rs []*cluster.Replica
@@ -96,16 +101,27 @@ func TestReplicationCompactedTopic(t *testing.T) {
 		}
 		return rs
 	}
-	c.Eventually(2*wait, "every replica caught up and compacted by its own cleaner", func() bool {
+	state := ""
+	deadline := time.Now().Add(2 * wait)
+	for {
 		rs := replicas()
+		ok := true
+		state = ""
 		for _, r := range rs {
+			state += fmt.Sprintf(" [end %d hw %d cleaned %d]", r.LogEndOffset(), r.HighWatermark(), r.Log().CleanerProgress().CleanBytes)
 			if r.LogEndOffset() != rs[0].LogEndOffset() || r.HighWatermark() != r.LogEndOffset() ||
 				r.Log().CleanerProgress().CleanBytes == 0 {
-				return false
+				ok = false
 			}
 		}
-		return true
-	})
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: every replica not yet caught up and compacted by its own cleaner:%s", 2*wait, state)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, r := range replicas() {
 		if got := latestByKey(t, r); !maps.Equal(got, latest) {
 			t.Fatalf("a replica holds %d keys, differing from the %d written", len(got), len(latest))
