@@ -155,6 +155,11 @@ func (b *Broker) applyRoles(snap *Snapshot, changed map[*Topic]bool) {
 				minISR := 1
 				if t.Config != nil {
 					minISR = int(t.Config.MinInsyncReplicas)
+					if _, set := t.Config.Overrides[ConfigMinInsyncReplicas]; !set {
+						// The broker's default never asks more replicas than a topic has:
+						// a topic created with one replica takes acks=all writes.
+						minISR = min(minISR, len(mp.Replicas))
+					}
 				}
 				leader := mp.Leader
 				if leader == self && !registered {
