@@ -534,6 +534,12 @@ func (r *Replica) appendGroup() {
 				r.appendedSinceSnapshot += int64(len(b))
 			}
 			r.noteAppended()
+			if r.replicatedNow() {
+				// Followers fetch what is written before it is synced, so their fetch, append
+				// and fsync overlap the leader's fsync; the high watermark counts only what each
+				// has synced.
+				r.wake()
+			}
 		}
 		if err == nil && r.policy.Mode == FsyncAlways {
 			syncStart := r.syncClock()
