@@ -42,21 +42,30 @@ func (c *change) leaveISRs(id int32) {
 		if len(p.Replicas) < 2 || len(p.ISR) < 2 || !slices.Contains(p.ISR, id) {
 			return Partition{}, false
 		}
-		q := *p
-		q.ISR = without(p.ISR, id)
-		if p.Leader == id {
-			q.Leader = NoLeader
-			for _, r := range p.Replicas {
-				if r != id && slices.Contains(q.ISR, r) && c.img.Live(r) {
-					q.Leader = r
-					break
-				}
-			}
-			q.LeaderEpoch++
-		}
-		q.PartitionEpoch++
-		return q, true
+		return c.without(p, id, true), true
 	})
+}
+
+// without is p with node id out of its ISR (when leaveISR) and, if id led it, the next live ISR
+// member in replica order as its leader (none: NoLeader), the leader epoch raised; the partition
+// epoch raised either way.
+func (c *change) without(p *Partition, id int32, leaveISR bool) Partition {
+	q := *p
+	if leaveISR {
+		q.ISR = without(p.ISR, id)
+	}
+	if p.Leader == id {
+		q.Leader = NoLeader
+		for _, r := range p.Replicas {
+			if r != id && slices.Contains(q.ISR, r) && c.img.Live(r) {
+				q.Leader = r
+				break
+			}
+		}
+		q.LeaderEpoch++
+	}
+	q.PartitionEpoch++
+	return q
 }
 
 func (c *change) fence(cmd *FenceNode) Result {
@@ -78,22 +87,7 @@ func (c *change) fence(cmd *FenceNode) Result {
 		if p.Leader != id && !leaveISR {
 			return Partition{}, false
 		}
-		q := *p
-		if leaveISR {
-			q.ISR = without(p.ISR, id)
-		}
-		if p.Leader == id {
-			q.Leader = NoLeader
-			for _, r := range p.Replicas {
-				if r != id && slices.Contains(q.ISR, r) && c.img.Live(r) {
-					q.Leader = r
-					break
-				}
-			}
-			q.LeaderEpoch++
-		}
-		q.PartitionEpoch++
-		return q, true
+		return c.without(p, id, leaveISR), true
 	})
 	return Result{}
 }
