@@ -32,7 +32,7 @@ var layout = map[string][]string{
 	"reactor/peer":          {"codec/", "reactor", "reactor/core"},
 	"reactor":               {"codec/", "reactor/core"},
 	"reactor/node":          {"codec/", "log/", "cluster", "cluster/", "groups", "groups/", "reactor", "reactor/core", "reactor/kafka", "reactor/peer"},
-	"reactor/node/nodetest": {"cluster", "cluster/", "groups", "reactor/node"},
+	"reactor/node/nodetest": {"cluster", "cluster/", "groups", "log/vfs", "reactor/node"},
 	"client":                {"codec/"},
 	"client/internal":       {"codec/", "groups"},
 	"client/clienttest":     {"client/internal/"},
