@@ -39,8 +39,8 @@ test-go:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
-# -short: storage tests that sweep sizes and seeds run a smaller sweep under the race detector
-# (test-go runs them whole).
+# -short: storage tests that sweep sizes and seeds run a smaller sweep under the race detector,
+# and the slowest in-process cluster fault runs are left out there (test-go runs them all whole).
 test-race:
 	$(GO) test -count=1 -race -short -timeout 20m $(RACE_PKGS)
 

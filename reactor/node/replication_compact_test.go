@@ -53,6 +53,11 @@ func latestByKey(t *testing.T, r *cluster.Replica) map[string]string {
 // the copies stay equivalent: each holds the latest value of every key, before and after the
 // leader's node stops and another replica leads.
 func TestReplicationCompactedTopic(t *testing.T) {
+	if testing.Short() {
+		// make test runs it whole without the race detector; the race pass (-short) leaves out
+		// its slowest cluster runs, whose code paths the other fault tests cover under it.
+		t.Skip("slow under the race detector: run in full by make test's non-race pass")
+	}
 	c := nodetest.Start(t, nodetest.Options{Broker: func(o *cluster.Options) {
 		o.CleanerDisabled = false
 		o.Cleaner = cleaner.Options{Backoff: 20 * time.Millisecond, DedupeBufferBytes: 1 << 20}

@@ -310,6 +310,11 @@ func TestReplicationIsolatedLeader(t *testing.T) {
 // A fifth of the peer messages lost and the rest 10 ms late: acks=all produce still completes
 // and the replicas converge.
 func TestReplicationLossAndDelay(t *testing.T) {
+	if testing.Short() {
+		// make test runs it whole without the race detector; the race pass (-short) leaves out
+		// its slowest cluster runs, whose code paths the other fault tests cover under it.
+		t.Skip("slow under the race detector: run in full by make test's non-race pass")
+	}
 	c := startReplCluster(t, nodetest.Options{})
 	const topic, parts = "r3-lossy", 3
 	createReplicated(t, c, 0, topic, parts)
